@@ -1,7 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { Transform, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream/promises";
 
 /** 1 MiB reads: Node hashes a large file twice as fast as with the default 64 KiB. */
 export const IO_CHUNK = 1024 * 1024;
@@ -45,14 +44,14 @@ export class HashingStream extends Transform {
 }
 
 /** Hashes a stream to its end. */
-export async function sha256Stream(source: NodeJS.ReadableStream): Promise<FileDigest> {
-  const hasher = new HashingStream();
-  await pipeline(source, hasher, async function* (chunks) {
-    for await (const _ of chunks) {
-      // drain
-    }
-  });
-  return { sha256: hasher.hash.digest("hex"), size: hasher.bytes };
+export async function sha256Stream(source: AsyncIterable<Buffer>): Promise<FileDigest> {
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const chunk of source) {
+    hash.update(chunk);
+    size += chunk.length;
+  }
+  return { sha256: hash.digest("hex"), size };
 }
 
 export interface Sha256SumsEntry {
