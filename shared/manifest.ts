@@ -38,7 +38,6 @@ export interface PayloadManifest {
   specVersion: number;
   name: string;
   version: string;
-  createdAt: string;
   files: PayloadFile[];
   compatibility?: Compatibility;
 }
@@ -50,8 +49,10 @@ export interface ArtifactRef {
   sha256: string;
 }
 
+/** No creation time in the payload: the bundle's bytes depend only on its content. */
 export interface ReleaseManifest extends Omit<PayloadManifest, "_type"> {
   _type: typeof RELEASE_TYPE;
+  createdAt: string;
   bundle: ArtifactRef;
 }
 
@@ -131,7 +132,6 @@ function checkCommon(p: Problems, m: Record<string, unknown>, type: string): voi
   if (m.specVersion !== SPEC_VERSION) p.add(`specVersion must be ${SPEC_VERSION}`);
   p.add(nameProblem(m.name));
   p.add(versionProblem(m.version));
-  checkTime(p, m, "createdAt");
 }
 
 function checkFiles(p: Problems, m: Record<string, unknown>): void {
@@ -196,6 +196,7 @@ export function parseReleaseManifest(value: unknown): ReleaseManifest {
   const p = new Problems("release manifest");
   if (!isRecord(value)) throw new EdgeError("METADATA_MALFORMED", "release manifest must be a JSON object");
   checkCommon(p, value, RELEASE_TYPE);
+  checkTime(p, value, "createdAt");
   checkFiles(p, value);
   checkCompatibility(p, value.compatibility);
   checkArtifact(p, value.bundle, "bundle");
@@ -238,8 +239,15 @@ export function parseEnvelopeText(text: string, what: string): SignedEnvelope<un
 
 /** The payload fields of a release, as they appear in the bundle's manifest.json. */
 export function payloadOf(release: ReleaseManifest): PayloadManifest {
-  const { bundle: _bundle, _type: _t, ...rest } = release;
-  return { ...rest, _type: PAYLOAD_TYPE };
+  const payload: PayloadManifest = {
+    _type: PAYLOAD_TYPE,
+    specVersion: release.specVersion,
+    name: release.name,
+    version: release.version,
+    files: release.files,
+  };
+  if (release.compatibility) payload.compatibility = release.compatibility;
+  return payload;
 }
 
 export function isExpired(expiresAt: string, now: Date): boolean {

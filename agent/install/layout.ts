@@ -1,0 +1,53 @@
+import { join } from "node:path";
+
+/**
+ * Paths on the device, all under the data folder:
+ *
+ *   versions/<version>/        a complete, verified version (read-only once staged)
+ *   staging/<version>.<id>/    a version being extracted; discarded if interrupted
+ *   downloads/<file>.part      a download in progress, resumed after a restart
+ *   current -> versions/<v>    the active version (relative link)
+ *   state.db                   the journal (SQLite)
+ */
+export interface Layout {
+  dataDir: string;
+  versionsDir: string;
+  stagingDir: string;
+  downloadsDir: string;
+  currentLink: string;
+  dbPath: string;
+  servicePidFile: string;
+  controlSocket: string;
+}
+
+export function layoutFor(dataDir: string): Layout {
+  return {
+    dataDir,
+    versionsDir: join(dataDir, "versions"),
+    stagingDir: join(dataDir, "staging"),
+    downloadsDir: join(dataDir, "downloads"),
+    currentLink: join(dataDir, "current"),
+    dbPath: join(dataDir, "state.db"),
+    servicePidFile: join(dataDir, "service.pid"),
+    controlSocket: join(dataDir, "agent.sock"),
+  };
+}
+
+export function versionDir(layout: Layout, version: string): string {
+  return join(layout.versionsDir, version);
+}
+
+/** The link target is relative so the data folder can be moved or mounted elsewhere. */
+export function currentLinkTarget(version: string): string {
+  return join("versions", version);
+}
+
+export function downloadPartPath(layout: Layout, name: string, version: string): string {
+  return join(layout.downloadsDir, `${name}-${version}.tar.gz.part`);
+}
+
+/** The version a `current` link target names, or undefined if it is not ours. */
+export function versionFromLinkTarget(target: string): string | undefined {
+  const match = /^versions\/([^/]+)\/?$/.exec(target);
+  return match?.[1];
+}
