@@ -8,6 +8,7 @@ import { join } from "node:path";
  *   downloads/<file>.part      a download in progress, resumed after a restart
  *   current -> versions/<v>    the active version (relative link)
  *   state.db                   the journal (SQLite)
+ *   agent.lock, agent.sock     who is changing the device, and how to ask it
  */
 export interface Layout {
   dataDir: string;
@@ -18,6 +19,7 @@ export interface Layout {
   dbPath: string;
   servicePidFile: string;
   controlSocket: string;
+  lockFile: string;
 }
 
 export function layoutFor(dataDir: string): Layout {
@@ -30,6 +32,7 @@ export function layoutFor(dataDir: string): Layout {
     dbPath: join(dataDir, "state.db"),
     servicePidFile: join(dataDir, "service.pid"),
     controlSocket: join(dataDir, "agent.sock"),
+    lockFile: join(dataDir, "agent.lock"),
   };
 }
 

@@ -1,0 +1,267 @@
+import { mkdir } from "node:fs/promises";
+import { backoffDelay, jittered, sleep } from "../shared/backoff.js";
+import { EdgeError, toEdgeError } from "../shared/errors.js";
+import type { PublicKeyInfo } from "../shared/signature.js";
+import type { AgentConfig } from "./config.js";
+import { readCurrentVersion } from "./install/activate.js";
+import { type Layout, layoutFor, versionDir } from "./install/layout.js";
+import type { Logger } from "./logging.js";
+import type { ServiceController } from "./service/controller.js";
+import { RestartCommand } from "./service/restart-command.js";
+import { Supervisor } from "./service/supervisor.js";
+import { ChannelChecker } from "./sources/channel-check.js";
+import { type Db, openDb } from "./state/db.js";
+import { DeviceLock } from "./state/lock.js";
+import { type AttemptRow, StateStore } from "./state/store.js";
+import { loadTrustedKeys } from "./trusted-keys.js";
+import { StopReason, type UpdateRequest, Updater } from "./update/orchestrator.js";
+import { isPastActivation, type Phase } from "./update/phases.js";
+import { type Decision, planUpdate } from "./update/planner.js";
+import { planRecovery } from "./update/recovery.js";
+
+export interface CheckResult {
+  decision: Decision;
+  version: string;
+  sequence: number;
+  attempt?: AttemptRow;
+}
+
+/** Failed pre-activation attempts at one version are retried after 1 min, 2 min, ... up to 6 h. */
+const RETRY_BASE_MS = 60_000;
+const RETRY_CAP_MS = 6 * 3600_000;
+
+interface RunningAttempt {
+  toVersion: string;
+  phase: Phase;
+  controller: AbortController;
+  done: Promise<AttemptRow>;
+}
+
+/**
+ * The device side, wired: journal, lock, service control, update runner and
+ * channel checks. Used by the daemon (`run`) and by the one-shot technician
+ * commands (`check`, `rollback`) when no daemon is running.
+ */
+export class Agent {
+  readonly layout: Layout;
+  readonly store: StateStore;
+  private readonly service: ServiceController;
+  private readonly updater: Updater;
+  private readonly checker: ChannelChecker;
+  private readonly shutdown = new AbortController();
+  private running: RunningAttempt | undefined;
+  private pollLoop: Promise<void> | undefined;
+
+  private constructor(
+    readonly config: AgentConfig,
+    private readonly db: Db,
+    private readonly lock: DeviceLock,
+    trustedKeys: PublicKeyInfo[],
+    private readonly logger: Logger,
+    now: () => Date,
+  ) {
+    this.layout = layoutFor(config.dataDir);
+    this.store = new StateStore(db, now);
+    this.service =
+      config.service.mode === "supervise"
+        ? new Supervisor({
+            command: config.service.command,
+            cwd: config.service.cwd,
+            env: config.service.env,
+            pidFile: this.layout.servicePidFile,
+            logger: logger.child({ component: "supervisor" }),
+            stopTimeoutMs: config.service.stopTimeoutSeconds * 1000,
+          })
+        : new RestartCommand({
+            command: config.service.command,
+            cwd: config.service.cwd,
+            timeoutMs: config.service.restartTimeoutSeconds * 1000,
+            logger: logger.child({ component: "restart-command" }),
+          });
+    this.updater = new Updater({
+      config,
+      layout: this.layout,
+      store: this.store,
+      service: this.service,
+      trustedKeys,
+      logger: logger.child({ component: "updater" }),
+      onPhase: (row) => {
+        if (this.running && this.running.toVersion === row.toVersion) this.running.phase = row.phase;
+      },
+    });
+    this.checker = new ChannelChecker({
+      config,
+      store: this.store,
+      trustedKeys,
+      logger: logger.child({ component: "channel" }),
+      now,
+    });
+  }
+
+  /** Opens the journal and takes the device lock; AGENT_BUSY if another process holds it. */
+  static async open(config: AgentConfig, logger: Logger, role: string, now: () => Date = () => new Date()): Promise<Agent> {
+    const layout = layoutFor(config.dataDir);
+    for (const dir of [layout.dataDir, layout.versionsDir, layout.stagingDir, layout.downloadsDir]) {
+      await mkdir(dir, { recursive: true });
+    }
+    const trustedKeys = await loadTrustedKeys(config.trustedKeys);
+    const lock = await DeviceLock.acquire(layout.lockFile, role);
+    try {
+      const db = openDb(layout.dbPath);
+      return new Agent(config, db, lock, trustedKeys, logger, now);
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  get stopping(): AbortSignal {
+    return this.shutdown.signal;
+  }
+
+  /**
+   * Before any source runs: clean up, then finish or roll back whatever the
+   * journal left open. With nothing open, a supervised service is started on
+   * the active version.
+   */
+  async recover(): Promise<AttemptRow | undefined> {
+    if (this.service instanceof Supervisor && (await this.service.killOrphan())) {
+      this.logger.warn("stopped a service left running by a previous agent process");
+    }
+    const plan = await planRecovery(this.layout, this.store, this.logger.child({ component: "recovery" }));
+    const preActivation = plan.resume && !isPastActivation(plan.resume.phase);
+    if (plan.active && (!plan.resume || preActivation) && this.config.service.mode === "supervise") {
+      await this.service.restart(versionDir(this.layout, plan.active));
+    }
+    if (!plan.resume) return undefined;
+    const { attempt, phase } = plan.resume;
+    return this.track(attempt.toVersion, phase, (signal) => this.updater.resume(attempt, phase, signal));
+  }
+
+  /** Polls the channel until stop(): jittered interval, capped exponential backoff on errors. */
+  startPolling(): void {
+    const intervalMs = this.config.pollIntervalSeconds * 1000;
+    const signal = this.shutdown.signal;
+    this.pollLoop = (async () => {
+      let failures = 0;
+      while (!signal.aborted) {
+        let delay = jittered(intervalMs, this.config.pollJitterFraction);
+        try {
+          await this.check("poll", { wait: false });
+          failures = 0;
+        } catch (err) {
+          if (signal.aborted) break;
+          failures++;
+          delay = Math.max(1000, backoffDelay(failures, { baseMs: 2000, capMs: intervalMs }));
+          this.logger.warn({ err, failures, retryInMs: delay }, "channel check failed");
+        }
+        await sleep(delay, signal).catch(() => {});
+      }
+    })();
+  }
+
+  /**
+   * Checks the channel once. With `wait`, also waits for the resulting attempt
+   * (the technician's `check`); the daemon's poll loop does not, so a newer
+   * release can supersede a download in progress.
+   */
+  async check(source: string, opts: { wait: boolean }): Promise<CheckResult> {
+    try {
+      const state = await this.checker.check(this.shutdown.signal);
+      const version = state.release.release.version;
+      const decision = planUpdate({
+        targetVersion: version,
+        activeVersion: await readCurrentVersion(this.layout),
+        denied: this.store.isDenied(version),
+        failures: this.store.recentFailures(version),
+        running: this.running
+          ? { toVersion: this.running.toVersion, pastActivation: isPastActivation(this.running.phase) }
+          : undefined,
+        now: new Date(),
+        retryBaseMs: RETRY_BASE_MS,
+        retryCapMs: RETRY_CAP_MS,
+      });
+      this.store.setLastCheck({
+        at: new Date().toISOString(),
+        outcome: decision.action === "install" ? `installing ${version}` : decision.reason,
+      });
+      if (decision.action === "none") {
+        if (decision.reason !== "up-to-date") this.logger.info({ version, reason: decision.reason }, decision.detail);
+        return { decision, version, sequence: state.pointer.sequence };
+      }
+      const release = state.release;
+      const done = this.startAttempt({
+        kind: "update",
+        source,
+        release: release.release,
+        releaseText: release.text,
+        releaseDigest: release.digest,
+      });
+      if (!opts.wait) {
+        done.catch((err) => this.logAttemptError(err));
+        return { decision, version, sequence: state.pointer.sequence };
+      }
+      return { decision, version, sequence: state.pointer.sequence, attempt: await done };
+    } catch (thrown) {
+      const err = toEdgeError(thrown);
+      if (!this.shutdown.signal.aborted) {
+        this.store.setLastCheck({ at: new Date().toISOString(), outcome: "error", errorCode: err.code, error: err.message });
+      }
+      throw err;
+    }
+  }
+
+  /** Manual rollback to the previous version, health-checked like an update. */
+  async rollback(source: string): Promise<AttemptRow> {
+    const previous = this.store.previousVersion();
+    if (!previous || !this.store.getVersion(previous)) {
+      throw new EdgeError("NO_PREVIOUS_VERSION", "there is no previous version staged on this device to roll back to");
+    }
+    if (this.running) throw new EdgeError("AGENT_BUSY", `an update to ${this.running.toVersion} is in progress`);
+    return this.startAttempt({ kind: "rollback", source, toVersion: previous });
+  }
+
+  /** One attempt at a time; a newer update supersedes one that has not reached activation. */
+  private async startAttempt(request: UpdateRequest): Promise<AttemptRow> {
+    const version = request.kind === "update" ? request.release.version : request.toVersion;
+    const current = this.running;
+    if (current) {
+      if (isPastActivation(current.phase) || request.kind !== "update") {
+        throw new EdgeError("AGENT_BUSY", `an attempt at ${current.toVersion} is in phase ${current.phase}`);
+      }
+      this.logger.info({ from: current.toVersion, to: version }, "a newer release supersedes the download in progress");
+      current.controller.abort(new StopReason("superseded"));
+      await current.done.catch(() => {});
+    }
+    return this.track(version, request.kind === "update" ? "downloading" : "activating", (signal) =>
+      this.updater.start(request, signal),
+    );
+  }
+
+  private track(toVersion: string, phase: Phase, run: (signal: AbortSignal) => Promise<AttemptRow>): Promise<AttemptRow> {
+    const controller = new AbortController();
+    const signal = AbortSignal.any([controller.signal, this.shutdown.signal]);
+    const entry: RunningAttempt = { toVersion, phase, controller, done: Promise.resolve(undefined as never) };
+    entry.done = run(signal).finally(() => {
+      if (this.running === entry) this.running = undefined;
+    });
+    this.running = entry;
+    return entry.done;
+  }
+
+  private logAttemptError(err: unknown): void {
+    const e = toEdgeError(err);
+    if (e.code === "INTERRUPTED") return;
+    this.logger.error({ err: e, code: e.code }, "attempt could not run");
+  }
+
+  /** Stops polling, interrupts any attempt (it resumes on the next start), stops a supervised service. */
+  async stop(opts: { stopService: boolean } = { stopService: true }): Promise<void> {
+    this.shutdown.abort(new StopReason("shutdown"));
+    await this.pollLoop;
+    await this.running?.done.catch(() => {});
+    if (opts.stopService) await this.service.stop();
+    this.db.close();
+    await this.lock.release();
+  }
+}

@@ -1,0 +1,59 @@
+import type { AgentConfig } from "../config.js";
+import type { Logger } from "../logging.js";
+
+/** What every technician command receives from the composition root. */
+export interface CliContext {
+  config: AgentConfig;
+  json: boolean;
+  positionals: string[];
+  flags: Record<string, string | boolean | undefined>;
+  logger: Logger;
+  out: (text: string) => void;
+}
+
+/** Exit codes, documented in the README. */
+export const EXIT = {
+  OK: 0,
+  FAILED: 1,
+  USAGE: 2,
+  BUSY: 3,
+} as const;
+
+export function printJson(ctx: CliContext, value: unknown): void {
+  ctx.out(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function formatBytes(bytes: number | undefined | null): string {
+  if (bytes === undefined || bytes === null) return "-";
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let unit = "B";
+  for (const u of units) {
+    if (v < 1024) break;
+    v /= 1024;
+    unit = u;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${unit}`;
+}
+
+export function formatDuration(fromIso: string | null | undefined, toIso: string | null | undefined): string {
+  if (!fromIso || !toIso) return "-";
+  const ms = Date.parse(toIso) - Date.parse(fromIso);
+  if (!Number.isFinite(ms)) return "-";
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
+}
+
+/** Left-aligned columns for a terminal. */
+export function table(rows: string[][]): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}

@@ -1,0 +1,26 @@
+import { Agent } from "../agent.js";
+import { callDaemon } from "../control/control-client.js";
+import { layoutFor } from "../install/layout.js";
+import type { CliContext } from "./context.js";
+
+/**
+ * Runs a device-changing command: through the running daemon when there is one
+ * (it holds the lock), otherwise in this process, after the same recovery the
+ * daemon runs at start.
+ */
+export async function viaDaemonOrLocally<T>(
+  ctx: CliContext,
+  route: string,
+  local: (agent: Agent) => Promise<T>,
+): Promise<{ result: T; via: "daemon" | "local" }> {
+  const layout = layoutFor(ctx.config.dataDir);
+  const remote = await callDaemon<T>(layout.controlSocket, route);
+  if (remote !== undefined) return { result: remote, via: "daemon" };
+  const agent = await Agent.open(ctx.config, ctx.logger, `cli ${route.slice(1)}`);
+  try {
+    await agent.recover();
+    return { result: await local(agent), via: "local" };
+  } finally {
+    await agent.stop({ stopService: true });
+  }
+}

@@ -1,0 +1,223 @@
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { EdgeError } from "../shared/errors.js";
+import { nameProblem } from "../shared/manifest.js";
+
+export const DEFAULT_CONFIG_PATH = "/etc/edgepull/agent.json";
+
+export interface ServiceConfig {
+  mode: "supervise" | "command";
+  command: string[];
+  cwd: string;
+  env: Record<string, string>;
+  stopTimeoutSeconds: number;
+  restartTimeoutSeconds: number;
+}
+
+export interface HealthConfig {
+  url: string;
+  timeoutSeconds: number;
+  probationSeconds: number;
+  intervalMs: number;
+  rollbackTimeoutSeconds: number;
+}
+
+export interface AgentConfig {
+  configPath: string;
+  deviceId: string;
+  dataDir: string;
+  name: string;
+  channel: string;
+  repository: string;
+  trustedKeys: string[];
+  pollIntervalSeconds: number;
+  pollJitterFraction: number;
+  keepVersions: number;
+  diskReserveMiB: number;
+  download: { retries: number; idleTimeoutSeconds: number };
+  service: ServiceConfig;
+  health: HealthConfig;
+  logLevel: string;
+}
+
+type Json = Record<string, unknown>;
+
+const KNOWN_KEYS = new Set([
+  "deviceId",
+  "dataDir",
+  "name",
+  "channel",
+  "repository",
+  "trustedKeys",
+  "pollIntervalSeconds",
+  "pollJitterFraction",
+  "keepVersions",
+  "diskReserveMiB",
+  "download",
+  "service",
+  "health",
+  "logLevel",
+  "$schema",
+  "comment",
+]);
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+/** Reads and validates the agent config, listing every problem at once. */
+export async function loadConfig(path: string): Promise<AgentConfig> {
+  const configPath = resolve(path);
+  let text: string;
+  try {
+    text = await readFile(configPath, "utf8");
+  } catch (cause) {
+    throw new EdgeError("CONFIG_INVALID", `cannot read config ${configPath}: ${(cause as Error).message}`, { cause });
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw new EdgeError("CONFIG_INVALID", `config ${configPath} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  return parseConfig(raw, configPath);
+}
+
+/** Validates a parsed config; relative paths resolve against the config file's folder. */
+export function parseConfig(raw: unknown, configPath: string): AgentConfig {
+  const problems: string[] = [];
+  const base = dirname(configPath);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new EdgeError("CONFIG_INVALID", `config ${configPath} must be a JSON object`);
+  }
+  const c = raw as Json;
+  for (const key of Object.keys(c)) if (!KNOWN_KEYS.has(key)) problems.push(`unknown key "${key}"`);
+
+  const str = (obj: Json, key: string, where: string, fallback?: string): string => {
+    const v = obj[key];
+    if (v === undefined && fallback !== undefined) return fallback;
+    if (typeof v !== "string" || v.length === 0) {
+      problems.push(`${where}${key} must be a non-empty string`);
+      return "";
+    }
+    return v;
+  };
+  const num = (obj: Json, key: string, where: string, fallback: number, min: number, max: number, integer = true): number => {
+    const v = obj[key];
+    if (v === undefined) return fallback;
+    if (typeof v !== "number" || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < min || v > max) {
+      problems.push(`${where}${key} must be ${integer ? "an integer" : "a number"} from ${min} to ${max}`);
+      return fallback;
+    }
+    return v;
+  };
+  const obj = (key: string): Json => {
+    const v = c[key];
+    if (v === undefined) return {};
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      problems.push(`${key} must be an object`);
+      return {};
+    }
+    return v as Json;
+  };
+  const path = (p: string): string => (p === "" ? p : isAbsolute(p) ? p : resolve(base, p));
+
+  const deviceId = str(c, "deviceId", "");
+  if (deviceId && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(deviceId)) {
+    problems.push("deviceId must be 1-128 characters of letters, digits, '.', '_', ':' or '-'");
+  }
+  const dataDir = path(str(c, "dataDir", ""));
+  const name = str(c, "name", "");
+  if (name) {
+    const p = nameProblem(name);
+    if (p) problems.push(p);
+  }
+  const channel = str(c, "channel", "");
+  if (channel) {
+    const p = nameProblem(channel, "channel");
+    if (p) problems.push(p);
+  }
+  const repository = str(c, "repository", "");
+  if (repository && !/^https?:\/\/[^\s]+$/.test(repository)) problems.push("repository must be an http:// or https:// URL");
+
+  let trustedKeys: string[] = [];
+  if (!Array.isArray(c.trustedKeys) || c.trustedKeys.length === 0 || !c.trustedKeys.every((k) => typeof k === "string" && k)) {
+    problems.push("trustedKeys must be a non-empty list of public key file paths");
+  } else {
+    trustedKeys = (c.trustedKeys as string[]).map(path);
+  }
+
+  const pollIntervalSeconds = num(c, "pollIntervalSeconds", "", 300, 1, 7 * 24 * 3600);
+  const pollJitterFraction = num(c, "pollJitterFraction", "", 0.2, 0, 1, false);
+  const keepVersions = num(c, "keepVersions", "", 3, 2, 100);
+  const diskReserveMiB = num(c, "diskReserveMiB", "", 64, 0, 1024 * 1024);
+
+  const d = obj("download");
+  const download = {
+    retries: num(d, "retries", "download.", 6, 0, 100),
+    idleTimeoutSeconds: num(d, "idleTimeoutSeconds", "download.", 30, 1, 3600),
+  };
+
+  const s = obj("service");
+  if (c.service === undefined) problems.push("service must be an object with mode and command");
+  const mode = s.mode;
+  if (mode !== "supervise" && mode !== "command") problems.push('service.mode must be "supervise" or "command"');
+  let command: string[] = [];
+  if (!Array.isArray(s.command) || s.command.length === 0 || !s.command.every((x) => typeof x === "string" && x)) {
+    problems.push("service.command must be a non-empty list of strings (program and arguments)");
+  } else {
+    command = s.command as string[];
+  }
+  const env: Record<string, string> = {};
+  if (s.env !== undefined) {
+    if (typeof s.env !== "object" || s.env === null || Array.isArray(s.env)) problems.push("service.env must be an object");
+    else {
+      for (const [k, v] of Object.entries(s.env as Json)) {
+        if (typeof v !== "string") problems.push(`service.env.${k} must be a string`);
+        else env[k] = v;
+      }
+    }
+  }
+  const service: ServiceConfig = {
+    mode: mode === "command" ? "command" : "supervise",
+    command,
+    cwd: s.cwd === undefined ? base : path(str(s, "cwd", "service.")),
+    env,
+    stopTimeoutSeconds: num(s, "stopTimeoutSeconds", "service.", 10, 1, 600),
+    restartTimeoutSeconds: num(s, "restartTimeoutSeconds", "service.", 60, 1, 3600),
+  };
+
+  const h = obj("health");
+  if (c.health === undefined) problems.push("health must be an object with url");
+  const url = str(h, "url", "health.");
+  if (url && !/^https?:\/\/[^\s]+$/.test(url)) problems.push("health.url must be an http:// or https:// URL");
+  const health: HealthConfig = {
+    url,
+    timeoutSeconds: num(h, "timeoutSeconds", "health.", 60, 1, 3600),
+    probationSeconds: num(h, "probationSeconds", "health.", 10, 0, 3600),
+    intervalMs: num(h, "intervalMs", "health.", 250, 10, 60_000),
+    rollbackTimeoutSeconds: num(h, "rollbackTimeoutSeconds", "health.", 120, 1, 3600),
+  };
+
+  const logLevel = c.logLevel === undefined ? "info" : String(c.logLevel);
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(", ")}`);
+
+  if (problems.length > 0) {
+    throw new EdgeError("CONFIG_INVALID", `config ${configPath} has ${problems.length} problem(s): ${problems.join("; ")}`);
+  }
+  return {
+    configPath,
+    deviceId,
+    dataDir,
+    name,
+    channel,
+    repository,
+    trustedKeys,
+    pollIntervalSeconds,
+    pollJitterFraction,
+    keepVersions,
+    diskReserveMiB,
+    download,
+    service,
+    health,
+    logLevel,
+  };
+}

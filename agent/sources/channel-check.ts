@@ -1,0 +1,73 @@
+import type { ChannelPointer } from "../../shared/manifest.js";
+import { channelPointerPath, resolveArtifactUrl } from "../../shared/repo-layout.js";
+import type { PublicKeyInfo } from "../../shared/signature.js";
+import type { AgentConfig } from "../config.js";
+import type { Logger } from "../logging.js";
+import type { StateStore } from "../state/store.js";
+import { type VerifiedRelease, verifyPointerText, verifyReleaseText } from "./intake.js";
+import { fetchMetadata } from "./metadata-fetch.js";
+
+export interface ChannelState {
+  pointer: ChannelPointer;
+  release: VerifiedRelease;
+  /** True when the pointer text changed since the last check (a new sequence was accepted). */
+  changed: boolean;
+}
+
+/**
+ * Fetches the channel pointer (with If-None-Match) and the release it names,
+ * verifying both. A 304 re-verifies the stored pointer, so an expired pointer
+ * is noticed even when the server has nothing new.
+ */
+export class ChannelChecker {
+  private etag: string | undefined;
+  private cachedRelease: VerifiedRelease | undefined;
+
+  constructor(
+    private readonly deps: {
+      config: AgentConfig;
+      store: StateStore;
+      trustedKeys: PublicKeyInfo[];
+      logger: Logger;
+      now: () => Date;
+    },
+  ) {}
+
+  async check(signal?: AbortSignal): Promise<ChannelState> {
+    const { config, store, trustedKeys } = this.deps;
+    const url = resolveArtifactUrl(config.repository, channelPointerPath(config.name, config.channel));
+    const stored = store.lastPointerText(config.channel);
+    const fetched = await fetchMetadata(url, { etag: stored ? this.etag : undefined, timeoutMs: 30_000, signal });
+    const text = fetched.status === "ok" ? fetched.text : (stored as string);
+    const verified = verifyPointerText(text, {
+      trustedKeys,
+      name: config.name,
+      channel: config.channel,
+      now: this.deps.now(),
+      highestSequence: store.highestSequence(config.channel),
+      lastAcceptedText: stored,
+    });
+    if (!verified.alreadyAccepted) {
+      store.acceptPointer(config.channel, verified.pointer.sequence, text);
+      this.deps.logger.info(
+        { sequence: verified.pointer.sequence, version: verified.pointer.version, keyid: verified.keyid.slice(0, 16) },
+        "accepted channel pointer",
+      );
+    }
+    if (fetched.status === "ok") this.etag = fetched.etag;
+    return {
+      pointer: verified.pointer,
+      release: await this.release(verified.pointer, signal),
+      changed: !verified.alreadyAccepted,
+    };
+  }
+
+  private async release(pointer: ChannelPointer, signal?: AbortSignal): Promise<VerifiedRelease> {
+    if (this.cachedRelease?.digest === pointer.release.sha256) return this.cachedRelease;
+    const url = resolveArtifactUrl(this.deps.config.repository, pointer.release.url);
+    const fetched = await fetchMetadata(url, { timeoutMs: 30_000, signal });
+    if (fetched.status !== "ok") throw new Error("unreachable: no ETag was sent");
+    this.cachedRelease = verifyReleaseText(fetched.text, pointer, this.deps.trustedKeys);
+    return this.cachedRelease;
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Schema migrations, applied in order by PRAGMA user_version. Append only: a
+ * device in the field may upgrade from any earlier agent version.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ('update', 'rollback')),
+    source TEXT NOT NULL,
+    from_version TEXT,
+    to_version TEXT NOT NULL,
+    release_json TEXT,
+    release_digest TEXT,
+    phase TEXT NOT NULL,
+    result TEXT CHECK (result IS NULL OR result IN ('succeeded', 'rolled_back', 'failed', 'superseded')),
+    error_code TEXT,
+    error_message TEXT,
+    rollback_error_code TEXT,
+    rollback_error_message TEXT,
+    bytes_downloaded INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    finished_at TEXT
+  );
+  CREATE INDEX attempts_open ON attempts (finished_at) WHERE finished_at IS NULL;
+  CREATE TABLE phase_log (
+    attempt_id INTEGER NOT NULL REFERENCES attempts (id),
+    phase TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX phase_log_attempt ON phase_log (attempt_id);
+  CREATE TABLE versions (
+    version TEXT PRIMARY KEY,
+    release_json TEXT NOT NULL,
+    release_digest TEXT NOT NULL,
+    staged_at TEXT NOT NULL
+  );
+  CREATE TABLE denied (
+    version TEXT PRIMARY KEY,
+    release_digest TEXT,
+    error_code TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    denied_at TEXT NOT NULL
+  );
+  `,
+];

@@ -1,0 +1,273 @@
+import type { ErrorCode } from "../../shared/errors.js";
+import type { AttemptResult, Phase } from "../update/phases.js";
+import type { Db } from "./db.js";
+
+/** Every SQL statement of the agent lives here. */
+
+export type AttemptKind = "update" | "rollback";
+
+export interface AttemptRow {
+  id: number;
+  kind: AttemptKind;
+  source: string;
+  fromVersion: string | null;
+  toVersion: string;
+  releaseJson: string | null;
+  releaseDigest: string | null;
+  phase: Phase;
+  result: AttemptResult | null;
+  errorCode: ErrorCode | null;
+  errorMessage: string | null;
+  rollbackErrorCode: ErrorCode | null;
+  rollbackErrorMessage: string | null;
+  bytesDownloaded: number;
+  startedAt: string;
+  updatedAt: string;
+  finishedAt: string | null;
+}
+
+export interface PhaseEntry {
+  phase: Phase;
+  at: string;
+}
+
+export interface VersionRow {
+  version: string;
+  releaseJson: string;
+  releaseDigest: string;
+  stagedAt: string;
+}
+
+export interface DeniedRow {
+  version: string;
+  releaseDigest: string | null;
+  errorCode: string;
+  reason: string;
+  deniedAt: string;
+}
+
+export interface LastCheck {
+  at: string;
+  outcome: string;
+  errorCode?: string;
+  error?: string;
+}
+
+export interface NewAttempt {
+  kind: AttemptKind;
+  source: string;
+  fromVersion: string | null;
+  toVersion: string;
+  releaseJson: string | null;
+  releaseDigest: string | null;
+  phase: Phase;
+}
+
+const ATTEMPT_COLUMNS = `id, kind, source, from_version AS fromVersion, to_version AS toVersion, release_json AS releaseJson,
+  release_digest AS releaseDigest, phase, result, error_code AS errorCode, error_message AS errorMessage,
+  rollback_error_code AS rollbackErrorCode, rollback_error_message AS rollbackErrorMessage,
+  bytes_downloaded AS bytesDownloaded, started_at AS startedAt, updated_at AS updatedAt, finished_at AS finishedAt`;
+
+export class StateStore {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  private stamp(): string {
+    return this.now().toISOString();
+  }
+
+  beginAttempt(a: NewAttempt): number {
+    const at = this.stamp();
+    return this.db.transaction(() => {
+      const info = this.db
+        .prepare(
+          `INSERT INTO attempts (kind, source, from_version, to_version, release_json, release_digest, phase, started_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(a.kind, a.source, a.fromVersion, a.toVersion, a.releaseJson, a.releaseDigest, a.phase, at, at);
+      const id = Number(info.lastInsertRowid);
+      this.db.prepare("INSERT INTO phase_log (attempt_id, phase, at) VALUES (?, ?, ?)").run(id, a.phase, at);
+      return id;
+    })();
+  }
+
+  setPhase(id: number, phase: Phase): void {
+    const at = this.stamp();
+    this.db.transaction(() => {
+      this.db.prepare("UPDATE attempts SET phase = ?, updated_at = ? WHERE id = ?").run(phase, at, id);
+      this.db.prepare("INSERT INTO phase_log (attempt_id, phase, at) VALUES (?, ?, ?)").run(id, phase, at);
+    })();
+  }
+
+  /** Records why an attempt is failing before the rollback that follows runs. */
+  setError(id: number, code: ErrorCode, message: string): void {
+    this.db
+      .prepare("UPDATE attempts SET error_code = ?, error_message = ?, updated_at = ? WHERE id = ?")
+      .run(code, message, this.stamp(), id);
+  }
+
+  setBytesDownloaded(id: number, bytes: number): void {
+    this.db.prepare("UPDATE attempts SET bytes_downloaded = ?, updated_at = ? WHERE id = ?").run(bytes, this.stamp(), id);
+  }
+
+  finishAttempt(id: number, result: AttemptResult, rollbackError?: { code: ErrorCode; message: string }): void {
+    const at = this.stamp();
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          `UPDATE attempts SET phase = ?, result = ?, rollback_error_code = ?, rollback_error_message = ?,
+             updated_at = ?, finished_at = ? WHERE id = ?`,
+        )
+        .run(result, result, rollbackError?.code ?? null, rollbackError?.message ?? null, at, at, id);
+      this.db.prepare("INSERT INTO phase_log (attempt_id, phase, at) VALUES (?, ?, ?)").run(id, result, at);
+    })();
+  }
+
+  openAttempt(): AttemptRow | undefined {
+    return this.db.prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1`).get() as
+      | AttemptRow
+      | undefined;
+  }
+
+  getAttempt(id: number): AttemptRow | undefined {
+    return this.db.prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE id = ?`).get(id) as AttemptRow | undefined;
+  }
+
+  lastFinishedAttempt(): AttemptRow | undefined {
+    return this.db
+      .prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1`)
+      .get() as AttemptRow | undefined;
+  }
+
+  history(limit: number): AttemptRow[] {
+    return this.db.prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts ORDER BY id DESC LIMIT ?`).all(limit) as AttemptRow[];
+  }
+
+  phaseLog(id: number): PhaseEntry[] {
+    return this.db.prepare("SELECT phase, at FROM phase_log WHERE attempt_id = ? ORDER BY rowid").all(id) as PhaseEntry[];
+  }
+
+  /** Failed attempts at `version` since the last attempt at it that succeeded, for retry backoff. */
+  recentFailures(version: string): { count: number; lastAt: string | null } {
+    const row = this.db
+      .prepare(
+        `SELECT COUNT(*) AS count, MAX(finished_at) AS lastAt FROM attempts
+         WHERE to_version = ? AND result = 'failed'
+           AND id > COALESCE((SELECT MAX(id) FROM attempts WHERE to_version = ? AND result = 'succeeded'), 0)`,
+      )
+      .get(version, version) as { count: number; lastAt: string | null };
+    return row;
+  }
+
+  recordVersion(v: VersionRow): void {
+    this.db
+      .prepare(
+        `INSERT INTO versions (version, release_json, release_digest, staged_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (version) DO UPDATE SET release_json = excluded.release_json,
+           release_digest = excluded.release_digest, staged_at = excluded.staged_at`,
+      )
+      .run(v.version, v.releaseJson, v.releaseDigest, v.stagedAt);
+  }
+
+  getVersion(version: string): VersionRow | undefined {
+    return this.db
+      .prepare(
+        "SELECT version, release_json AS releaseJson, release_digest AS releaseDigest, staged_at AS stagedAt FROM versions WHERE version = ?",
+      )
+      .get(version) as VersionRow | undefined;
+  }
+
+  listVersions(): VersionRow[] {
+    return this.db
+      .prepare(
+        "SELECT version, release_json AS releaseJson, release_digest AS releaseDigest, staged_at AS stagedAt FROM versions ORDER BY staged_at, version",
+      )
+      .all() as VersionRow[];
+  }
+
+  removeVersion(version: string): void {
+    this.db.prepare("DELETE FROM versions WHERE version = ?").run(version);
+  }
+
+  deny(row: Omit<DeniedRow, "deniedAt">): void {
+    this.db
+      .prepare(
+        `INSERT INTO denied (version, release_digest, error_code, reason, denied_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (version) DO UPDATE SET release_digest = excluded.release_digest, error_code = excluded.error_code,
+           reason = excluded.reason, denied_at = excluded.denied_at`,
+      )
+      .run(row.version, row.releaseDigest, row.errorCode, row.reason, this.stamp());
+  }
+
+  isDenied(version: string): DeniedRow | undefined {
+    return this.db
+      .prepare(
+        "SELECT version, release_digest AS releaseDigest, error_code AS errorCode, reason, denied_at AS deniedAt FROM denied WHERE version = ?",
+      )
+      .get(version) as DeniedRow | undefined;
+  }
+
+  listDenied(): DeniedRow[] {
+    return this.db
+      .prepare(
+        "SELECT version, release_digest AS releaseDigest, error_code AS errorCode, reason, denied_at AS deniedAt FROM denied ORDER BY denied_at",
+      )
+      .all() as DeniedRow[];
+  }
+
+  /** Clears one version from the deny-list, or all of them; returns how many were cleared. */
+  clearDenied(version?: string): number {
+    const info =
+      version === undefined
+        ? this.db.prepare("DELETE FROM denied").run()
+        : this.db.prepare("DELETE FROM denied WHERE version = ?").run(version);
+    return info.changes;
+  }
+
+  private getKv(key: string): string | undefined {
+    const row = this.db.prepare("SELECT value FROM kv WHERE key = ?").get(key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  private setKv(key: string, value: string): void {
+    this.db
+      .prepare("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+      .run(key, value);
+  }
+
+  highestSequence(channel: string): number {
+    return Number(this.getKv(`sequence:${channel}`) ?? "0");
+  }
+
+  /** The last accepted channel pointer (its exact text) and the sequence it carried. */
+  acceptPointer(channel: string, sequence: number, text: string): void {
+    this.db.transaction(() => {
+      this.setKv(`sequence:${channel}`, String(sequence));
+      this.setKv(`pointer:${channel}`, text);
+    })();
+  }
+
+  lastPointerText(channel: string): string | undefined {
+    return this.getKv(`pointer:${channel}`);
+  }
+
+  setLastCheck(check: LastCheck): void {
+    this.setKv("lastCheck", JSON.stringify(check));
+  }
+
+  lastCheck(): LastCheck | undefined {
+    const v = this.getKv("lastCheck");
+    return v === undefined ? undefined : (JSON.parse(v) as LastCheck);
+  }
+
+  setPreviousVersion(version: string | null): void {
+    if (version === null) this.db.prepare("DELETE FROM kv WHERE key = 'previousVersion'").run();
+    else this.setKv("previousVersion", version);
+  }
+
+  previousVersion(): string | undefined {
+    return this.getKv("previousVersion");
+  }
+}

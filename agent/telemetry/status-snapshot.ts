@@ -1,0 +1,134 @@
+import { access } from "node:fs/promises";
+import type { AgentConfig } from "../config.js";
+import { readCurrentVersion } from "../install/activate.js";
+import { layoutFor } from "../install/layout.js";
+import { probeOnce } from "../service/health.js";
+import { openDbReadOnly } from "../state/db.js";
+import { readLockOwner } from "../state/lock.js";
+import { type AttemptRow, StateStore } from "../state/store.js";
+import { diskSpaceFor } from "./disk.js";
+
+/**
+ * What a technician (and later the fleet view) needs to know about a device,
+ * read from disk and the journal only, so it works with the daemon down.
+ */
+export interface StatusSnapshot {
+  deviceId: string;
+  name: string;
+  channel: string;
+  activeVersion: string | null;
+  previousVersion: string | null;
+  phase: string;
+  attempt: { id: number; kind: string; fromVersion: string | null; toVersion: string; phase: string; startedAt: string } | null;
+  lastCheck: { at: string; outcome: string; errorCode?: string; error?: string } | null;
+  lastUpdate: {
+    version: string;
+    fromVersion: string | null;
+    kind: string;
+    result: string | null;
+    errorCode: string | null;
+    error: string | null;
+    rollbackErrorCode: string | null;
+    rollbackError: string | null;
+    startedAt: string;
+    finishedAt: string | null;
+    bytesDownloaded: number;
+  } | null;
+  denied: { version: string; errorCode: string; reason: string; deniedAt: string }[];
+  health: { url: string; ok: boolean; status?: number; error?: string; latencyMs: number };
+  disk: { path: string; mount?: string; availableBytes?: number; error?: string };
+  daemon: { running: boolean; pid?: number; role?: string };
+  healthy: boolean;
+  problems: string[];
+  at: string;
+}
+
+function lastUpdateOf(row: AttemptRow | undefined): StatusSnapshot["lastUpdate"] {
+  if (!row) return null;
+  return {
+    version: row.toVersion,
+    fromVersion: row.fromVersion,
+    kind: row.kind,
+    result: row.result,
+    errorCode: row.errorCode,
+    error: row.errorMessage,
+    rollbackErrorCode: row.rollbackErrorCode,
+    rollbackError: row.rollbackErrorMessage,
+    startedAt: row.startedAt,
+    finishedAt: row.finishedAt,
+    bytesDownloaded: row.bytesDownloaded,
+  };
+}
+
+export async function readStatus(config: AgentConfig, opts: { probeTimeoutMs?: number } = {}): Promise<StatusSnapshot> {
+  const layout = layoutFor(config.dataDir);
+  const problems: string[] = [];
+  const active = await readCurrentVersion(layout).catch((err: Error) => {
+    problems.push(err.message);
+    return undefined;
+  });
+  if (!active) problems.push("no active version: nothing is installed yet");
+
+  let store: StateStore | undefined;
+  let close = (): void => {};
+  const haveDb = await access(layout.dbPath).then(
+    () => true,
+    () => false,
+  );
+  if (haveDb) {
+    const db = openDbReadOnly(layout.dbPath);
+    store = new StateStore(db);
+    close = () => db.close();
+  } else {
+    problems.push(`no journal at ${layout.dbPath}: the agent has not run yet`);
+  }
+  try {
+    const open = store?.openAttempt();
+    const last = store?.lastFinishedAttempt();
+    if (last?.rollbackErrorCode) {
+      problems.push(`last rollback failed (${last.rollbackErrorCode}): ${last.rollbackErrorMessage ?? ""}`);
+    }
+    const health = await probeOnce(config.health.url, opts.probeTimeoutMs ?? 2000);
+    if (!health.ok) problems.push(`service not ready at ${config.health.url}: ${health.error ?? `HTTP ${health.status}`}`);
+    const disk: StatusSnapshot["disk"] = { path: config.dataDir };
+    await diskSpaceFor(config.dataDir).then(
+      (d) => Object.assign(disk, { mount: d.mount, availableBytes: d.availableBytes }),
+      (err: Error) => Object.assign(disk, { error: err.message }),
+    );
+    const owner = await readLockOwner(layout.lockFile);
+    return {
+      deviceId: config.deviceId,
+      name: config.name,
+      channel: config.channel,
+      activeVersion: active ?? null,
+      previousVersion: store?.previousVersion() ?? null,
+      phase: open ? open.phase : "idle",
+      attempt: open
+        ? {
+            id: open.id,
+            kind: open.kind,
+            fromVersion: open.fromVersion,
+            toVersion: open.toVersion,
+            phase: open.phase,
+            startedAt: open.startedAt,
+          }
+        : null,
+      lastCheck: store?.lastCheck() ?? null,
+      lastUpdate: lastUpdateOf(open ?? last),
+      denied: (store?.listDenied() ?? []).map((d) => ({
+        version: d.version,
+        errorCode: d.errorCode,
+        reason: d.reason,
+        deniedAt: d.deniedAt,
+      })),
+      health: { url: config.health.url, ...health },
+      disk,
+      daemon: owner ? { running: true, pid: owner.pid, role: owner.role } : { running: false },
+      healthy: problems.length === 0,
+      problems,
+      at: new Date().toISOString(),
+    };
+  } finally {
+    close();
+  }
+}

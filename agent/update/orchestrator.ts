@@ -1,0 +1,368 @@
+import { access, chmod, readdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { EdgeError, toEdgeError } from "../../shared/errors.js";
+import { fsyncDir } from "../../shared/fs-atomic.js";
+import type { ReleaseManifest } from "../../shared/manifest.js";
+import { resolveArtifactUrl } from "../../shared/repo-layout.js";
+import type { PublicKeyInfo } from "../../shared/signature.js";
+import { downloadArtifact } from "../bundle/download.js";
+import { extractBundle } from "../bundle/extract.js";
+import type { AgentConfig } from "../config.js";
+import { activateVersion, deactivate, readCurrentVersion } from "../install/activate.js";
+import { downloadPartPath, type Layout, versionDir } from "../install/layout.js";
+import { pruneVersions } from "../install/prune.js";
+import type { Logger } from "../logging.js";
+import type { ServiceController } from "../service/controller.js";
+import { holdProbation, waitForReady } from "../service/health.js";
+import { verifyReleaseEnvelope } from "../sources/intake.js";
+import type { AttemptRow, StateStore } from "../state/store.js";
+import { diskSpaceFor } from "../telemetry/disk.js";
+import { ROLLBACK_START, transition, UPDATE_START } from "./machine.js";
+import { type ActivePhase, isPastActivation, isTerminal, type Phase } from "./phases.js";
+
+/** Why an attempt's signal was aborted: the agent is stopping (resume later) or a newer target arrived. */
+export class StopReason extends Error {
+  constructor(readonly kind: "shutdown" | "superseded") {
+    super(kind === "shutdown" ? "the agent is stopping" : "a newer release superseded this one");
+  }
+}
+
+export interface UpdaterDeps {
+  config: AgentConfig;
+  layout: Layout;
+  store: StateStore;
+  service: ServiceController;
+  trustedKeys: PublicKeyInfo[];
+  logger: Logger;
+  /** Called on every journaled phase change, for status reporters. */
+  onPhase?: (attempt: AttemptRow) => void;
+  onDownloadProgress?: (received: number, total: number) => void;
+}
+
+export type UpdateRequest =
+  | { kind: "update"; source: string; releaseText: string; releaseDigest: string; release: ReleaseManifest }
+  | { kind: "rollback"; source: string; toVersion: string };
+
+interface AttemptContext {
+  id: number;
+  kind: "update" | "rollback";
+  fromVersion: string | null;
+  toVersion: string;
+  release: ReleaseManifest | undefined;
+  releaseDigest: string | null;
+  cause: EdgeError | undefined;
+}
+
+/**
+ * Runs one attempt through its phases. Each phase is written to the journal
+ * before its side effect; the side effects are idempotent, so an attempt
+ * resumed after a crash simply runs its recorded phase again.
+ */
+export class Updater {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: UpdaterDeps) {
+    this.log = deps.logger;
+  }
+
+  async start(request: UpdateRequest, signal: AbortSignal): Promise<AttemptRow> {
+    const { store } = this.deps;
+    const fromVersion = (await readCurrentVersion(this.deps.layout)) ?? null;
+    if (request.kind === "rollback") {
+      if (!store.getVersion(request.toVersion)) {
+        throw new EdgeError("NO_PREVIOUS_VERSION", `version ${request.toVersion} is not staged on this device`);
+      }
+    }
+    const phase: ActivePhase = request.kind === "update" ? UPDATE_START : ROLLBACK_START;
+    const id = store.beginAttempt({
+      kind: request.kind,
+      source: request.source,
+      fromVersion,
+      toVersion: request.kind === "update" ? request.release.version : request.toVersion,
+      releaseJson: request.kind === "update" ? request.releaseText : null,
+      releaseDigest: request.kind === "update" ? request.releaseDigest : null,
+      phase,
+    });
+    const ctx: AttemptContext = {
+      id,
+      kind: request.kind,
+      fromVersion,
+      toVersion: request.kind === "update" ? request.release.version : request.toVersion,
+      release: request.kind === "update" ? request.release : undefined,
+      releaseDigest: request.kind === "update" ? request.releaseDigest : null,
+      cause: undefined,
+    };
+    this.log.info(
+      { attempt: id, kind: ctx.kind, from: fromVersion, to: ctx.toVersion, source: request.source },
+      "attempt started",
+    );
+    return this.run(ctx, phase, signal, false);
+  }
+
+  /** Continues an attempt the journal left open, from the phase recovery chose. */
+  async resume(row: AttemptRow, phase: ActivePhase, signal: AbortSignal): Promise<AttemptRow> {
+    const ctx: AttemptContext = {
+      id: row.id,
+      kind: row.kind,
+      fromVersion: row.fromVersion,
+      toVersion: row.toVersion,
+      release: row.releaseJson ? verifyReleaseEnvelope(row.releaseJson, this.deps.trustedKeys) : undefined,
+      releaseDigest: row.releaseDigest,
+      cause: row.errorCode ? new EdgeError(row.errorCode, row.errorMessage ?? row.errorCode) : undefined,
+    };
+    this.log.warn({ attempt: row.id, recorded: row.phase, resumeAt: phase, to: row.toVersion }, "resuming interrupted attempt");
+    return this.run(ctx, phase, signal, true);
+  }
+
+  private async run(ctx: AttemptContext, first: ActivePhase, signal: AbortSignal, resumed: boolean): Promise<AttemptRow> {
+    const { store } = this.deps;
+    let phase: Phase = first;
+    let journaled = !resumed; // a new attempt was begun in `first` already
+    while (!isTerminal(phase)) {
+      const active: ActivePhase = phase;
+      if (!journaled) this.journal(ctx.id, active);
+      journaled = false;
+      try {
+        await this.step(active, ctx, signal);
+        phase = transition(active, "ok", this.deps.config.health);
+      } catch (thrown) {
+        if (signal.aborted && signal.reason instanceof StopReason) {
+          if (signal.reason.kind === "shutdown" || isPastActivation(active)) {
+            // Leave the attempt open: recovery picks it up at this phase on the next start.
+            this.log.warn({ attempt: ctx.id, phase: active }, "attempt interrupted; it resumes on next start");
+            throw new EdgeError("INTERRUPTED", `attempt ${ctx.id} interrupted in phase ${active}`, { cause: thrown });
+          }
+          store.finishAttempt(ctx.id, "superseded");
+          await this.cleanStaging();
+          this.log.info({ attempt: ctx.id, to: ctx.toVersion }, "attempt superseded by a newer release");
+          return this.finished(ctx.id);
+        }
+        const err = toEdgeError(thrown);
+        if (active === "rolling_back") {
+          this.log.error({ attempt: ctx.id, err, to: ctx.fromVersion }, "rollback failed: the device needs attention");
+          store.finishAttempt(ctx.id, "failed", { code: "ROLLBACK_FAILED", message: `${err.code}: ${err.message}` });
+          return this.finished(ctx.id);
+        }
+        ctx.cause = err;
+        store.setError(ctx.id, err.code, err.message);
+        this.log.error({ attempt: ctx.id, phase: active, err, code: err.code }, "attempt phase failed");
+        phase = transition(active, "failed", this.deps.config.health);
+        if (phase === "failed") await this.cleanStaging();
+      }
+    }
+    store.finishAttempt(ctx.id, phase);
+    await this.afterFinish(ctx, phase);
+    return this.finished(ctx.id);
+  }
+
+  private journal(id: number, phase: ActivePhase): void {
+    this.deps.store.setPhase(id, phase);
+    const row = this.deps.store.getAttempt(id);
+    if (row) this.deps.onPhase?.(row);
+  }
+
+  private finished(id: number): AttemptRow {
+    const row = this.deps.store.getAttempt(id);
+    if (!row) throw new EdgeError("INTERNAL", `attempt ${id} vanished from the journal`);
+    this.deps.onPhase?.(row);
+    return row;
+  }
+
+  private async step(phase: ActivePhase, ctx: AttemptContext, signal: AbortSignal): Promise<void> {
+    switch (phase) {
+      case "downloading":
+        return this.download(ctx, signal);
+      case "staging":
+        return this.stage(ctx, signal);
+      case "activating":
+        return activateVersion(this.deps.layout, ctx.toVersion);
+      case "starting":
+        return this.startService(ctx.toVersion, this.deps.config.health.timeoutSeconds, signal);
+      case "probation":
+        return this.probation(signal);
+      case "rolling_back":
+        return this.rollBack(ctx, signal);
+    }
+  }
+
+  private requireRelease(ctx: AttemptContext): ReleaseManifest {
+    if (!ctx.release) throw new EdgeError("INTERNAL", `attempt ${ctx.id} has no release manifest to install from`);
+    return ctx.release;
+  }
+
+  private isStaged(version: string): Promise<boolean> {
+    if (!this.deps.store.getVersion(version)) return Promise.resolve(false);
+    return access(versionDir(this.deps.layout, version)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  private bundleFile(release: ReleaseManifest): string {
+    return downloadPartPath(this.deps.layout, release.name, release.version).replace(/\.part$/, "");
+  }
+
+  private async download(ctx: AttemptContext, signal: AbortSignal): Promise<void> {
+    const release = this.requireRelease(ctx);
+    if (await this.isStaged(release.version)) {
+      this.log.info({ version: release.version }, "version already staged; nothing to download");
+      return;
+    }
+    const { layout, config, store } = this.deps;
+    const partPath = downloadPartPath(layout, release.name, release.version);
+    await this.checkDiskSpace(release, partPath);
+    const result = await downloadArtifact({
+      url: resolveArtifactUrl(config.repository, release.bundle.url),
+      partPath,
+      expectedSize: release.bundle.size,
+      expectedSha256: release.bundle.sha256,
+      logger: this.log.child({ component: "download" }),
+      signal,
+      retry: { attempts: config.download.retries, baseMs: 500, capMs: 30_000 },
+      idleTimeoutMs: config.download.idleTimeoutSeconds * 1000,
+      onProgress: this.deps.onDownloadProgress,
+    });
+    const before = store.getAttempt(ctx.id)?.bytesDownloaded ?? 0;
+    store.setBytesDownloaded(ctx.id, before + result.bytesTransferred);
+  }
+
+  private async checkDiskSpace(release: ReleaseManifest, partPath: string): Promise<void> {
+    const have = await stat(partPath).then(
+      (s) => s.size,
+      () => 0,
+    );
+    const payload = release.files.reduce((sum, f) => sum + f.size, 0);
+    const reserve = this.deps.config.diskReserveMiB * 1024 * 1024;
+    const needed = release.bundle.size - have + payload + reserve;
+    const disk = await diskSpaceFor(this.deps.layout.dataDir);
+    if (disk.availableBytes < needed) {
+      throw new EdgeError(
+        "DISK_SPACE_LOW",
+        `${release.version} needs ${mib(needed)} MiB free on ${disk.mount} (bundle, unpacked files and ${this.deps.config.diskReserveMiB} MiB reserve); ${mib(disk.availableBytes)} MiB available`,
+      );
+    }
+  }
+
+  private async stage(ctx: AttemptContext, signal: AbortSignal): Promise<void> {
+    const release = this.requireRelease(ctx);
+    const { layout, store } = this.deps;
+    if (await this.isStaged(release.version)) return;
+    const bundle = this.bundleFile(release);
+    if (!(await exists(bundle))) await this.download(ctx, signal);
+    await this.cleanStaging();
+    const dest = join(layout.stagingDir, `${release.version}.${ctx.id}`);
+    await extractBundle({
+      bundlePath: bundle,
+      destDir: dest,
+      expected: { name: release.name, version: release.version, files: release.files },
+      logger: this.log.child({ component: "extract" }),
+      signal,
+    });
+    await makeReadOnly(dest, release);
+    const final = versionDir(layout, release.version);
+    // A folder here that the journal does not know is a leftover of a crash between rename and record.
+    await rm(final, { recursive: true, force: true });
+    await rename(dest, final);
+    await fsyncDir(layout.versionsDir);
+    store.recordVersion({
+      version: release.version,
+      releaseJson: store.getAttempt(ctx.id)?.releaseJson ?? "",
+      releaseDigest: ctx.releaseDigest ?? "",
+      stagedAt: new Date().toISOString(),
+    });
+    await rm(bundle, { force: true });
+    this.log.info({ version: release.version, dir: final }, "version staged and verified");
+  }
+
+  private async startService(version: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {
+    const { service, config, layout } = this.deps;
+    await service.restart(versionDir(layout, version));
+    const ready = await waitForReady({
+      url: config.health.url,
+      timeoutMs: timeoutSeconds * 1000,
+      intervalMs: config.health.intervalMs,
+      signal,
+      crash: service.crashSignal(),
+    });
+    this.log.info({ version, waitedMs: ready.waitedMs, probes: ready.probes }, "service ready");
+  }
+
+  private async probation(signal: AbortSignal): Promise<void> {
+    const { service, config } = this.deps;
+    await holdProbation({
+      url: config.health.url,
+      durationMs: config.health.probationSeconds * 1000,
+      intervalMs: Math.max(config.health.intervalMs, 500),
+      signal,
+      crash: service.crashSignal(),
+    });
+  }
+
+  private async rollBack(ctx: AttemptContext, signal: AbortSignal): Promise<void> {
+    const { layout, store, service } = this.deps;
+    const cause = ctx.cause;
+    store.deny({
+      version: ctx.toVersion,
+      releaseDigest: ctx.releaseDigest,
+      errorCode: cause?.code ?? "INTERNAL",
+      reason: cause?.message ?? "failed after activation",
+    });
+    if (!ctx.fromVersion) {
+      this.log.warn({ version: ctx.toVersion }, "first install failed; no previous version to return to");
+      await service.stop();
+      await deactivate(layout);
+      return;
+    }
+    this.log.warn({ from: ctx.toVersion, to: ctx.fromVersion, code: cause?.code }, "rolling back");
+    await activateVersion(layout, ctx.fromVersion);
+    await this.startService(ctx.fromVersion, this.deps.config.health.rollbackTimeoutSeconds, signal);
+  }
+
+  private async afterFinish(ctx: AttemptContext, phase: Phase): Promise<void> {
+    const { store, config, layout } = this.deps;
+    if (phase === "succeeded") {
+      store.setPreviousVersion(ctx.fromVersion);
+      if (ctx.kind === "rollback" && ctx.fromVersion) {
+        // Without this the next poll would reinstall the release the technician just left.
+        store.deny({
+          version: ctx.fromVersion,
+          releaseDigest: store.getVersion(ctx.fromVersion)?.releaseDigest ?? null,
+          errorCode: "OPERATOR_ROLLBACK",
+          reason: "rolled back by an operator",
+        });
+      }
+      this.log.info({ attempt: ctx.id, version: ctx.toVersion, from: ctx.fromVersion }, "update committed");
+    } else {
+      this.log.warn({ attempt: ctx.id, result: phase, version: ctx.toVersion, code: ctx.cause?.code }, "attempt ended");
+    }
+    const active = await readCurrentVersion(layout);
+    await pruneVersions(layout, store, config.keepVersions, [active, store.previousVersion()], this.log).catch((err) =>
+      this.log.warn({ err }, "pruning old versions failed"),
+    );
+  }
+
+  private async cleanStaging(): Promise<void> {
+    const dir = this.deps.layout.stagingDir;
+    for (const entry of await readdir(dir).catch(() => [] as string[])) {
+      await rm(join(dir, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+function mib(bytes: number): number {
+  return Math.ceil(bytes / (1024 * 1024));
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Staged files are read-only: the service must not change a version another boot may return to. */
+async function makeReadOnly(dir: string, release: ReleaseManifest): Promise<void> {
+  for (const f of release.files) {
+    await chmod(join(dir, f.path), f.mode === 0o755 ? 0o555 : 0o444);
+  }
+}

@@ -1,0 +1,38 @@
+import { access } from "node:fs/promises";
+import { readCurrentVersion, removeLeftovers } from "../install/activate.js";
+import { type Layout, versionDir } from "../install/layout.js";
+import type { Logger } from "../logging.js";
+import type { AttemptRow, StateStore } from "../state/store.js";
+import { resumePhase } from "./machine.js";
+import type { ActivePhase } from "./phases.js";
+
+export interface RecoveryPlan {
+  /** What `current` points at on disk right now. */
+  active: string | undefined;
+  /** The open attempt to continue, and the phase to continue it from. */
+  resume?: { attempt: AttemptRow; phase: ActivePhase };
+  removed: string[];
+}
+
+/**
+ * Runs before any source starts. The symlink on disk is the truth; the journal
+ * says what was intended. Partial staging and half-made links are discarded;
+ * an open attempt is continued from the phase that may be half done.
+ */
+export async function planRecovery(layout: Layout, store: StateStore, logger: Logger): Promise<RecoveryPlan> {
+  const removed = await removeLeftovers(layout);
+  if (removed.length > 0) logger.warn({ removed }, "removed leftovers of an interrupted run");
+  const active = await readCurrentVersion(layout);
+  if (active !== undefined) {
+    const present = await access(versionDir(layout, active)).then(
+      () => true,
+      () => false,
+    );
+    if (!present) logger.error({ active }, "current points at a version folder that does not exist");
+  }
+  const attempt = store.openAttempt();
+  if (!attempt) return { active, removed };
+  const phase = resumePhase(attempt.phase as ActivePhase, active, attempt);
+  logger.warn({ attempt: attempt.id, recorded: attempt.phase, onDisk: active, resumeAt: phase }, "found an interrupted attempt");
+  return { active, resume: { attempt, phase }, removed };
+}
