@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openDb, openDbReadOnly } from "../../agent/state/db.js";
+import { StateStore } from "../../agent/state/store.js";
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "edgepull-store-"));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("state store (real SQLite)", () => {
+  it("journals an attempt's phases and survives reopening", () => {
+    const path = join(dir, "state.db");
+    const db = openDb(path);
+    const store = new StateStore(db);
+    const id = store.beginAttempt({
+      kind: "update",
+      source: "poll",
+      fromVersion: "1.0.0",
+      toVersion: "2.0.0",
+      releaseJson: "{}",
+      releaseDigest: "d",
+      phase: "downloading",
+    });
+    store.setPhase(id, "staging");
+    db.close();
+
+    const again = new StateStore(openDb(path));
+    expect(again.openAttempt()).toMatchObject({ id, phase: "staging", toVersion: "2.0.0", result: null });
+    again.setError(id, "HEALTH_TIMEOUT", "no answer");
+    again.finishAttempt(id, "rolled_back");
+    expect(again.openAttempt()).toBeUndefined();
+    expect(again.lastFinishedAttempt()).toMatchObject({ result: "rolled_back", errorCode: "HEALTH_TIMEOUT" });
+    expect(again.phaseLog(id).map((p) => p.phase)).toEqual(["downloading", "staging", "rolled_back"]);
+  });
+
+  it("keeps the deny-list until cleared", () => {
+    const store = new StateStore(openDb(join(dir, "s.db")));
+    store.deny({ version: "3.0.0", releaseDigest: "x", errorCode: "HEALTH_TIMEOUT", reason: "never ready" });
+    expect(store.isDenied("3.0.0")?.errorCode).toBe("HEALTH_TIMEOUT");
+    expect(store.clearDenied("2.0.0")).toBe(0);
+    expect(store.clearDenied("3.0.0")).toBe(1);
+    expect(store.isDenied("3.0.0")).toBeUndefined();
+  });
+
+  it("counts failures since the last success for retry backoff", () => {
+    const store = new StateStore(openDb(join(dir, "f.db")));
+    const attempt = (result: "failed" | "succeeded") => {
+      const id = store.beginAttempt({
+        kind: "update",
+        source: "poll",
+        fromVersion: null,
+        toVersion: "2.0.0",
+        releaseJson: null,
+        releaseDigest: null,
+        phase: "downloading",
+      });
+      store.finishAttempt(id, result);
+    };
+    attempt("failed");
+    attempt("succeeded");
+    attempt("failed");
+    attempt("failed");
+    expect(store.recentFailures("2.0.0").count).toBe(2);
+  });
+
+  it("lets a read-only reader see committed state while a writer holds the database open", () => {
+    const path = join(dir, "wal.db");
+    const writer = new StateStore(openDb(path));
+    writer.acceptPointer("stable", 7, "text");
+    const reader = new StateStore(openDbReadOnly(path));
+    expect(reader.highestSequence("stable")).toBe(7);
+    expect(reader.lastPointerText("stable")).toBe("text");
+  });
+});
