@@ -30,6 +30,12 @@ export interface CheckResult {
 const RETRY_BASE_MS = 60_000;
 const RETRY_CAP_MS = 6 * 3600_000;
 
+export interface AgentOptions {
+  now?: () => Date;
+  /** Crash-test fault injection; see UpdaterDeps.fault. */
+  fault?: (point: string) => void;
+}
+
 interface RunningAttempt {
   toVersion: string;
   phase: Phase;
@@ -59,6 +65,7 @@ export class Agent {
     trustedKeys: PublicKeyInfo[],
     private readonly logger: Logger,
     now: () => Date,
+    fault: ((point: string) => void) | undefined,
   ) {
     this.layout = layoutFor(config.dataDir);
     this.store = new StateStore(db, now);
@@ -85,6 +92,7 @@ export class Agent {
       service: this.service,
       trustedKeys,
       logger: logger.child({ component: "updater" }),
+      fault,
       onPhase: (row) => {
         if (this.running && this.running.toVersion === row.toVersion) this.running.phase = row.phase;
       },
@@ -99,7 +107,8 @@ export class Agent {
   }
 
   /** Opens the journal and takes the device lock; AGENT_BUSY if another process holds it. */
-  static async open(config: AgentConfig, logger: Logger, role: string, now: () => Date = () => new Date()): Promise<Agent> {
+  static async open(config: AgentConfig, logger: Logger, role: string, opts: AgentOptions = {}): Promise<Agent> {
+    const now = opts.now ?? (() => new Date());
     const layout = layoutFor(config.dataDir);
     for (const dir of [layout.dataDir, layout.versionsDir, layout.stagingDir, layout.downloadsDir]) {
       await mkdir(dir, { recursive: true });
@@ -108,7 +117,7 @@ export class Agent {
     const lock = await DeviceLock.acquire(layout.lockFile, role);
     try {
       const db = openDb(layout.dbPath);
-      return new Agent(config, db, lock, trustedKeys, logger, now);
+      return new Agent(config, db, lock, trustedKeys, logger, now, opts.fault);
     } catch (err) {
       await lock.release();
       throw err;

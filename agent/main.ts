@@ -80,7 +80,17 @@ async function main(argv: string[]): Promise<number> {
   const daemon = command === "run";
   // The daemon logs JSON to stdout for journald; one-shot commands keep stdout for their answer.
   const logger = daemon ? createRootLogger(config.logLevel, 1) : createRootLogger(values.verbose ? "info" : "warn", 2);
+  const faultPoint = process.env.EDGEPULL_FAULT;
   const ctx: CliContext = {
+    agentOptions: {
+      fault: faultPoint
+        ? (point) => {
+            if (point !== faultPoint) return;
+            logger.fatal({ point }, "EDGEPULL_FAULT: killing this process with SIGKILL");
+            process.kill(process.pid, "SIGKILL");
+          }
+        : undefined,
+    },
     config,
     json: values.json ?? false,
     positionals: positionals.slice(1),

@@ -1,3 +1,4 @@
+import type { AgentOptions } from "../agent.js";
 import type { AgentConfig } from "../config.js";
 import type { Logger } from "../logging.js";
 
@@ -8,6 +9,7 @@ export interface CliContext {
   positionals: string[];
   flags: Record<string, string | boolean | undefined>;
   logger: Logger;
+  agentOptions: AgentOptions;
   out: (text: string) => void;
 }
 
@@ -47,7 +49,9 @@ export function formatDuration(fromIso: string | null | undefined, toIso: string
 /** Left-aligned columns for a terminal. */
 export function table(rows: string[][]): string {
   const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  for (const row of rows) {
+    for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
+  }
   return rows
     .map((row) =>
       row

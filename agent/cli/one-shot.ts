@@ -16,7 +16,7 @@ export async function viaDaemonOrLocally<T>(
   const layout = layoutFor(ctx.config.dataDir);
   const remote = await callDaemon<T>(layout.controlSocket, route);
   if (remote !== undefined) return { result: remote, via: "daemon" };
-  const agent = await Agent.open(ctx.config, ctx.logger, `cli ${route.slice(1)}`);
+  const agent = await Agent.open(ctx.config, ctx.logger, `cli ${route.slice(1)}`, ctx.agentOptions);
   try {
     await agent.recover();
     return { result: await local(agent), via: "local" };

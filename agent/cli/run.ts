@@ -9,7 +9,7 @@ import type { CliContext } from "./context.js";
  */
 export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): Promise<number> {
   const { config, logger } = ctx;
-  const agent = await Agent.open(config, logger, "daemon");
+  const agent = await Agent.open(config, logger, "daemon", ctx.agentOptions);
   const control = new ControlServer(
     agent.layout.controlSocket,
     {

@@ -37,6 +37,13 @@ export interface UpdaterDeps {
   /** Called on every journaled phase change, for status reporters. */
   onPhase?: (attempt: AttemptRow) => void;
   onDownloadProgress?: (received: number, total: number) => void;
+  /**
+   * Fault injection for crash tests: called at named points (`before:<phase>`
+   * after the journal write and before the side effect, `after:<phase>` after
+   * it, `mid:downloading` and `mid:staging` halfway through the bytes). The
+   * composition root wires it to SIGKILL only when EDGEPULL_FAULT names a point.
+   */
+  fault?: (point: string) => void;
 }
 
 export type UpdateRequest =
@@ -123,7 +130,9 @@ export class Updater {
       if (!journaled) this.journal(ctx.id, active);
       journaled = false;
       try {
+        this.deps.fault?.(`before:${active}`);
         await this.step(active, ctx, signal);
+        this.deps.fault?.(`after:${active}`);
         phase = transition(active, "ok", this.deps.config.health);
       } catch (thrown) {
         if (signal.aborted && signal.reason instanceof StopReason) {
@@ -220,7 +229,10 @@ export class Updater {
       signal,
       retry: { attempts: config.download.retries, baseMs: 500, capMs: 30_000 },
       idleTimeoutMs: config.download.idleTimeoutSeconds * 1000,
-      onProgress: this.deps.onDownloadProgress,
+      onProgress: (received, total) => {
+        if (received * 2 >= total) this.deps.fault?.("mid:downloading");
+        this.deps.onDownloadProgress?.(received, total);
+      },
     });
     const before = store.getAttempt(ctx.id)?.bytesDownloaded ?? 0;
     store.setBytesDownloaded(ctx.id, before + result.bytesTransferred);
@@ -251,12 +263,16 @@ export class Updater {
     if (!(await exists(bundle))) await this.download(ctx, signal);
     await this.cleanStaging();
     const dest = join(layout.stagingDir, `${release.version}.${ctx.id}`);
+    const payloadBytes = release.files.reduce((sum, f) => sum + f.size, 0);
     await extractBundle({
       bundlePath: bundle,
       destDir: dest,
       expected: { name: release.name, version: release.version, files: release.files },
       logger: this.log.child({ component: "extract" }),
       signal,
+      onProgress: (bytes) => {
+        if (bytes * 2 >= payloadBytes) this.deps.fault?.("mid:staging");
+      },
     });
     await makeReadOnly(dest, release);
     const final = versionDir(layout, release.version);
@@ -322,6 +338,8 @@ export class Updater {
     const { store, config, layout } = this.deps;
     if (phase === "succeeded") {
       store.setPreviousVersion(ctx.fromVersion);
+      // It just proved healthy here; an old deny-list entry no longer applies.
+      store.clearDenied(ctx.toVersion);
       if (ctx.kind === "rollback" && ctx.fromVersion) {
         // Without this the next poll would reinstall the release the technician just left.
         store.deny({

@@ -78,10 +78,13 @@ describe("the update path, end to end (real agent, repository server and inferen
     expect(JSON.parse(local.stdout)).toMatchObject({ ok: true, via: "local" });
     s = await w.status();
     expect(s.activeVersion).toBe("1.1.0");
+    // 1.1.0 proved healthy again and left the deny-list; 1.0.0, just left by hand, is on it.
+    expect(s.denied.map((d) => [d.version, d.errorCode])).toEqual([["1.0.0", "OPERATOR_ROLLBACK"]]);
 
-    // `allow` takes a version off the deny-list.
-    expect((await w.cli(["allow", "1.1.0"])).code).toBe(0);
-    expect((await w.status()).denied.map((d) => d.version)).toEqual(["1.0.0"]);
+    // `allow` takes versions off the deny-list.
+    expect((await w.cli(["allow", "1.1.0"])).code).toBe(1);
+    expect((await w.cli(["allow", "--all"])).code).toBe(0);
+    expect((await w.status()).denied).toEqual([]);
   });
 
   it("check installs from the command line with the daemon stopped, and verify finds a tampered file", async () => {
