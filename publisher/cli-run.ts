@@ -1,0 +1,106 @@
+import { EdgeError } from "../shared/errors.js";
+import { compatibilityFlags, integerFlag, positiveNumberFlag, required } from "./cli-spec.js";
+import { buildRelease } from "./commands/build.js";
+import { keygen } from "./commands/keygen.js";
+import { publishChannel } from "./commands/publish.js";
+import { createProgress, type ProgressStream } from "./progress.js";
+import { startRepoServer } from "./repo-server.js";
+
+/** What a command may touch, handed in by main.ts (the only place that knows about process). */
+export interface CliIo {
+  json: boolean;
+  out: (text: string) => void;
+  progressStream: ProgressStream;
+  /** Resolves when the process is asked to stop (SIGINT, SIGTERM). */
+  stopRequested: Promise<void>;
+}
+
+export type Flags = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+function str(flags: Flags, key: string): string | undefined {
+  const v = flags[key];
+  return typeof v === "string" ? v : undefined;
+}
+
+function report(io: CliIo, value: object, text: string): void {
+  io.out(io.json ? `${JSON.stringify(value)}\n` : text);
+}
+
+export async function runKeygen(flags: Flags, io: CliIo): Promise<number> {
+  const r = await keygen({ outDir: required(str(flags, "out"), "out", "keygen"), force: flags.force === true });
+  report(
+    io,
+    r,
+    `wrote ${r.privateKeyPath} (private: keep it secret)\nwrote ${r.publicKeyPath} (list it in each device's trustedKeys)\nkeyid ${r.keyid}\n`,
+  );
+  return 0;
+}
+
+export async function runBuild(flags: Flags, positionals: string[], io: CliIo): Promise<number> {
+  if (positionals.length !== 1) {
+    throw new EdgeError(
+      "USAGE",
+      `build takes exactly one MODEL_DIR (found ${positionals.length}; see edge-publish build --help)`,
+    );
+  }
+  const progress = createProgress(io.progressStream, "build");
+  let r: Awaited<ReturnType<typeof buildRelease>>;
+  try {
+    r = await buildRelease({
+      modelDir: positionals[0] as string,
+      name: required(str(flags, "name"), "name", "build"),
+      version: required(str(flags, "version"), "version", "build"),
+      repoDir: required(str(flags, "repo"), "repo", "build"),
+      keyPath: required(str(flags, "key"), "key", "build"),
+      compatibility: compatibilityFlags(str(flags, "arch"), str(flags, "labels")),
+      gzipLevel: integerFlag(str(flags, "gzip-level"), "gzip-level", 0, 9),
+      onProgress: (done, total) => progress.update(done, total),
+    });
+  } finally {
+    progress.finish();
+  }
+  const { release } = r;
+  report(
+    io,
+    {
+      name: release.name,
+      version: release.version,
+      alreadyBuilt: r.alreadyBuilt,
+      files: release.files.length,
+      bundle: release.bundle,
+      releasePath: r.releasePath,
+      bundlePath: r.bundlePath,
+    },
+    `${r.alreadyBuilt ? "already built (same content)" : "built"} ${release.name} ${release.version}: ${release.files.length} files\n` +
+      `bundle  ${r.bundlePath} (${release.bundle.size} bytes, sha256 ${release.bundle.sha256})\n` +
+      `release ${r.releasePath}\n`,
+  );
+  return 0;
+}
+
+export async function runPublish(flags: Flags, io: CliIo): Promise<number> {
+  const { pointer, path } = await publishChannel({
+    repoDir: required(str(flags, "repo"), "repo", "publish"),
+    name: required(str(flags, "name"), "name", "publish"),
+    version: required(str(flags, "version"), "version", "publish"),
+    channel: required(str(flags, "channel"), "channel", "publish"),
+    keyPath: required(str(flags, "key"), "key", "publish"),
+    expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
+  });
+  report(
+    io,
+    { ...pointer, path },
+    `${pointer.name} ${pointer.channel} -> ${pointer.version} (sequence ${pointer.sequence}, expires ${pointer.expiresAt})\nwrote ${path}\n`,
+  );
+  return 0;
+}
+
+export async function runServe(flags: Flags, io: CliIo): Promise<number> {
+  const repoDir = required(str(flags, "repo"), "repo", "serve");
+  const port = integerFlag(required(str(flags, "port"), "port", "serve"), "port", 0, 65535) as number;
+  const server = await startRepoServer({ repoDir, port, host: str(flags, "host") });
+  report(io, { url: server.url, port: server.port, repoDir }, `serving ${repoDir} at ${server.url} (Ctrl-C to stop)\n`);
+  await io.stopRequested;
+  await server.close();
+  return 0;
+}

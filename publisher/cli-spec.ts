@@ -1,0 +1,115 @@
+import { EdgeError } from "../shared/errors.js";
+import type { Compatibility } from "../shared/manifest.js";
+
+/** What `edge-publish` accepts: commands, their flags and help texts. No side effects here. */
+
+export const COMMON_OPTIONS = {
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export const COMMAND_OPTIONS = {
+  keygen: { out: { type: "string" }, force: { type: "boolean" } },
+  build: {
+    name: { type: "string" },
+    version: { type: "string" },
+    repo: { type: "string" },
+    key: { type: "string" },
+    arch: { type: "string" },
+    labels: { type: "string" },
+    "gzip-level": { type: "string" },
+  },
+  publish: {
+    repo: { type: "string" },
+    name: { type: "string" },
+    version: { type: "string" },
+    channel: { type: "string" },
+    key: { type: "string" },
+    "expires-days": { type: "string" },
+  },
+  serve: { repo: { type: "string" }, port: { type: "string" }, host: { type: "string" } },
+} as const;
+
+export type CommandName = keyof typeof COMMAND_OPTIONS;
+
+export function isCommand(name: string): name is CommandName {
+  return Object.hasOwn(COMMAND_OPTIONS, name);
+}
+
+export const HELP: Record<CommandName | "", string> = {
+  "": `edge-publish: build, sign and publish model releases for edgepull devices
+
+Usage: edge-publish <command> [options]
+
+Commands:
+  keygen    create the Ed25519 signing key pair (publisher.key, publisher.pub)
+  build     turn a model folder into a signed, reproducible bundle in a repository
+  publish   point a channel (stable, canary, ...) at a built version
+  serve     serve a repository over HTTP (Range, ETag) for tests and demos
+
+Every command takes --help and --json (one JSON object on stdout).
+Errors print one line "edge-publish: CODE: message" on stderr; exit 1 (2 for usage errors).
+edge-publish --version prints the version.
+`,
+  keygen: `Usage: edge-publish keygen --out DIR [--force] [--json]
+Writes DIR/publisher.key (private, mode 0600) and DIR/publisher.pub (give it to devices).
+Refuses to replace an existing key unless --force: devices trusting the old key would reject new releases.
+`,
+  build: `Usage: edge-publish build MODEL_DIR --name NAME --version SEMVER --repo REPO_DIR --key PRIVATE_KEY
+                          [--arch a,b] [--labels l1,l2] [--gzip-level 0-9] [--json]
+Hashes every file in MODEL_DIR, writes releases/NAME/VERSION/NAME-VERSION.tar.gz and a signed release.json.
+The same folder always gives the same bundle bytes. Rebuilding a version with the same content does nothing;
+with other content it fails with VERSION_EXISTS. --gzip-level defaults to 1 (weights barely compress).
+`,
+  publish: `Usage: edge-publish publish --repo REPO_DIR --name NAME --version SEMVER --channel CHANNEL --key PRIVATE_KEY
+                            [--expires-days N] [--json]
+Writes a signed channels/NAME/CHANNEL.json naming the release, with the next sequence number and an expiry
+(default 30 days). Re-publish before it expires: devices refuse an expired pointer.
+`,
+  serve: `Usage: edge-publish serve --repo REPO_DIR --port PORT [--host H] [--json]
+Serves the repository read-only over HTTP (GET, HEAD, Range, ETag, If-Range) until SIGINT or SIGTERM.
+Listens on 127.0.0.1 unless --host says otherwise (0.0.0.0 for every interface). Port 0 picks a free port.
+`,
+};
+
+export function required(value: string | undefined, flag: string, command: CommandName): string {
+  if (value === undefined || value === "") {
+    throw new EdgeError("USAGE", `${command} needs --${flag} (see edge-publish ${command} --help)`);
+  }
+  return value;
+}
+
+export function integerFlag(value: string | undefined, flag: string, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) {
+    throw new EdgeError("USAGE", `--${flag} must be an integer from ${min} to ${max} (found ${JSON.stringify(value)})`);
+  }
+  return n;
+}
+
+export function positiveNumberFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n <= 0) {
+    throw new EdgeError("USAGE", `--${flag} must be a positive number (found ${JSON.stringify(value)})`);
+  }
+  return n;
+}
+
+function listFlag(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+}
+
+export function compatibilityFlags(arch: string | undefined, labels: string | undefined): Compatibility | undefined {
+  const out: Compatibility = {};
+  const a = listFlag(arch);
+  const l = listFlag(labels);
+  if (a && a.length > 0) out.arch = a;
+  if (l && l.length > 0) out.labels = l;
+  return out.arch || out.labels ? out : undefined;
+}
