@@ -2,9 +2,13 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../../agent/logging.js";
+import { probeOnce, waitForReady } from "../../agent/service/health.js";
+import { Supervisor } from "../../agent/service/supervisor.js";
 import { writeExampleModel } from "../../packaging/example-service/make-model.js";
 import { loadModel, predict } from "../../packaging/example-service/model.js";
 import { encodeHeader, SafetensorsFile, writeSafetensors } from "../../packaging/example-service/safetensors.js";
+import { EdgeError } from "../../shared/errors.js";
 import { EXAMPLE_SERVICE, freePort, LoggedProcess, REPO_ROOT, waitFor } from "../helpers/processes.js";
 
 let root: string;
@@ -113,6 +117,46 @@ describe("example inference service", () => {
     expect(JSON.parse(loading.body)).toMatchObject({ status: "loading" });
     expect((await get(`${url}/health`)).status).toBe(200);
     await waitFor("ready", async () => (await get(`${url}/ready`)).status === 200, 15_000, 100);
+  });
+});
+
+describe("example service under the supervisor", () => {
+  it("is started, probed ready, detected when killed, and respawned ready again", async () => {
+    const modelDir = join(root, "supervised");
+    await writeExampleModel(modelDir, { version: "2.0.0", seed: 2 });
+    const port = await freePort();
+    const supervisor = new Supervisor({
+      command: [process.execPath, EXAMPLE_SERVICE],
+      cwd: root,
+      env: { PORT: String(port) },
+      pidFile: join(root, "supervised.pid"),
+      logger: silentLogger(),
+      backoff: { baseMs: 100, capMs: 1000 },
+    });
+    const url = `http://127.0.0.1:${port}/ready`;
+    try {
+      await supervisor.restart(modelDir);
+      const ready = await waitForReady({ url, timeoutMs: 10_000, intervalMs: 50, crash: supervisor.crashSignal() });
+      expect(ready.probes).toBeGreaterThanOrEqual(1);
+      const first = supervisor.describe().pid as number;
+
+      process.kill(first, "SIGKILL");
+      const err = await waitForReady({ url, timeoutMs: 60_000, intervalMs: 50, crash: supervisor.crashSignal() }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      // Either the crash was seen before the next probe, or that probe found the port closed and kept waiting until the crash.
+      expect(err).toBeInstanceOf(EdgeError);
+      expect((err as EdgeError).code).toBe("SERVICE_CRASHED");
+      expect((err as EdgeError).message).toContain("signal SIGKILL");
+
+      await waitFor("the respawn", () => supervisor.describe().restarts === 1, 10_000, 20);
+      await waitForReady({ url, timeoutMs: 10_000, intervalMs: 50 });
+      expect(supervisor.describe().pid).not.toBe(first);
+    } finally {
+      await supervisor.stop();
+    }
+    expect((await probeOnce(url, 500)).ok).toBe(false);
   });
 });
 
