@@ -1,0 +1,110 @@
+import { createHash } from "node:crypto";
+import { chmod, mkdir, open } from "node:fs/promises";
+import { join } from "node:path";
+import { EdgeError } from "../../shared/errors.js";
+import { fsyncDir } from "../../shared/fs-atomic.js";
+import type { PayloadFile } from "../../shared/manifest.js";
+
+/**
+ * Writes into a staging folder the extractor created itself and fills only with
+ * regular files and folders: since no link can ever exist inside it, a path
+ * joined under it cannot lead outside. Files are opened O_EXCL ("wx") anyway, so
+ * nothing is followed or overwritten even if that reasoning were wrong.
+ */
+export class StagingWriter {
+  /** Folders made so far, relative to the root; "" is the root itself. */
+  private readonly made = new Set<string>([""]);
+
+  constructor(readonly root: string) {}
+
+  /** Creates `rel` and its parents inside the root, mode 0755. */
+  async ensureDir(rel: string): Promise<void> {
+    if (this.made.has(rel)) return;
+    const parts = rel.split("/");
+    for (let i = 1; i <= parts.length; i++) {
+      const prefix = parts.slice(0, i).join("/");
+      if (this.made.has(prefix)) continue;
+      const dir = join(this.root, prefix);
+      await mkdir(dir, { mode: 0o755 });
+      await chmod(dir, 0o755); // the umask must not decide the mode
+      this.made.add(prefix);
+    }
+  }
+
+  /** Streams one payload file to disk, hashing as it writes, and fsyncs it. */
+  async writeFile(
+    source: AsyncIterable<Buffer>,
+    file: PayloadFile,
+    entryName: string,
+    onBytes: (n: number) => void,
+  ): Promise<void> {
+    const slash = file.path.lastIndexOf("/");
+    await this.ensureDir(slash < 0 ? "" : file.path.slice(0, slash));
+    const handle = await open(join(this.root, file.path), "wx", file.mode);
+    try {
+      await handle.chmod(file.mode);
+      const hash = createHash("sha256");
+      let size = 0;
+      for await (const chunk of source) {
+        size += chunk.length;
+        if (size > file.size) {
+          throw new EdgeError(
+            "ENTRY_TOO_LARGE",
+            `bundle entry ${JSON.stringify(entryName)} holds more than the ${file.size} bytes the manifest says`,
+          );
+        }
+        hash.update(chunk);
+        let written = 0;
+        while (written < chunk.length) {
+          written += (await handle.write(chunk, written, chunk.length - written)).bytesWritten;
+        }
+        onBytes(chunk.length);
+      }
+      if (size < file.size) {
+        throw new EdgeError(
+          "SIZE_MISMATCH",
+          `bundle entry ${JSON.stringify(entryName)} holds ${size} bytes, the manifest says ${file.size}`,
+        );
+      }
+      const actual = hash.digest("hex");
+      if (actual !== file.sha256) {
+        throw new EdgeError(
+          "DIGEST_MISMATCH",
+          `bundle entry ${JSON.stringify(entryName)} has SHA-256 ${actual}, the manifest says ${file.sha256}`,
+        );
+      }
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** fsyncs every folder, deepest first and the root last, so every new name is durable. */
+  async syncDirs(): Promise<void> {
+    const dirs = [...this.made].sort((a, b) => depth(b) - depth(a));
+    for (const rel of dirs) await fsyncDir(rel === "" ? this.root : join(this.root, rel));
+  }
+}
+
+function depth(rel: string): number {
+  return rel === "" ? 0 : rel.split("/").length;
+}
+
+/** Reads a small entry into memory, refusing more than `max` bytes whatever its header said. */
+export async function readSmallEntry(source: AsyncIterable<Buffer>, max: number, entryName: string): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of source) {
+    size += chunk.length;
+    if (size > max) throw new EdgeError("ENTRY_TOO_LARGE", `bundle entry ${JSON.stringify(entryName)} exceeds ${max} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size).toString("utf8");
+}
+
+/** Consumes an entry's body (folders have none, but the stream must still end). */
+export async function drainEntry(source: AsyncIterable<Buffer>): Promise<void> {
+  for await (const _ of source) {
+    // nothing to keep
+  }
+}
