@@ -1,5 +1,5 @@
 import type { Stats } from "node:fs";
-import { lstat, readdir } from "node:fs/promises";
+import { lstat, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { sha256File } from "../shared/digest.js";
 import { EdgeError } from "../shared/errors.js";
@@ -42,7 +42,8 @@ function kindOf(st: Stats): string {
 export async function walkModelDir(modelDir: string): Promise<ModelFile[]> {
   let root: Stats;
   try {
-    root = await lstat(modelDir);
+    // The folder itself may be reached through a link (models/current -> ...); what is inside may not.
+    root = await stat(modelDir);
   } catch (cause) {
     throw new EdgeError("MODEL_DIR_INVALID", `model folder ${modelDir} does not exist or cannot be read`, { cause });
   }

@@ -189,6 +189,9 @@ describe("buildRelease", () => {
       message: expect.stringContaining(`${join(model, "tokenizer", "link.json")} is a symbolic link`),
     });
     await rm(join(model, "tokenizer", "link.json"));
+    // The folder itself may be reached through a link.
+    await symlink(model, join(root, "model-link"));
+    expect((await build(join(root, "model-link"), join(root, "repo-link"))).release.files).toHaveLength(6);
     await run("mkfifo", [join(model, "pipe")]);
     await expect(build(model, join(root, "repo"))).rejects.toMatchObject({
       code: "MODEL_DIR_INVALID",

@@ -1,7 +1,7 @@
 import { execFile, spawn } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -32,11 +32,26 @@ function buildArgs(dir: string, version: string, keyPath = key): string[] {
   return ["build", dir, "--name", "demo", "--version", version, "--repo", repo, "--key", keyPath];
 }
 
+/** Newest modification time of the sources the CLI is compiled from. */
+async function newestSource(): Promise<number> {
+  let newest = 0;
+  for (const dir of ["publisher", "shared"]) {
+    for (const entry of await readdir(join(REPO_ROOT, dir), { recursive: true })) {
+      if (entry.endsWith(".ts")) newest = Math.max(newest, (await stat(join(REPO_ROOT, dir, entry))).mtimeMs);
+    }
+  }
+  return newest;
+}
+
 beforeAll(async () => {
-  // The CLI under test is the compiled one. Other modules' type errors must not block
-  // emitting ours, so the exit code is not the verdict: the file's presence is.
-  await exec("npm", ["run", "build"], { cwd: REPO_ROOT }).catch(() => undefined);
-  expect(existsSync(PUBLISH_BIN)).toBe(true);
+  // The CLI under test is the compiled one. Rebuild only when it is older than its
+  // sources: under `npm test` pretest has just built it, and rewriting dist/ while
+  // other test files spawn compiled programs could hand them a half-written file.
+  // Other modules' type errors must not block emitting ours, so tsc's exit code is
+  // not the verdict: a fresh main.js is.
+  const built = existsSync(PUBLISH_BIN) ? (await stat(PUBLISH_BIN)).mtimeMs : 0;
+  if (built < (await newestSource())) await exec("npm", ["run", "build"], { cwd: REPO_ROOT }).catch(() => undefined);
+  expect((await stat(PUBLISH_BIN)).mtimeMs).toBeGreaterThanOrEqual(await newestSource());
   root = await mkdtemp(join(tmpdir(), "edgepull-cli-"));
   repo = join(root, "repo");
   model = join(root, "model");
