@@ -188,9 +188,10 @@ describe("downloadArtifact", () => {
 
   it("drops a stalled connection after idleTimeoutMs and resumes", async () => {
     server.plan({ stallAfter: 200_000 });
-    const result = await downloadArtifact(options({ idleTimeoutMs: 150 }));
-    expect(server.requests).toHaveLength(2);
-    expect(server.requests[1]?.range).toMatch(/^bytes=\d+-$/);
+    const result = await downloadArtifact(options({ idleTimeoutMs: 300 }));
+    // At least one retry; a loaded machine may add another, which must also resume.
+    expect(server.requests.length).toBeGreaterThanOrEqual(2);
+    expect(server.requests[1]?.range).toMatch(/^bytes=[1-9]\d*-$/);
     expect(result.bytesTransferred).toBe(body.length);
     expect((await readFile(finalPath())).equals(body)).toBe(true);
   });
