@@ -34,6 +34,8 @@ export interface AgentOptions {
   now?: () => Date;
   /** Crash-test fault injection; see UpdaterDeps.fault. */
   fault?: (point: string) => void;
+  /** Where a supervised service's output goes (see SupervisorOptions.output). */
+  serviceOutput?: "stdout" | "stderr";
 }
 
 interface RunningAttempt {
@@ -65,7 +67,7 @@ export class Agent {
     trustedKeys: PublicKeyInfo[],
     private readonly logger: Logger,
     now: () => Date,
-    fault: ((point: string) => void) | undefined,
+    opts: AgentOptions,
   ) {
     this.layout = layoutFor(config.dataDir);
     this.store = new StateStore(db, now);
@@ -78,6 +80,7 @@ export class Agent {
             pidFile: this.layout.servicePidFile,
             logger: logger.child({ component: "supervisor" }),
             stopTimeoutMs: config.service.stopTimeoutSeconds * 1000,
+            output: opts.serviceOutput ?? "stdout",
           })
         : new RestartCommand({
             command: config.service.command,
@@ -92,7 +95,7 @@ export class Agent {
       service: this.service,
       trustedKeys,
       logger: logger.child({ component: "updater" }),
-      fault,
+      fault: opts.fault,
       onPhase: (row) => {
         if (this.running && this.running.toVersion === row.toVersion) this.running.phase = row.phase;
       },
@@ -117,7 +120,7 @@ export class Agent {
     const lock = await DeviceLock.acquire(layout.lockFile, role);
     try {
       const db = openDb(layout.dbPath);
-      return new Agent(config, db, lock, trustedKeys, logger, now, opts.fault);
+      return new Agent(config, db, lock, trustedKeys, logger, now, opts);
     } catch (err) {
       await lock.release();
       throw err;

@@ -83,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
   const faultPoint = process.env.EDGEPULL_FAULT;
   const ctx: CliContext = {
     agentOptions: {
+      serviceOutput: daemon ? "stdout" : "stderr",
       fault: faultPoint
         ? (point) => {
             if (point !== faultPoint) return;

@@ -45,12 +45,19 @@ function agentCli(args: string[], configPath: string): Promise<{ code: number | 
   });
 }
 
-async function waitForStatus(configPath: string, what: string, ok: (s: Record<string, any>) => boolean): Promise<void> {
+interface DemoStatus {
+  activeVersion: string | null;
+  phase: string;
+  health: { ok: boolean };
+  lastUpdate: { version: string } | null;
+}
+
+async function waitForStatus(configPath: string, what: string, ok: (s: DemoStatus) => boolean): Promise<void> {
   const deadline = Date.now() + 45_000;
   while (Date.now() < deadline) {
     const r = await agentCli(["status", "--json"], configPath);
     try {
-      if (ok(JSON.parse(r.stdout))) return;
+      if (ok(JSON.parse(r.stdout) as DemoStatus)) return;
     } catch {
       // not yet
     }
@@ -125,7 +132,11 @@ async function main(): Promise<void> {
 
     say("publish 3.0.0 (broken): it never becomes ready, so the agent rolls back to 2.0.0 and deny-lists 3.0.0");
     await publishChannel({ repoDir, name: NAME, version: "3.0.0", channel: "stable", keyPath: keys.privateKeyPath });
-    await waitForStatus(configPath, "3.0.0 rolled back", (s) => s.lastUpdate?.version === "3.0.0" && s.phase === "idle" && s.health.ok);
+    await waitForStatus(
+      configPath,
+      "3.0.0 rolled back",
+      (s) => s.lastUpdate?.version === "3.0.0" && s.phase === "idle" && s.health.ok,
+    );
     await showStatus(configPath);
 
     say("edge-agent history");

@@ -19,6 +19,11 @@ export interface SupervisorOptions {
   backoff?: BackoffPolicy;
   /** A run this long resets the backoff. Default 60 s. */
   stableAfterMs?: number;
+  /**
+   * Where the service's stdout goes: our stdout (the daemon's, kept by journald)
+   * or our stderr (a technician's one-shot command, whose stdout is its answer).
+   */
+  output?: "stdout" | "stderr";
 }
 
 interface Run {
@@ -124,7 +129,7 @@ export class Supervisor implements ServiceController {
         cwd,
         env: { ...process.env, ...env, EDGEPULL_MODEL_DIR: modelDir },
         detached: true,
-        stdio: ["ignore", "inherit", "inherit"],
+        stdio: ["ignore", this.opts.output === "stderr" ? 2 : "inherit", "inherit"],
       });
     } catch (err) {
       throw new EdgeError("RESTART_FAILED", `could not start ${program} in ${cwd}: ${(err as Error).message}`, { cause: err });

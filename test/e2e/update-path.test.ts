@@ -16,6 +16,8 @@ describe("the update path, end to end (real agent, repository server and inferen
     const agent = w.startAgent();
 
     await waitFor("v1 active and serving", async () => (await w.servedVersion()) === "1.0.0", 30_000);
+    // Serving is not yet committed: the probation window runs first.
+    await waitFor("v1 committed", async () => (await w.status()).phase === "idle");
     let s = await w.status();
     expect(s).toMatchObject({ activeVersion: "1.0.0", healthy: true, daemon: { running: true } });
     expect(s.lastUpdate).toMatchObject({ version: "1.0.0", result: "succeeded", errorCode: null });

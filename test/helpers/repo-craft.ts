@@ -1,7 +1,5 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { createGzip } from "node:zlib";
-import { pack as tarPack } from "tar-stream";
 import { MANIFEST_ENTRY, SUMS_ENTRY } from "../../shared/bundle-format.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { formatSha256Sums, sha256Hex } from "../../shared/digest.js";
@@ -15,17 +13,11 @@ import {
 } from "../../shared/manifest.js";
 import { bundlePath, channelPointerPath, releaseManifestPath } from "../../shared/repo-layout.js";
 import { type PrivateKeyInfo, parsePrivateKey, signEnvelope } from "../../shared/signature.js";
+import { type TarEntry, tarGzOf } from "./tar-craft.js";
 
 /** Crafts repository content by hand, including what our publisher would never write. */
 
-export interface CraftEntry {
-  name: string;
-  type?: "file" | "directory" | "symlink" | "link" | "character-device" | "fifo";
-  content?: Buffer;
-  linkname?: string;
-  /** Declared header size, when it should lie. */
-  size?: number;
-}
+export type CraftEntry = TarEntry;
 
 export async function loadKey(path: string): Promise<PrivateKeyInfo> {
   return parsePrivateKey(await readFile(path), path);
@@ -33,44 +25,6 @@ export async function loadKey(path: string): Promise<PrivateKeyInfo> {
 
 export function fileOf(path: string, content: Buffer): PayloadFile {
   return { path, size: content.length, sha256: sha256Hex(content), mode: 0o644 };
-}
-
-/** A gzip tar of exactly these entries, in this order. */
-export async function craftTarGz(entries: CraftEntry[]): Promise<Buffer> {
-  const pack = tarPack();
-  const gzip = createGzip();
-  const chunks: Buffer[] = [];
-  gzip.on("data", (c: Buffer) => chunks.push(c));
-  const done = new Promise<void>((resolve, reject) => {
-    gzip.on("end", () => resolve());
-    gzip.on("error", reject);
-  });
-  pack.pipe(gzip);
-  for (const e of entries) {
-    const type = e.type ?? "file";
-    const content = e.content ?? Buffer.alloc(0);
-    await new Promise<void>((resolve, reject) => {
-      const header = {
-        name: e.name,
-        type,
-        size: type === "file" ? (e.size ?? content.length) : 0,
-        linkname: e.linkname,
-        mode: type === "directory" ? 0o755 : 0o644,
-        mtime: new Date(0),
-      };
-      if (type === "file" && e.size !== undefined && e.size !== content.length) {
-        // A header that lies about the size: write the header and let the stream be whatever it is.
-        const stream = pack.entry(header, (err) => (err ? reject(err) : resolve()));
-        stream.write(content);
-        stream.end();
-        return;
-      }
-      pack.entry(header, type === "file" ? content : undefined, (err) => (err ? reject(err) : resolve()));
-    });
-  }
-  pack.finalize();
-  await done;
-  return Buffer.concat(chunks);
 }
 
 /** A bundle in our format: a signed manifest for `files`, SHA256SUMS, then the given payload entries. */
@@ -86,7 +40,7 @@ export async function craftBundle(opts: {
     [opts.key],
   );
   const sums = formatSha256Sums(opts.files.map((f) => ({ path: `payload/${f.path}`, sha256: f.sha256 })));
-  return craftTarGz([
+  return tarGzOf([
     { name: MANIFEST_ENTRY, content: Buffer.from(canonicalJson(manifest)) },
     { name: SUMS_ENTRY, content: Buffer.from(sums) },
     ...opts.payloadEntries,
