@@ -195,7 +195,7 @@ export class Agent {
       });
       this.store.setLastCheck({
         at: new Date().toISOString(),
-        outcome: decision.action === "install" ? `installing ${version}` : decision.reason,
+        outcome: decision.action === "install" ? `installing ${version}` : `${decision.reason}: ${decision.detail}`,
       });
       if (decision.action === "none") {
         if (decision.reason !== "up-to-date") this.logger.info({ version, reason: decision.reason }, decision.detail);
