@@ -68,6 +68,11 @@ const ATTEMPT_COLUMNS = `id, kind, source, from_version AS fromVersion, to_versi
   rollback_error_code AS rollbackErrorCode, rollback_error_message AS rollbackErrorMessage,
   bytes_downloaded AS bytesDownloaded, started_at AS startedAt, updated_at AS updatedAt, finished_at AS finishedAt`;
 
+const DENIED_SELECT =
+  "SELECT version, release_digest AS releaseDigest, error_code AS errorCode, reason, denied_at AS deniedAt FROM denied";
+const VERSION_SELECT =
+  "SELECT version, release_json AS releaseJson, release_digest AS releaseDigest, staged_at AS stagedAt FROM versions";
+
 export class StateStore {
   constructor(
     private readonly db: Db,
@@ -172,19 +177,11 @@ export class StateStore {
   }
 
   getVersion(version: string): VersionRow | undefined {
-    return this.db
-      .prepare(
-        "SELECT version, release_json AS releaseJson, release_digest AS releaseDigest, staged_at AS stagedAt FROM versions WHERE version = ?",
-      )
-      .get(version) as VersionRow | undefined;
+    return this.db.prepare(`${VERSION_SELECT} WHERE version = ?`).get(version) as VersionRow | undefined;
   }
 
   listVersions(): VersionRow[] {
-    return this.db
-      .prepare(
-        "SELECT version, release_json AS releaseJson, release_digest AS releaseDigest, staged_at AS stagedAt FROM versions ORDER BY staged_at, version",
-      )
-      .all() as VersionRow[];
+    return this.db.prepare(`${VERSION_SELECT} ORDER BY staged_at, version`).all() as VersionRow[];
   }
 
   removeVersion(version: string): void {
@@ -202,19 +199,11 @@ export class StateStore {
   }
 
   isDenied(version: string): DeniedRow | undefined {
-    return this.db
-      .prepare(
-        "SELECT version, release_digest AS releaseDigest, error_code AS errorCode, reason, denied_at AS deniedAt FROM denied WHERE version = ?",
-      )
-      .get(version) as DeniedRow | undefined;
+    return this.db.prepare(`${DENIED_SELECT} WHERE version = ?`).get(version) as DeniedRow | undefined;
   }
 
   listDenied(): DeniedRow[] {
-    return this.db
-      .prepare(
-        "SELECT version, release_digest AS releaseDigest, error_code AS errorCode, reason, denied_at AS deniedAt FROM denied ORDER BY denied_at",
-      )
-      .all() as DeniedRow[];
+    return this.db.prepare(`${DENIED_SELECT} ORDER BY denied_at`).all() as DeniedRow[];
   }
 
   /** Clears one version from the deny-list, or all of them; returns how many were cleared. */

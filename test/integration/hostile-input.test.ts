@@ -11,7 +11,7 @@ import { keygen } from "../../publisher/commands/keygen.js";
 import { publishChannel } from "../../publisher/commands/publish.js";
 import { startRepoServer } from "../../publisher/repo-server.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
-import { generateSigningKeyPair, type PrivateKeyInfo, parsePrivateKey, signEnvelope } from "../../shared/signature.js";
+import { generateSigningKeyPair, type PrivateKeyInfo, parsePrivateKey } from "../../shared/signature.js";
 import { craftBundle, fileOf, loadKey, writePointer, writeRelease } from "../helpers/repo-craft.js";
 
 const NAME = "demo-model";
@@ -108,20 +108,25 @@ async function offer(make: (version: string) => Promise<string | undefined>, ver
 const good = Buffer.from("model bytes");
 const files = [fileOf("model.bin", good)];
 
+/** A well-formed signed bundle and release at version v; the case then spoils the pointer or the bytes. */
+async function goodRelease(v: string, signer: PrivateKeyInfo = key): Promise<string> {
+  const bundle = await craftBundle({
+    name: NAME,
+    version: v,
+    files,
+    key: signer,
+    payloadEntries: [{ name: "payload/model.bin", content: good }],
+  });
+  return writeRelease(repoDir, { name: NAME, version: v, files, bundle, key: signer });
+}
+
 describe("hostile and corrupt input never touches the active version", () => {
   it.each([
     [
       "tampered bundle bytes",
       "DIGEST_MISMATCH",
       async (v: string) => {
-        const bundle = await craftBundle({
-          name: NAME,
-          version: v,
-          files,
-          key,
-          payloadEntries: [{ name: "payload/model.bin", content: good }],
-        });
-        const text = await writeRelease(repoDir, { name: NAME, version: v, files, bundle, key });
+        const text = await goodRelease(v);
         const path = join(repoDir, "releases", NAME, v, `${NAME}-${v}.tar.gz`);
         const bytes = await readFile(path);
         bytes[bytes.length - 30] = (bytes[bytes.length - 30] ?? 0) ^ 0xff;
@@ -213,14 +218,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "KEY_UNTRUSTED",
       async (v: string) => {
         const stranger = parsePrivateKey(generateSigningKeyPair().privatePem, "stranger");
-        const bundle = await craftBundle({
-          name: NAME,
-          version: v,
-          files,
-          key: stranger,
-          payloadEntries: [{ name: "payload/model.bin", content: good }],
-        });
-        const text = await writeRelease(repoDir, { name: NAME, version: v, files, bundle, key: stranger });
+        const text = await goodRelease(v, stranger);
         sequence += 1;
         await writePointer(repoDir, { name: NAME, channel: CHANNEL, version: v, sequence, releaseText: text, keys: [stranger] });
         return undefined;
@@ -230,14 +228,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "an unsigned pointer",
       "SIGNATURE_MISSING",
       async (v: string) => {
-        const bundle = await craftBundle({
-          name: NAME,
-          version: v,
-          files,
-          key,
-          payloadEntries: [{ name: "payload/model.bin", content: good }],
-        });
-        const text = await writeRelease(repoDir, { name: NAME, version: v, files, bundle, key });
+        const text = await goodRelease(v);
         sequence += 1;
         const signed = JSON.parse(
           await writePointer(repoDir, { name: NAME, channel: CHANNEL, version: v, sequence, releaseText: text, keys: [key] }),
@@ -258,14 +249,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "an expired pointer",
       "METADATA_EXPIRED",
       async (v: string) => {
-        const bundle = await craftBundle({
-          name: NAME,
-          version: v,
-          files,
-          key,
-          payloadEntries: [{ name: "payload/model.bin", content: good }],
-        });
-        const text = await writeRelease(repoDir, { name: NAME, version: v, files, bundle, key });
+        const text = await goodRelease(v);
         sequence += 1;
         await writePointer(repoDir, {
           name: NAME,
@@ -283,14 +267,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "an older sequence (a replayed pointer)",
       "SEQUENCE_REPLAY",
       async (v: string) => {
-        const bundle = await craftBundle({
-          name: NAME,
-          version: v,
-          files,
-          key,
-          payloadEntries: [{ name: "payload/model.bin", content: good }],
-        });
-        const text = await writeRelease(repoDir, { name: NAME, version: v, files, bundle, key });
+        const text = await goodRelease(v);
         await writePointer(repoDir, { name: NAME, channel: CHANNEL, version: v, sequence: 2, releaseText: text, keys: [key] });
         return undefined;
       },
@@ -315,14 +292,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "a forged pointer (content changed after signing)",
       "SIGNATURE_INVALID",
       async (v: string) => {
-        const bundle = await craftBundle({
-          name: NAME,
-          version: v,
-          files,
-          key,
-          payloadEntries: [{ name: "payload/model.bin", content: good }],
-        });
-        const text = await writeRelease(repoDir, { name: NAME, version: v, files, bundle, key });
+        const text = await goodRelease(v);
         sequence += 1;
         const env = JSON.parse(
           await writePointer(repoDir, { name: NAME, channel: CHANNEL, version: v, sequence, releaseText: text, keys: [key] }),
