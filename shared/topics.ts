@@ -1,0 +1,93 @@
+/**
+ * Every MQTT topic and payload edgepull uses, in one place. Publisher, agent,
+ * fleet view and anyone scripting with mosquitto_pub/sub read this module (and
+ * the README table made from it).
+ *
+ *   edgepull/v1/<name>/channels/<channel>     retained, QoS 1: the signed channel pointer,
+ *                                             byte for byte the repository's channels/<name>/<channel>.json
+ *   edgepull/v1/devices/<deviceId>/status     retained, QoS 1: DeviceStatusMessage; the broker
+ *                                             publishes { online: false } as last-will
+ *   edgepull/v1/devices/<deviceId>/events     QoS 1, not retained: DeviceEvent
+ */
+export const TOPIC_ROOT = "edgepull/v1";
+
+/** A pointer is a few hundred bytes; anything far larger is refused unread. */
+export const POINTER_MAX_BYTES = 64 * 1024;
+
+export function channelTopic(name: string, channel: string): string {
+  return `${TOPIC_ROOT}/${name}/channels/${channel}`;
+}
+
+export function deviceStatusTopic(deviceId: string): string {
+  return `${TOPIC_ROOT}/devices/${deviceId}/status`;
+}
+
+export function deviceEventsTopic(deviceId: string): string {
+  return `${TOPIC_ROOT}/devices/${deviceId}/events`;
+}
+
+/** Subscriptions for the fleet view. */
+export const ALL_DEVICE_STATUS = `${TOPIC_ROOT}/devices/+/status`;
+export const ALL_DEVICE_EVENTS = `${TOPIC_ROOT}/devices/+/events`;
+
+/** The device id a status or events topic names, or undefined. */
+export function deviceIdOfTopic(topic: string): string | undefined {
+  const match = /^edgepull\/v1\/devices\/([^/]+)\/(status|events)$/.exec(topic);
+  return match?.[1];
+}
+
+/** MQTT topic levels must not contain wildcards or separators. */
+export function topicLevelProblem(value: string, what: string): string | undefined {
+  if (value.length === 0 || /[+#/\u0000]/.test(value)) return `${what} cannot be used in an MQTT topic (no '+', '#', '/' or NUL)`;
+  return undefined;
+}
+
+export interface Inventory {
+  os: string;
+  kernel: string;
+  arch: string;
+  cpu: { model: string; cores: number };
+  memory: { totalBytes: number; availableBytes: number };
+  disk: { mount: string; availableBytes: number; sizeBytes: number } | null;
+  /** Degrees Celsius, when the board reports it. */
+  temperatureC: number | null;
+}
+
+export interface DeviceStatusMessage {
+  schema: 1;
+  deviceId: string;
+  online: boolean;
+  /** When the device sent it; null in the last-will, which the broker sends later on its behalf. */
+  at: string | null;
+  name?: string;
+  channel?: string;
+  agentVersion?: string;
+  activeVersion?: string | null;
+  previousVersion?: string | null;
+  phase?: string;
+  lastResult?: { version: string; result: string | null; errorCode: string | null; at: string | null } | null;
+  health?: { ok: boolean; status?: number; error?: string };
+  inventory?: Inventory;
+}
+
+export const EVENT_TYPES = ["update_started", "downloaded", "activated", "succeeded", "failed", "rolled_back"] as const;
+export type DeviceEventType = (typeof EVENT_TYPES)[number];
+
+export interface DeviceEvent {
+  schema: 1;
+  deviceId: string;
+  type: DeviceEventType;
+  at: string;
+  version: string;
+  fromVersion: string | null;
+  attempt: number;
+  errorCode: string | null;
+  error: string | null;
+  durationMs: number;
+  bytes: number;
+}
+
+/** The retained last-will: what the broker says when a device vanishes. */
+export function offlineStatus(deviceId: string): DeviceStatusMessage {
+  return { schema: 1, deviceId, online: false, at: null };
+}
