@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { backoffDelay, jittered, sleep } from "../shared/backoff.js";
 import { EdgeError, toEdgeError } from "../shared/errors.js";
+import type { ChannelPointer } from "../shared/manifest.js";
 import type { PublicKeyInfo } from "../shared/signature.js";
 import type { AgentConfig } from "./config.js";
 import { readCurrentVersion } from "./install/activate.js";
@@ -10,6 +11,7 @@ import type { ServiceController } from "./service/controller.js";
 import { RestartCommand } from "./service/restart-command.js";
 import { Supervisor } from "./service/supervisor.js";
 import { ChannelChecker } from "./sources/channel-check.js";
+import { verifyPointerText } from "./sources/intake.js";
 import { type Db, openDb } from "./state/db.js";
 import { DeviceLock } from "./state/lock.js";
 import { type AttemptRow, StateStore } from "./state/store.js";
@@ -64,7 +66,7 @@ export class Agent {
     readonly config: AgentConfig,
     private readonly db: Db,
     private readonly lock: DeviceLock,
-    trustedKeys: PublicKeyInfo[],
+    private readonly trustedKeys: PublicKeyInfo[],
     private readonly logger: Logger,
     now: () => Date,
     opts: AgentOptions,
@@ -151,8 +153,8 @@ export class Agent {
   }
 
   /** Polls the channel until stop(): jittered interval, capped exponential backoff on errors. */
-  startPolling(): void {
-    const intervalMs = this.config.pollIntervalSeconds * 1000;
+  startPolling(intervalSeconds: number = this.config.pollIntervalSeconds): void {
+    const intervalMs = intervalSeconds * 1000;
     const signal = this.shutdown.signal;
     this.pollLoop = (async () => {
       let failures = 0;
@@ -177,9 +179,12 @@ export class Agent {
    * (the technician's `check`); the daemon's poll loop does not, so a newer
    * release can supersede a download in progress.
    */
-  async check(source: string, opts: { wait: boolean }): Promise<CheckResult> {
+  async check(source: string, opts: { wait: boolean; pointerText?: string }): Promise<CheckResult> {
     try {
-      const state = await this.checker.check(this.shutdown.signal);
+      const state =
+        opts.pointerText === undefined
+          ? await this.checker.check(this.shutdown.signal)
+          : await this.checker.consider(opts.pointerText, this.shutdown.signal);
       const version = state.release.release.version;
       const decision = planUpdate({
         targetVersion: version,
@@ -221,6 +226,22 @@ export class Agent {
       }
       throw err;
     }
+  }
+
+  /**
+   * The intake checks alone (signature, channel, expiry, sequence) for a pointer
+   * pushed over MQTT, without recording it: garbage and replays are refused at
+   * once, before any jitter delay.
+   */
+  screenPointer(text: string): ChannelPointer {
+    return verifyPointerText(text, {
+      trustedKeys: this.trustedKeys,
+      name: this.config.name,
+      channel: this.config.channel,
+      now: new Date(),
+      highestSequence: this.store.highestSequence(this.config.channel),
+      lastAcceptedText: this.store.lastPointerText(this.config.channel),
+    }).pointer;
   }
 
   /** Manual rollback to the previous version, health-checked like an update. */

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { EdgeError } from "../shared/errors.js";
+import { type MqttSettings, mqttUrlProblem } from "../shared/mqtt-options.js";
 import { nameProblem } from "../shared/manifest.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/edgepull/agent.json";
@@ -22,6 +23,17 @@ export interface HealthConfig {
   rollbackTimeoutSeconds: number;
 }
 
+export interface MqttConfig extends MqttSettings {
+  /** A pushed release starts downloading after a random delay up to this, so a fleet does not arrive at once. */
+  pushJitterSeconds: number;
+  /** HTTP polling continues as the fallback, at this slower interval. */
+  fallbackPollIntervalSeconds: number;
+  /** At most one status message per this many seconds. */
+  statusMinIntervalSeconds: number;
+  /** An unchanged status is still resent after this long. */
+  statusHeartbeatSeconds: number;
+}
+
 export interface AgentConfig {
   configPath: string;
   deviceId: string;
@@ -37,6 +49,7 @@ export interface AgentConfig {
   download: { retries: number; idleTimeoutSeconds: number };
   service: ServiceConfig;
   health: HealthConfig;
+  mqtt: MqttConfig | undefined;
   logLevel: string;
 }
 
@@ -57,6 +70,7 @@ const KNOWN_KEYS = new Set([
   "service",
   "health",
   "logLevel",
+  "mqtt",
   "$schema",
   "comment",
 ]);
@@ -197,6 +211,45 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
     rollbackTimeoutSeconds: num(h, "rollbackTimeoutSeconds", "health.", 120, 1, 3600),
   };
 
+  let mqtt: MqttConfig | undefined;
+  if (c.mqtt !== undefined) {
+    const m = obj("mqtt");
+    const murl = str(m, "url", "mqtt.");
+    const up = murl ? mqttUrlProblem(murl) : undefined;
+    if (up) problems.push(`mqtt.${up.replace(/^mqtt /, "")}`);
+    const optional = (key: string): string | undefined => (m[key] === undefined ? undefined : str(m, key, "mqtt."));
+    const file = (key: string): string | undefined => {
+      const v = optional(key);
+      return v === undefined ? undefined : path(v);
+    };
+    mqtt = {
+      url: murl,
+      username: optional("username"),
+      password: optional("password"),
+      caFile: file("caFile"),
+      certFile: file("certFile"),
+      keyFile: file("keyFile"),
+      pushJitterSeconds: num(m, "pushJitterSeconds", "mqtt.", 30, 0, 24 * 3600, false),
+      fallbackPollIntervalSeconds: num(m, "fallbackPollIntervalSeconds", "mqtt.", 3600, 1, 7 * 24 * 3600),
+      statusMinIntervalSeconds: num(m, "statusMinIntervalSeconds", "mqtt.", 5, 0, 3600, false),
+      statusHeartbeatSeconds: num(m, "statusHeartbeatSeconds", "mqtt.", 600, 10, 7 * 24 * 3600),
+    };
+    const known = new Set([
+      "url",
+      "username",
+      "password",
+      "caFile",
+      "certFile",
+      "keyFile",
+      "pushJitterSeconds",
+      "fallbackPollIntervalSeconds",
+      "statusMinIntervalSeconds",
+      "statusHeartbeatSeconds",
+    ]);
+    for (const key of Object.keys(m)) if (!known.has(key)) problems.push(`unknown key "mqtt.${key}"`);
+    if (mqtt.certFile && !mqtt.keyFile) problems.push("mqtt.certFile needs mqtt.keyFile");
+  }
+
   const logLevel = c.logLevel === undefined ? "info" : String(c.logLevel);
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(", ")}`);
 
@@ -218,6 +271,7 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
     download,
     service,
     health,
+    mqtt,
     logLevel,
   };
 }

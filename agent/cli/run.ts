@@ -1,11 +1,15 @@
+import type { MqttClient } from "mqtt";
 import { toEdgeError } from "../../shared/errors.js";
 import { Agent } from "../agent.js";
 import { ControlServer } from "../control/control-server.js";
+import { connectMqtt } from "../mqtt-link.js";
+import { MqttPushListener } from "../sources/mqtt-listener.js";
 import type { CliContext } from "./context.js";
 
 /**
- * The daemon: recovery first, then the control socket and the poll loop,
- * until `stop` resolves (the composition root wires it to SIGTERM/SIGINT).
+ * The daemon: recovery first, then the control socket, MQTT push (when
+ * configured) and the poll loop, until `stopRequested` resolves (the
+ * composition root wires it to SIGTERM/SIGINT).
  */
 export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): Promise<number> {
   const { config, logger } = ctx;
@@ -22,19 +26,43 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
     { deviceId: config.deviceId, name: config.name, channel: config.channel, dataDir: config.dataDir },
     "agent starting",
   );
+  // Connecting does not wait for the broker: an unreachable broker at start is retried in the background.
+  const mqttClient: MqttClient | undefined = config.mqtt
+    ? connectMqtt(config.mqtt, config.deviceId, logger.child({ component: "mqtt" }))
+    : undefined;
+  const push =
+    mqttClient && config.mqtt
+      ? new MqttPushListener(
+          mqttClient,
+          config.name,
+          config.channel,
+          {
+            screenPointer: (text) => agent.screenPointer(text),
+            actOn: async (text) => {
+              await agent.check("mqtt", { wait: false, pointerText: text });
+            },
+          },
+          config.mqtt.pushJitterSeconds * 1000,
+          logger.child({ component: "mqtt-push" }),
+        )
+      : undefined;
   const recovered = agent.recover().catch((err) => {
     const e = toEdgeError(err);
     if (e.code !== "INTERRUPTED") logger.error({ err: e, code: e.code }, "recovery failed");
   });
   await control.start();
   const started = recovered.then(() => {
-    if (!agent.stopping.aborted) agent.startPolling();
+    if (agent.stopping.aborted) return;
+    push?.start();
+    agent.startPolling(config.mqtt ? config.mqtt.fallbackPollIntervalSeconds : config.pollIntervalSeconds);
   });
   await stopRequested;
   logger.info("agent stopping");
+  push?.stop();
   await control.stop();
   await agent.stop({ stopService: config.service.mode === "supervise" });
   await started;
+  await mqttClient?.endAsync().catch(() => {});
   logger.info("agent stopped");
   return 0;
 }

@@ -39,6 +39,18 @@ export class ChannelChecker {
     const stored = store.lastPointerText(config.channel);
     const fetched = await fetchMetadata(url, { etag: stored ? this.etag : undefined, timeoutMs: 30_000, signal });
     const text = fetched.status === "ok" ? fetched.text : (stored as string);
+    const state = await this.consider(text, signal);
+    if (fetched.status === "ok") this.etag = fetched.etag;
+    return state;
+  }
+
+  /**
+   * Verifies a pointer however it arrived (polled, pushed over MQTT), records it
+   * when it is new, and fetches and verifies the release it names.
+   */
+  async consider(text: string, signal?: AbortSignal): Promise<ChannelState> {
+    const { config, store, trustedKeys } = this.deps;
+    const stored = store.lastPointerText(config.channel);
     const verified = verifyPointerText(text, {
       trustedKeys,
       name: config.name,
@@ -54,7 +66,6 @@ export class ChannelChecker {
         "accepted channel pointer",
       );
     }
-    if (fetched.status === "ok") this.etag = fetched.etag;
     return {
       pointer: verified.pointer,
       release: await this.release(verified.pointer, signal),

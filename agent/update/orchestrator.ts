@@ -103,6 +103,8 @@ export class Updater {
       { attempt: id, kind: ctx.kind, from: fromVersion, to: ctx.toVersion, source: request.source },
       "attempt started",
     );
+    const begun = store.getAttempt(id);
+    if (begun) this.deps.onPhase?.(begun);
     return this.run(ctx, phase, signal, false);
   }
 
