@@ -36,6 +36,8 @@ export interface AgentOptions {
   now?: () => Date;
   /** Crash-test fault injection; see UpdaterDeps.fault. */
   fault?: (point: string) => void;
+  /** Every journaled phase change of an attempt, for status reporting and fleet events. */
+  onAttempt?: (row: AttemptRow) => void;
   /** Where a supervised service's output goes (see SupervisorOptions.output). */
   serviceOutput?: "stdout" | "stderr";
 }
@@ -100,6 +102,7 @@ export class Agent {
       fault: opts.fault,
       onPhase: (row) => {
         if (this.running && this.running.toVersion === row.toVersion) this.running.phase = row.phase;
+        opts.onAttempt?.(row);
       },
     });
     this.checker = new ChannelChecker({
