@@ -82,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
   const logger = daemon ? createRootLogger(config.logLevel, 1) : createRootLogger(values.verbose ? "info" : "warn", 2);
   const faultPoint = process.env.EDGEPULL_FAULT;
   const ctx: CliContext = {
+    agentVersion: packageVersion(),
     agentOptions: {
       serviceOutput: daemon ? "stdout" : "stderr",
       fault: faultPoint

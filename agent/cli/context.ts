@@ -10,6 +10,7 @@ export interface CliContext {
   flags: Record<string, string | boolean | undefined>;
   logger: Logger;
   agentOptions: AgentOptions;
+  agentVersion: string;
   out: (text: string) => void;
 }
 

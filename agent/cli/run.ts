@@ -4,6 +4,7 @@ import { Agent } from "../agent.js";
 import { ControlServer } from "../control/control-server.js";
 import { connectMqtt } from "../mqtt-link.js";
 import { MqttPushListener } from "../sources/mqtt-listener.js";
+import { FleetReporting } from "../telemetry/reporting.js";
 import type { CliContext } from "./context.js";
 
 /**
@@ -13,7 +14,17 @@ import type { CliContext } from "./context.js";
  */
 export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): Promise<number> {
   const { config, logger } = ctx;
-  const agent = await Agent.open(config, logger, "daemon", ctx.agentOptions);
+  // Connecting does not wait for the broker: an unreachable broker at start is retried in the background.
+  const mqttClient: MqttClient | undefined = config.mqtt
+    ? connectMqtt(config.mqtt, config.deviceId, logger.child({ component: "mqtt" }))
+    : undefined;
+  const reporting = mqttClient
+    ? new FleetReporting(mqttClient, config, ctx.agentVersion, logger.child({ component: "reporter" }))
+    : undefined;
+  const agent = await Agent.open(config, logger, "daemon", {
+    ...ctx.agentOptions,
+    onAttempt: (row) => reporting?.onAttempt(row),
+  });
   const control = new ControlServer(
     agent.layout.controlSocket,
     {
@@ -26,10 +37,6 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
     { deviceId: config.deviceId, name: config.name, channel: config.channel, dataDir: config.dataDir },
     "agent starting",
   );
-  // Connecting does not wait for the broker: an unreachable broker at start is retried in the background.
-  const mqttClient: MqttClient | undefined = config.mqtt
-    ? connectMqtt(config.mqtt, config.deviceId, logger.child({ component: "mqtt" }))
-    : undefined;
   const push =
     mqttClient && config.mqtt
       ? new MqttPushListener(
@@ -51,6 +58,9 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
     if (e.code !== "INTERRUPTED") logger.error({ err: e, code: e.code }, "recovery failed");
   });
   await control.start();
+  reporting?.start();
+  // Service health can change with nothing journaled (a crash, a slow disk): look again now and then.
+  const refresh = reporting ? setInterval(() => reporting.refresh(), 30_000) : undefined;
   const started = recovered.then(() => {
     if (agent.stopping.aborted) return;
     push?.start();
@@ -59,9 +69,11 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   await stopRequested;
   logger.info("agent stopping");
   push?.stop();
+  clearInterval(refresh);
   await control.stop();
   await agent.stop({ stopService: config.service.mode === "supervise" });
   await started;
+  await reporting?.stop();
   await mqttClient?.endAsync().catch(() => {});
   logger.info("agent stopped");
   return 0;
