@@ -1,8 +1,10 @@
 import { EdgeError } from "../shared/errors.js";
-import { compatibilityFlags, integerFlag, positiveNumberFlag, required } from "./cli-spec.js";
+import { type MqttSettings, mqttUrlProblem } from "../shared/mqtt-options.js";
+import { type CommandName, compatibilityFlags, integerFlag, positiveNumberFlag, required } from "./cli-spec.js";
 import { buildRelease } from "./commands/build.js";
 import { keygen } from "./commands/keygen.js";
 import { publishChannel } from "./commands/publish.js";
+import { DEFAULT_FLEET_WAIT_MS, runFleetCommand } from "./fleet/fleet-command.js";
 import { createProgress, type ProgressStream } from "./progress.js";
 import { startRepoServer } from "./repo-server.js";
 
@@ -13,6 +15,10 @@ export interface CliIo {
   progressStream: ProgressStream;
   /** Resolves when the process is asked to stop (SIGINT, SIGTERM). */
   stopRequested: Promise<void>;
+  /** Warnings that do not end the command (stderr). */
+  warn: (text: string) => void;
+  /** stdout is a terminal. */
+  isTty: boolean;
 }
 
 export type Flags = Record<string, string | boolean | (string | boolean)[] | undefined>;
@@ -20,6 +26,34 @@ export type Flags = Record<string, string | boolean | (string | boolean)[] | und
 function str(flags: Flags, key: string): string | undefined {
   const v = flags[key];
   return typeof v === "string" ? v : undefined;
+}
+
+/** --mqtt and its companions; undefined when --mqtt is absent and `needed` is false. */
+function mqttFlags(flags: Flags, command: CommandName, needed: boolean): MqttSettings | undefined {
+  const url = str(flags, "mqtt");
+  const companions = ["mqtt-username", "mqtt-password", "mqtt-ca", "mqtt-cert", "mqtt-key"];
+  if (url === undefined && !needed) {
+    const stray = companions.find((k) => str(flags, k) !== undefined);
+    if (stray) throw new EdgeError("USAGE", `--${stray} needs --mqtt URL (see edge-publish ${command} --help)`);
+    return undefined;
+  }
+  const checked = required(url, "mqtt", command);
+  const problem = mqttUrlProblem(checked);
+  if (problem) throw new EdgeError("USAGE", `--mqtt: ${problem} (found ${JSON.stringify(checked)})`);
+  const settings: MqttSettings = { url: checked };
+  const set = (key: keyof MqttSettings, flag: string): void => {
+    const v = str(flags, flag);
+    if (v !== undefined) settings[key] = v;
+  };
+  set("username", "mqtt-username");
+  set("password", "mqtt-password");
+  set("caFile", "mqtt-ca");
+  set("certFile", "mqtt-cert");
+  set("keyFile", "mqtt-key");
+  if ((settings.certFile === undefined) !== (settings.keyFile === undefined)) {
+    throw new EdgeError("USAGE", "--mqtt-cert and --mqtt-key go together (a client certificate needs its key)");
+  }
+  return settings;
 }
 
 function report(io: CliIo, value: object, text: string): void {
@@ -79,18 +113,25 @@ export async function runBuild(flags: Flags, positionals: string[], io: CliIo): 
 }
 
 export async function runPublish(flags: Flags, io: CliIo): Promise<number> {
-  const { pointer, path } = await publishChannel({
+  const mqtt = mqttFlags(flags, "publish", false);
+  const {
+    pointer,
+    path,
+    mqtt: sent,
+  } = await publishChannel({
     repoDir: required(str(flags, "repo"), "repo", "publish"),
     name: required(str(flags, "name"), "name", "publish"),
     version: required(str(flags, "version"), "version", "publish"),
     channel: required(str(flags, "channel"), "channel", "publish"),
     keyPath: required(str(flags, "key"), "key", "publish"),
     expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
+    mqtt,
   });
   report(
     io,
-    { ...pointer, path },
-    `${pointer.name} ${pointer.channel} -> ${pointer.version} (sequence ${pointer.sequence}, expires ${pointer.expiresAt})\nwrote ${path}\n`,
+    sent ? { ...pointer, path, mqtt: sent } : { ...pointer, path },
+    `${pointer.name} ${pointer.channel} -> ${pointer.version} (sequence ${pointer.sequence}, expires ${pointer.expiresAt})\nwrote ${path}\n` +
+      (sent ? `published to ${sent.topic} (retained, acknowledged)\n` : ""),
   );
   return 0;
 }
@@ -103,4 +144,17 @@ export async function runServe(flags: Flags, io: CliIo): Promise<number> {
   await io.stopRequested;
   await server.close();
   return 0;
+}
+
+export async function runFleet(flags: Flags, io: CliIo): Promise<number> {
+  return runFleetCommand({
+    settings: mqttFlags(flags, "fleet", true) as MqttSettings,
+    json: io.json,
+    watch: flags.watch === true,
+    waitMs: integerFlag(str(flags, "wait-ms"), "wait-ms", 0, 600_000) ?? DEFAULT_FLEET_WAIT_MS,
+    isTty: io.isTty,
+    out: io.out,
+    warn: io.warn,
+    stopRequested: io.stopRequested,
+  });
 }

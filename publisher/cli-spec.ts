@@ -8,6 +8,15 @@ export const COMMON_OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
+const MQTT_OPTIONS = {
+  mqtt: { type: "string" },
+  "mqtt-username": { type: "string" },
+  "mqtt-password": { type: "string" },
+  "mqtt-ca": { type: "string" },
+  "mqtt-cert": { type: "string" },
+  "mqtt-key": { type: "string" },
+} as const;
+
 export const COMMAND_OPTIONS = {
   keygen: { out: { type: "string" }, force: { type: "boolean" } },
   build: {
@@ -26,8 +35,10 @@ export const COMMAND_OPTIONS = {
     channel: { type: "string" },
     key: { type: "string" },
     "expires-days": { type: "string" },
+    ...MQTT_OPTIONS,
   },
   serve: { repo: { type: "string" }, port: { type: "string" }, host: { type: "string" } },
+  fleet: { ...MQTT_OPTIONS, watch: { type: "boolean" }, "wait-ms": { type: "string" } },
 } as const;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;
@@ -35,6 +46,10 @@ export type CommandName = keyof typeof COMMAND_OPTIONS;
 export function isCommand(name: string): name is CommandName {
   return Object.hasOwn(COMMAND_OPTIONS, name);
 }
+
+const MQTT_HELP = `MQTT_OPTIONS: --mqtt-username U --mqtt-password P (login), --mqtt-ca FILE (PEM CA for mqtts://),
+              --mqtt-cert FILE --mqtt-key FILE (client certificate).
+`;
 
 export const HELP: Record<CommandName | "", string> = {
   "": `edge-publish: build, sign and publish model releases for edgepull devices
@@ -46,6 +61,7 @@ Commands:
   build     turn a model folder into a signed, reproducible bundle in a repository
   publish   point a channel (stable, canary, ...) at a built version
   serve     serve a repository over HTTP (Range, ETag) for tests and demos
+  fleet     show every device's status from an MQTT broker
 
 Every command takes --help and --json (one JSON object on stdout).
 Errors print one line "edge-publish: CODE: message" on stderr; exit 1 (2 for usage errors).
@@ -62,14 +78,23 @@ The same folder always gives the same bundle bytes. Rebuilding a version with th
 with other content it fails with VERSION_EXISTS. --gzip-level defaults to 1 (weights barely compress).
 `,
   publish: `Usage: edge-publish publish --repo REPO_DIR --name NAME --version SEMVER --channel CHANNEL --key PRIVATE_KEY
-                            [--expires-days N] [--json]
+                            [--expires-days N] [--mqtt URL [MQTT_OPTIONS]] [--json]
 Writes a signed channels/NAME/CHANNEL.json naming the release, with the next sequence number and an expiry
 (default 30 days). Re-publish before it expires: devices refuse an expired pointer.
-`,
+With --mqtt, also publishes the file's exact bytes to edgepull/v1/NAME/channels/CHANNEL (retained, QoS 1)
+and waits for the broker's acknowledgement; a broker not reached within 10 s fails with MQTT_ERROR.
+${MQTT_HELP}`,
   serve: `Usage: edge-publish serve --repo REPO_DIR --port PORT [--host H] [--json]
 Serves the repository read-only over HTTP (GET, HEAD, Range, ETag, If-Range) until SIGINT or SIGTERM.
 Listens on 127.0.0.1 unless --host says otherwise (0.0.0.0 for every interface). Port 0 picks a free port.
 `,
+  fleet: `Usage: edge-publish fleet --mqtt URL [MQTT_OPTIONS] [--watch] [--wait-ms N] [--json]
+Reads every device's retained status (and live events) from the broker and prints one row per device
+(DEVICE, ONLINE, ACTIVE, PHASE, LAST RESULT, HEALTH, LAST SEEN) and a summary per active version.
+Waits until statuses stop arriving for 300 ms, at most --wait-ms (default 2000).
+--json prints {"devices": [...], "versions": [...]}. --watch keeps listening and redraws on every change
+(one JSON line per change with --json) until Ctrl-C. Malformed messages are skipped with a warning.
+${MQTT_HELP}`,
 };
 
 export function required(value: string | undefined, flag: string, command: CommandName): string {

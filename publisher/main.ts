@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { describeError, EdgeError, toEdgeError } from "../shared/errors.js";
-import { type CliIo, type Flags, runBuild, runKeygen, runPublish, runServe } from "./cli-run.js";
+import { type CliIo, type Flags, runBuild, runFleet, runKeygen, runPublish, runServe } from "./cli-run.js";
 import { COMMAND_OPTIONS, COMMON_OPTIONS, HELP, isCommand } from "./cli-spec.js";
 
 const EXIT_USAGE = 2;
@@ -45,12 +45,16 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP[first]);
     return 0;
   }
+  // Only long-running commands take over SIGINT; the others die of it as usual.
+  const longRunning = first === "serve" || (first === "fleet" && values.watch === true);
   const io: CliIo = {
     json: values.json === true,
     out: (text) => process.stdout.write(text),
     progressStream: process.stderr,
+    warn: (text) => process.stderr.write(text),
+    isTty: process.stdout.isTTY === true,
     stopRequested: new Promise<void>((resolve) => {
-      if (first !== "serve") return;
+      if (!longRunning) return;
       process.once("SIGINT", () => resolve());
       process.once("SIGTERM", () => resolve());
     }),
@@ -64,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
       return runPublish(values, io);
     case "serve":
       return runServe(values, io);
+    case "fleet":
+      return runFleet(values, io);
   }
 }
 

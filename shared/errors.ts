@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   "VERSION_DENIED",
   // transfer and bundle
   "HTTP_ERROR",
+  "MQTT_ERROR",
   "DOWNLOAD_FAILED",
   "SIZE_MISMATCH",
   "DIGEST_MISMATCH",

@@ -1,0 +1,136 @@
+import type { MqttClient } from "mqtt";
+import { EdgeError } from "../../shared/errors.js";
+import type { MqttSettings } from "../../shared/mqtt-options.js";
+import { ALL_DEVICE_EVENTS, ALL_DEVICE_STATUS } from "../../shared/topics.js";
+import { closeBroker, connectBroker } from "../mqtt-connect.js";
+import { type ApplyOutcome, applyFleetMessage, emptyFleet, type Fleet } from "./fleet-state.js";
+import { cell } from "./fleet-table.js";
+
+/** Retained statuses arrive in a burst right after SUBACK; this much silence ends it. */
+export const QUIET_MS = 300;
+const RECONNECT_MS = 2000;
+
+export interface FleetWatchOptions {
+  settings: MqttSettings;
+  /** Upper bound on the wait for retained statuses. */
+  maxWaitMs: number;
+  quietMs?: number;
+  /** Keep the connection alive across broker restarts (fleet --watch). */
+  reconnect?: boolean;
+  /** Skipped messages and connection trouble, one line each. */
+  onWarning: (text: string) => void;
+  /** Called after each applied message. */
+  onChange?: (outcome: ApplyOutcome) => void;
+  connectTimeoutMs?: number;
+  now?: () => Date;
+}
+
+export interface FleetWatch {
+  readonly fleet: Fleet;
+  /** Resolves once statuses stopped arriving for quietMs after subscribing, or after maxWaitMs. */
+  readonly settled: Promise<void>;
+  close(): Promise<void>;
+}
+
+function subscribe(client: MqttClient, url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    client.subscribe([ALL_DEVICE_STATUS, ALL_DEVICE_EVENTS], { qos: 1 }, (err, granted) => {
+      const refused = granted?.find((g) => g.qos === 128);
+      if (err || refused) {
+        const why = err?.message ?? `the broker refused ${refused?.topic}`;
+        reject(new EdgeError("MQTT_ERROR", `subscribing to device topics on ${url} failed: ${why}`, { cause: err }));
+      } else resolve();
+    });
+  });
+}
+
+/**
+ * Subscribes to every device's status and events and keeps an in-memory fleet
+ * up to date. Fails with MQTT_ERROR when the broker cannot be reached or refuses
+ * the subscription.
+ */
+export async function openFleetWatch(opts: FleetWatchOptions): Promise<FleetWatch> {
+  const fleet = emptyFleet();
+  const now = opts.now ?? (() => new Date());
+  const quietMs = opts.quietMs ?? QUIET_MS;
+  const client = await connectBroker(opts.settings, {
+    clientIdPrefix: "edge-publish-fleet",
+    timeoutMs: opts.connectTimeoutMs,
+  });
+
+  let quietTimer: NodeJS.Timeout | undefined;
+  let maxTimer: NodeJS.Timeout | undefined;
+  let state: "subscribing" | "collecting" | "settled" = "subscribing";
+  let finish: (err?: Error) => void = () => {};
+  const settled = new Promise<void>((resolve, reject) => {
+    finish = (err) => {
+      if (state === "settled") return;
+      state = "settled";
+      clearTimeout(quietTimer);
+      clearTimeout(maxTimer);
+      if (err) reject(err);
+      else resolve();
+    };
+  });
+  // Keep the promise from counting as unhandled when nobody awaits it (close() during a watch).
+  settled.catch(() => {});
+
+  client.on("message", (topic, payload) => {
+    const outcome = applyFleetMessage(fleet, topic, payload, now());
+    if (outcome.kind === "skipped") {
+      opts.onWarning(`skipped a message on ${cell(JSON.stringify(topic))}: ${cell(outcome.reason)}`);
+      return;
+    }
+    if (state === "collecting" && outcome.kind !== "event") quietTimer?.refresh();
+    opts.onChange?.(outcome);
+  });
+  client.on("close", () => {
+    // Without reconnects a half-collected fleet would be printed as if complete.
+    if (!opts.reconnect && !client.disconnecting) {
+      finish(new EdgeError("MQTT_ERROR", `the MQTT broker at ${opts.settings.url} closed the connection`));
+    }
+  });
+
+  if (opts.reconnect) watchConnection(client, opts);
+
+  try {
+    await subscribe(client, opts.settings.url);
+  } catch (err) {
+    client.end(true);
+    throw err;
+  }
+  state = "collecting";
+  quietTimer = setTimeout(() => finish(), Math.min(quietMs, opts.maxWaitMs));
+  maxTimer = setTimeout(() => finish(), opts.maxWaitMs);
+
+  return {
+    fleet,
+    settled,
+    close: async () => {
+      finish();
+      client.removeAllListeners("message");
+      await closeBroker(client);
+    },
+  };
+}
+
+/** Reconnects with a fixed pause and says once per outage that the view is stale. */
+function watchConnection(client: MqttClient, opts: FleetWatchOptions): void {
+  client.options.reconnectPeriod = RECONNECT_MS;
+  let lost = false;
+  let lastError = "";
+  client.on("error", (err) => {
+    lastError = err.message;
+  });
+  client.on("close", () => {
+    if (lost || client.disconnecting) return;
+    lost = true;
+    opts.onWarning(`lost the MQTT broker at ${opts.settings.url}${lastError ? ` (${lastError})` : ""}; reconnecting`);
+  });
+  client.on("connect", () => {
+    if (!lost) return;
+    lost = false;
+    lastError = "";
+    opts.onWarning(`reconnected to ${opts.settings.url}`);
+  });
+}
