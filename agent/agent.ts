@@ -12,6 +12,7 @@ import { RestartCommand } from "./service/restart-command.js";
 import { Supervisor } from "./service/supervisor.js";
 import { ChannelChecker } from "./sources/channel-check.js";
 import { verifyPointerText } from "./sources/intake.js";
+import { findBundle, verifySideload } from "./sources/sideload.js";
 import { type Db, openDb } from "./state/db.js";
 import { DeviceLock } from "./state/lock.js";
 import { type AttemptRow, StateStore } from "./state/store.js";
@@ -26,6 +27,13 @@ export interface CheckResult {
   version: string;
   sequence: number;
   attempt?: AttemptRow;
+}
+
+export interface InstallResult {
+  version: string;
+  bundle: string;
+  attempt: AttemptRow | undefined;
+  detail: string;
 }
 
 /** Failed pre-activation attempts at one version are retried after 1 min, 2 min, ... up to 6 h. */
@@ -245,6 +253,29 @@ export class Agent {
       highestSequence: this.store.highestSequence(this.config.channel),
       lastAcceptedText: this.store.lastPointerText(this.config.channel),
     }).pointer;
+  }
+
+  /**
+   * Installs a bundle from a local path (USB stick, laptop, inbox) through the
+   * same staging, verification, health check and rollback as a download. Its
+   * own signed manifest must be signed by a trusted key; channel order and
+   * expiry do not apply, and a technician may install a deny-listed version.
+   */
+  async installLocal(path: string, source: string): Promise<InstallResult> {
+    const bundle = await findBundle(path);
+    const verified = await verifySideload(bundle, this.trustedKeys, this.config.name, new Date());
+    const version = verified.release.version;
+    if ((await readCurrentVersion(this.layout)) === version) {
+      return { version, bundle, attempt: undefined, detail: `${version} is already active` };
+    }
+    const attempt = await this.startAttempt({
+      kind: "update",
+      source,
+      release: verified.release,
+      releaseText: verified.text,
+      releaseDigest: verified.digest,
+    });
+    return { version, bundle, attempt, detail: `${attempt.result}` };
   }
 
   /** Manual rollback to the previous version, health-checked like an update. */

@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { EdgeError } from "../shared/errors.js";
-import { type MqttSettings, mqttUrlProblem } from "../shared/mqtt-options.js";
 import { nameProblem } from "../shared/manifest.js";
+import { type MqttSettings, mqttUrlProblem } from "../shared/mqtt-options.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/edgepull/agent.json";
 
@@ -50,6 +50,8 @@ export interface AgentConfig {
   service: ServiceConfig;
   health: HealthConfig;
   mqtt: MqttConfig | undefined;
+  /** A folder watched for bundles to install offline. */
+  inbox: string | undefined;
   logLevel: string;
 }
 
@@ -71,6 +73,7 @@ const KNOWN_KEYS = new Set([
   "health",
   "logLevel",
   "mqtt",
+  "inbox",
   "$schema",
   "comment",
 ]);
@@ -250,6 +253,8 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
     if (mqtt.certFile && !mqtt.keyFile) problems.push("mqtt.certFile needs mqtt.keyFile");
   }
 
+  const inbox = c.inbox === undefined ? undefined : path(str(c, "inbox", ""));
+
   const logLevel = c.logLevel === undefined ? "info" : String(c.logLevel);
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`logLevel must be one of ${LOG_LEVELS.join(", ")}`);
 
@@ -272,6 +277,7 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
     service,
     health,
     mqtt,
+    inbox,
     logLevel,
   };
 }

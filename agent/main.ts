@@ -6,6 +6,7 @@ import { allowCommand } from "./cli/allow.js";
 import { checkCommand } from "./cli/check.js";
 import { type CliContext, EXIT } from "./cli/context.js";
 import { historyCommand } from "./cli/history.js";
+import { installCommand } from "./cli/install.js";
 import { rollbackCommand } from "./cli/rollback.js";
 import { runDaemon } from "./cli/run.js";
 import { statusCommand } from "./cli/status.js";
@@ -26,6 +27,7 @@ Commands:
   check      poll once now, install anything new, exit with the result
   rollback   go back to the previous version, health-checked like an update
   allow      take a version off the deny-list (VERSION or --all)
+  install    install a bundle from a file or folder (offline), verified and health-checked
 
 Every command takes --config FILE (default ${DEFAULT_CONFIG_PATH}) and --help.
 Exit codes: 0 ok/healthy, 1 failed/degraded, 2 usage or configuration error, 3 device busy.
@@ -42,6 +44,8 @@ edge-agent --version prints the version.
     "Usage: edge-agent check [--config FILE] [--json] [--verbose]\nPolls the channel once, installs anything new, exits 0 when up to date or updated, 1 when the update failed.\nUses the running daemon when there is one.\n",
   rollback:
     "Usage: edge-agent rollback [--config FILE] [--json] [--verbose]\nReturns to the previous version with the same health check as an update. The version left is deny-listed until allowed again.\n",
+  install:
+    "Usage: edge-agent install BUNDLE_OR_FOLDER [--config FILE] [--json]\nInstalls a bundle carried to the device (USB stick, laptop): its signed manifest must be signed by a trusted key; staged, verified, health-checked and rolled back exactly like a download.\n",
   allow: "Usage: edge-agent allow (VERSION | --all) [--config FILE] [--json]\nTakes a version (or all) off the deny-list.\n",
 };
 
@@ -120,6 +124,8 @@ async function main(argv: string[]): Promise<number> {
       return rollbackCommand(ctx);
     case "allow":
       return allowCommand(ctx);
+    case "install":
+      return installCommand(ctx);
     default:
       throw new EdgeError("USAGE", `unknown command "${command}"`);
   }

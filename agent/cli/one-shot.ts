@@ -12,9 +12,10 @@ export async function viaDaemonOrLocally<T>(
   ctx: CliContext,
   route: string,
   local: (agent: Agent) => Promise<T>,
+  body: Record<string, unknown> = {},
 ): Promise<{ result: T; via: "daemon" | "local" }> {
   const layout = layoutFor(ctx.config.dataDir);
-  const remote = await callDaemon<T>(layout.controlSocket, route);
+  const remote = await callDaemon<T>(layout.controlSocket, route, body);
   if (remote !== undefined) return { result: remote, via: "daemon" };
   const agent = await Agent.open(ctx.config, ctx.logger, `cli ${route.slice(1)}`, ctx.agentOptions);
   try {

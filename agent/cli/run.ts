@@ -3,6 +3,7 @@ import { toEdgeError } from "../../shared/errors.js";
 import { Agent } from "../agent.js";
 import { ControlServer } from "../control/control-server.js";
 import { connectMqtt } from "../mqtt-link.js";
+import { InboxWatcher } from "../sources/inbox.js";
 import { MqttPushListener } from "../sources/mqtt-listener.js";
 import { FleetReporting } from "../telemetry/reporting.js";
 import type { CliContext } from "./context.js";
@@ -30,6 +31,10 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
     {
       "/check": () => agent.check("cli", { wait: true }),
       "/rollback": () => agent.rollback("cli"),
+      "/install": (body) => {
+        if (typeof body.path !== "string") throw new Error("install needs a path");
+        return agent.installLocal(body.path, "sideload");
+      },
     },
     logger.child({ component: "control" }),
   );
@@ -53,6 +58,9 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
           logger.child({ component: "mqtt-push" }),
         )
       : undefined;
+  const inbox = config.inbox
+    ? new InboxWatcher(config.inbox, (path) => agent.installLocal(path, "inbox"), logger.child({ component: "inbox" }))
+    : undefined;
   const recovered = agent.recover().catch((err) => {
     const e = toEdgeError(err);
     if (e.code !== "INTERRUPTED") logger.error({ err: e, code: e.code }, "recovery failed");
@@ -64,11 +72,13 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   const started = recovered.then(() => {
     if (agent.stopping.aborted) return;
     push?.start();
+    inbox?.start().catch((err) => logger.error({ err, dir: config.inbox }, "cannot watch the inbox"));
     agent.startPolling(config.mqtt ? config.mqtt.fallbackPollIntervalSeconds : config.pollIntervalSeconds);
   });
   await stopRequested;
   logger.info("agent stopping");
   push?.stop();
+  await inbox?.stop();
   clearInterval(refresh);
   await control.stop();
   await agent.stop({ stopService: config.service.mode === "supervise" });

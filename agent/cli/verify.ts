@@ -2,7 +2,7 @@ import { EdgeError } from "../../shared/errors.js";
 import { readCurrentVersion } from "../install/activate.js";
 import { layoutFor, versionDir } from "../install/layout.js";
 import { verifyVersionDir } from "../install/verify-version.js";
-import { verifyReleaseEnvelope } from "../sources/intake.js";
+import { parseStoredRelease } from "../sources/sideload.js";
 import { openDbReadOnly } from "../state/db.js";
 import { StateStore } from "../state/store.js";
 import { loadTrustedKeys } from "../trusted-keys.js";
@@ -23,7 +23,7 @@ export async function verifyCommand(ctx: CliContext): Promise<number> {
     db.close();
   }
   // The stored manifest is checked again: the journal is on the same disk as the files.
-  const release = verifyReleaseEnvelope(releaseJson, await loadTrustedKeys(ctx.config.trustedKeys));
+  const release = parseStoredRelease(releaseJson, await loadTrustedKeys(ctx.config.trustedKeys));
   const problems = await verifyVersionDir(versionDir(layout, version), release.files);
   const ok = problems.length === 0;
   if (ctx.json) printJson(ctx, { version, ok, files: release.files.length, problems });

@@ -5,7 +5,7 @@ import { EdgeError, type ErrorCode, isEdgeError } from "../../shared/errors.js";
  * Asks a running daemon to act. Resolves to undefined when no daemon listens
  * (no socket, or a stale one), so the caller can act itself.
  */
-export function callDaemon<T>(socketPath: string, route: string): Promise<T | undefined> {
+export function callDaemon<T>(socketPath: string, route: string, body: Record<string, unknown> = {}): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, method: "POST", path: route }, (res) => {
       const chunks: Buffer[] = [];
@@ -28,6 +28,6 @@ export function callDaemon<T>(socketPath: string, route: string): Promise<T | un
       if (err.code === "ENOENT" || err.code === "ECONNREFUSED") resolve(undefined);
       else reject(isEdgeError(err) ? err : new EdgeError("INTERNAL", `control socket: ${err.message}`, { cause: err }));
     });
-    req.end();
+    req.end(JSON.stringify(body));
   });
 }

@@ -8,7 +8,9 @@ import type { Logger } from "../logging.js";
  * (`check`, `rollback`), so two processes never change the device at once.
  * Filesystem permissions on the data folder decide who may ask.
  */
-export type ControlHandler = () => Promise<unknown>;
+export type ControlHandler = (body: Record<string, unknown>) => Promise<unknown>;
+
+const MAX_BODY = 64 * 1024;
 
 export class ControlServer {
   private server: Server | undefined;
@@ -23,24 +25,40 @@ export class ControlServer {
     await unlink(this.socketPath).catch(() => {});
     const server = createServer((req, res) => {
       const handler = req.method === "POST" ? this.routes[req.url ?? ""] : undefined;
-      req.resume();
+      const reply = (status: number, value: unknown): void => {
+        res.writeHead(status, { "content-type": "application/json" });
+        res.end(JSON.stringify(value));
+      };
       if (!handler) {
-        res.writeHead(404, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: { code: "USAGE", message: `no such control route ${req.method} ${req.url}` } }));
+        req.resume();
+        reply(404, { error: { code: "USAGE", message: `no such control route ${req.method} ${req.url}` } });
         return;
       }
-      this.logger.info({ route: req.url }, "control request");
-      handler().then(
-        (result) => {
-          res.writeHead(200, { "content-type": "application/json" });
-          res.end(JSON.stringify({ result }));
-        },
-        (thrown) => {
-          const err = toEdgeError(thrown);
-          res.writeHead(409, { "content-type": "application/json" });
-          res.end(JSON.stringify({ error: { code: err.code, message: err.message } }));
-        },
-      );
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on("data", (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_BODY) chunks.push(c);
+      });
+      req.on("end", () => {
+        let body: Record<string, unknown> = {};
+        try {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (size > MAX_BODY) throw new Error("request body too large");
+          if (text) body = JSON.parse(text) as Record<string, unknown>;
+        } catch (err) {
+          reply(400, { error: { code: "USAGE", message: `bad control request: ${(err as Error).message}` } });
+          return;
+        }
+        this.logger.info({ route: req.url }, "control request");
+        handler(body).then(
+          (result) => reply(200, { result }),
+          (thrown) => {
+            const err = toEdgeError(thrown);
+            reply(409, { error: { code: err.code, message: err.message } });
+          },
+        );
+      });
     });
     // Long operations (a full update) run inside one request.
     server.requestTimeout = 0;

@@ -7,6 +7,7 @@ import { resolveArtifactUrl } from "../../shared/repo-layout.js";
 import type { PublicKeyInfo } from "../../shared/signature.js";
 import { downloadArtifact } from "../bundle/download.js";
 import { extractBundle } from "../bundle/extract.js";
+import { copyLocalBundle } from "../bundle/local-copy.js";
 import type { AgentConfig } from "../config.js";
 import { activateVersion, deactivate, readCurrentVersion } from "../install/activate.js";
 import { downloadPartPath, type Layout, versionDir } from "../install/layout.js";
@@ -14,7 +15,7 @@ import { pruneVersions } from "../install/prune.js";
 import type { Logger } from "../logging.js";
 import type { ServiceController } from "../service/controller.js";
 import { holdProbation, waitForReady } from "../service/health.js";
-import { verifyReleaseEnvelope } from "../sources/intake.js";
+import { parseStoredRelease } from "../sources/sideload.js";
 import type { AttemptRow, StateStore } from "../state/store.js";
 import { diskSpaceFor } from "../telemetry/disk.js";
 import { ROLLBACK_START, transition, UPDATE_START } from "./machine.js";
@@ -115,7 +116,7 @@ export class Updater {
       kind: row.kind,
       fromVersion: row.fromVersion,
       toVersion: row.toVersion,
-      release: row.releaseJson ? verifyReleaseEnvelope(row.releaseJson, this.deps.trustedKeys) : undefined,
+      release: row.releaseJson ? parseStoredRelease(row.releaseJson, this.deps.trustedKeys) : undefined,
       releaseDigest: row.releaseDigest,
       cause: row.errorCode ? new EdgeError(row.errorCode, row.errorMessage ?? row.errorCode) : undefined,
     };
@@ -222,6 +223,16 @@ export class Updater {
     const { layout, config, store } = this.deps;
     const partPath = downloadPartPath(layout, release.name, release.version);
     await this.checkDiskSpace(release, partPath);
+    if (release.bundle.url.startsWith("file:")) {
+      await copyLocalBundle({
+        url: release.bundle.url,
+        partPath,
+        expectedSize: release.bundle.size,
+        expectedSha256: release.bundle.sha256,
+        signal,
+      });
+      return;
+    }
     const result = await downloadArtifact({
       url: resolveArtifactUrl(config.repository, release.bundle.url),
       partPath,

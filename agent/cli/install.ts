@@ -1,0 +1,25 @@
+import { resolve } from "node:path";
+import { EdgeError } from "../../shared/errors.js";
+import type { InstallResult } from "../agent.js";
+import { type CliContext, EXIT, printJson } from "./context.js";
+import { viaDaemonOrLocally } from "./one-shot.js";
+
+/** `edge-agent install BUNDLE_OR_FOLDER`: offline install, verified and health-checked like a download. */
+export async function installCommand(ctx: CliContext): Promise<number> {
+  const target = ctx.positionals[0];
+  if (!target) throw new EdgeError("USAGE", "name the bundle file (or a folder holding one) to install");
+  const path = resolve(target);
+  const { result, via } = await viaDaemonOrLocally<InstallResult>(
+    ctx,
+    "/install",
+    (agent) => agent.installLocal(path, "sideload"),
+    { path },
+  );
+  const attempt = result.attempt;
+  const ok = attempt ? attempt.result === "succeeded" : true;
+  if (ctx.json) printJson(ctx, { ok, via, ...result });
+  else if (!attempt) ctx.out(`${result.detail}\n`);
+  else if (ok) ctx.out(`installed ${result.version} from ${result.bundle} (was ${attempt.fromVersion ?? "none"})\n`);
+  else ctx.out(`install of ${result.version} ${attempt.result}: ${attempt.errorCode}: ${attempt.errorMessage}\n`);
+  return ok ? EXIT.OK : EXIT.FAILED;
+}

@@ -1,0 +1,160 @@
+import { createReadStream } from "node:fs";
+import { readdir, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { createGunzip } from "node:zlib";
+import { extract as tarExtract } from "tar-stream";
+import { MANIFEST_ENTRY, MANIFEST_MAX_BYTES } from "../../shared/bundle-format.js";
+import { canonicalJson } from "../../shared/canonical-json.js";
+import { IO_CHUNK, sha256File, sha256Hex } from "../../shared/digest.js";
+import { EdgeError } from "../../shared/errors.js";
+import {
+  type ArtifactRef,
+  type PayloadManifest,
+  parseEnvelopeText,
+  parsePayloadManifest,
+  RELEASE_TYPE,
+  type ReleaseManifest,
+} from "../../shared/manifest.js";
+import { type PublicKeyInfo, verifyEnvelope } from "../../shared/signature.js";
+import { verifyReleaseEnvelope } from "./intake.js";
+
+/**
+ * Offline installs (a USB stick, a laptop, the inbox folder). A bundle carries
+ * its own signed payload manifest; that signature, by a trusted key, is what
+ * makes it installable. The journal records it as a "sideload" document, so a
+ * resumed attempt and `edge-agent verify` re-check the same signature.
+ */
+export const SIDELOAD_TYPE = "edgepull/sideload";
+
+export interface SideloadRecord {
+  _type: typeof SIDELOAD_TYPE;
+  /** The bundle's manifest.json, exactly as signed. */
+  payload: string;
+  bundle: ArtifactRef;
+  receivedAt: string;
+}
+
+export interface VerifiedSideload {
+  release: ReleaseManifest;
+  text: string;
+  digest: string;
+}
+
+/** A bundle file, or a folder holding exactly one. */
+export async function findBundle(path: string): Promise<string> {
+  const full = resolve(path);
+  const st = await stat(full).catch((cause) => {
+    throw new EdgeError("USAGE", `${full} does not exist`, { cause });
+  });
+  if (st.isFile()) return full;
+  if (!st.isDirectory()) throw new EdgeError("USAGE", `${full} is neither a bundle file nor a folder`);
+  const bundles = (await readdir(full)).filter((n) => n.endsWith(".tar.gz") && !n.startsWith("."));
+  if (bundles.length !== 1) {
+    throw new EdgeError("USAGE", `${full} must hold exactly one .tar.gz bundle (found ${bundles.length})`);
+  }
+  return join(full, bundles[0] as string);
+}
+
+/** Reads the first entry of a bundle, which must be its manifest, without unpacking the rest. */
+async function readBundleManifest(bundlePath: string): Promise<string> {
+  const extract = tarExtract();
+  const gunzip = createGunzip();
+  const input = createReadStream(bundlePath, { highWaterMark: IO_CHUNK });
+  const done = new Promise<string>((resolvePromise, reject) => {
+    let settled = false;
+    const finish = (err: Error | undefined, text?: string): void => {
+      if (settled) return;
+      settled = true;
+      input.destroy();
+      gunzip.destroy();
+      extract.destroy();
+      if (err) reject(err);
+      else resolvePromise(text as string);
+    };
+    extract.on("entry", (header, stream) => {
+      if (header.name !== MANIFEST_ENTRY || header.type !== "file") {
+        finish(new EdgeError("BUNDLE_CORRUPT", `${bundlePath}: the first entry is ${header.name}, not ${MANIFEST_ENTRY}`));
+        return;
+      }
+      if ((header.size ?? 0) > MANIFEST_MAX_BYTES) {
+        finish(new EdgeError("ENTRY_TOO_LARGE", `${bundlePath}: ${MANIFEST_ENTRY} is larger than ${MANIFEST_MAX_BYTES} bytes`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      stream.on("data", (c) => chunks.push(c as Buffer));
+      stream.on("end", () => finish(undefined, Buffer.concat(chunks).toString("utf8")));
+      stream.on("error", (err) => finish(err));
+    });
+    const corrupt = (err: Error): void =>
+      finish(new EdgeError("BUNDLE_CORRUPT", `${bundlePath} is not a gzip tar bundle: ${err.message}`, { cause: err }));
+    extract.on("error", corrupt);
+    gunzip.on("error", corrupt);
+    input.on("error", (err) => finish(new EdgeError("USAGE", `cannot read ${bundlePath}: ${err.message}`, { cause: err })));
+    extract.on("finish", () => finish(new EdgeError("BUNDLE_TRUNCATED", `${bundlePath} ends before its manifest`)));
+  });
+  input.pipe(gunzip).pipe(extract);
+  return done;
+}
+
+function releaseFrom(payload: PayloadManifest, bundle: ArtifactRef, receivedAt: string): ReleaseManifest {
+  const release: ReleaseManifest = {
+    _type: RELEASE_TYPE,
+    specVersion: payload.specVersion,
+    name: payload.name,
+    version: payload.version,
+    createdAt: receivedAt,
+    files: payload.files,
+    bundle,
+  };
+  if (payload.compatibility) release.compatibility = payload.compatibility;
+  return release;
+}
+
+function verifyPayloadText(text: string, trustedKeys: PublicKeyInfo[]): PayloadManifest {
+  const envelope = parseEnvelopeText(text, "bundle manifest");
+  verifyEnvelope(envelope, trustedKeys, "bundle manifest");
+  return parsePayloadManifest(envelope.signed);
+}
+
+/** Verifies a local bundle's signed manifest and hashes the file, for an install request. */
+export async function verifySideload(
+  bundlePath: string,
+  trustedKeys: PublicKeyInfo[],
+  expectedName: string,
+  now: Date,
+): Promise<VerifiedSideload> {
+  const payloadText = await readBundleManifest(bundlePath);
+  const payload = verifyPayloadText(payloadText, trustedKeys);
+  if (payload.name !== expectedName) {
+    throw new EdgeError(
+      "NAME_MISMATCH",
+      `${bundlePath} holds ${payload.name} ${payload.version}; this device runs ${expectedName}`,
+    );
+  }
+  const digest = await sha256File(bundlePath);
+  const record: SideloadRecord = {
+    _type: SIDELOAD_TYPE,
+    payload: payloadText,
+    bundle: { url: pathToFileURL(bundlePath).toString(), size: digest.size, sha256: digest.sha256 },
+    receivedAt: now.toISOString(),
+  };
+  const text = canonicalJson(record);
+  return { release: releaseFrom(payload, record.bundle, record.receivedAt), text, digest: sha256Hex(text) };
+}
+
+/** The release a journal entry describes, its signature checked again: a repository release or a sideload. */
+export function parseStoredRelease(text: string, trustedKeys: PublicKeyInfo[]): ReleaseManifest {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw new EdgeError("METADATA_MALFORMED", "the journal's release record is not JSON", { cause });
+  }
+  const record = value as Partial<SideloadRecord>;
+  if (record._type !== SIDELOAD_TYPE) return verifyReleaseEnvelope(text, trustedKeys);
+  if (typeof record.payload !== "string" || !record.bundle || typeof record.receivedAt !== "string") {
+    throw new EdgeError("METADATA_MALFORMED", "the journal's sideload record is incomplete");
+  }
+  return releaseFrom(verifyPayloadText(record.payload, trustedKeys), record.bundle, record.receivedAt);
+}
