@@ -1,15 +1,23 @@
 import { parseArgs } from "node:util";
 import { type BenchResult, report } from "./common.js";
+import { benchFleet } from "./fleet.js";
+import { benchIdleMqtt } from "./idle-mqtt.js";
 import { benchIdleRss } from "./idle-rss.js";
 import { benchInstall } from "./install-throughput.js";
 import { benchRollbackTime } from "./rollback-time.js";
 
-/** `npm run bench [-- --json] [--size-mib N] [--only install,rss,rollback]` */
+/**
+ * `npm run bench [-- --json] [--size-mib N] [--only install,rss,rollback]`
+ * Long, only when named: `--only fleet [--devices N]` (a fleet of agent processes on one broker),
+ * `--only idle-mqtt [--minutes N]` (the daemon idle with MQTT over N minutes).
+ */
 const { values } = parseArgs({
   options: {
     json: { type: "boolean" },
     "size-mib": { type: "string", default: "512" },
     only: { type: "string", default: "install,rss,rollback" },
+    devices: { type: "string", default: "50" },
+    minutes: { type: "string", default: "10" },
   },
 });
 const only = new Set((values.only ?? "").split(","));
@@ -28,5 +36,13 @@ if (only.has("rss")) {
 if (only.has("rollback")) {
   progress("rollback time (3 runs)...");
   results.push(await benchRollbackTime(3));
+}
+if (only.has("fleet")) {
+  progress(`fleet of ${values.devices} agents on one broker, two pushed updates (a few minutes)...`);
+  results.push(await benchFleet(Number(values.devices), progress));
+}
+if (only.has("idle-mqtt")) {
+  progress(`agent idle with MQTT for ${values.minutes} min...`);
+  results.push(await benchIdleMqtt(Number(values.minutes), progress));
 }
 report(results, values.json ?? false);
