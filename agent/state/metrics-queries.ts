@@ -1,0 +1,24 @@
+import type { Db } from "./db.js";
+
+export interface AttemptTotal {
+  kind: string;
+  result: string | null;
+  count: number;
+  bytesDownloaded: number;
+}
+
+/**
+ * Attempt counts and downloaded bytes per (kind, result), for the metrics
+ * endpoint. The only SQL outside store.ts: it is read-only, serves a scrape that
+ * must stay cheap however long the journal grows (one grouped row per kind and
+ * result, no release JSON), and belongs next to the schema it reads; it can move
+ * into StateStore unchanged.
+ */
+export function attemptTotals(db: Db): AttemptTotal[] {
+  return db
+    .prepare(
+      `SELECT kind, result, COUNT(*) AS count, COALESCE(SUM(bytes_downloaded), 0) AS bytesDownloaded
+       FROM attempts GROUP BY kind, result ORDER BY kind, result`,
+    )
+    .all() as AttemptTotal[];
+}
