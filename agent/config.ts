@@ -50,6 +50,8 @@ export interface AgentConfig {
   service: ServiceConfig;
   health: HealthConfig;
   mqtt: MqttConfig | undefined;
+  /** The optional local HTTP listener for /status and /metrics. */
+  localEndpoint: { host: string; port: number } | undefined;
   /** A folder watched for bundles to install offline. */
   inbox: string | undefined;
   logLevel: string;
@@ -74,6 +76,7 @@ const KNOWN_KEYS = new Set([
   "logLevel",
   "mqtt",
   "inbox",
+  "localEndpoint",
   "$schema",
   "comment",
 ]);
@@ -253,6 +256,14 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
     if (mqtt.certFile && !mqtt.keyFile) problems.push("mqtt.certFile needs mqtt.keyFile");
   }
 
+  let localEndpoint: AgentConfig["localEndpoint"];
+  if (c.localEndpoint !== undefined) {
+    const l = obj("localEndpoint");
+    localEndpoint = {
+      host: str(l, "host", "localEndpoint.", "127.0.0.1"),
+      port: num(l, "port", "localEndpoint.", 9210, 0, 65535),
+    };
+  }
   const inbox = c.inbox === undefined ? undefined : path(str(c, "inbox", ""));
 
   const logLevel = c.logLevel === undefined ? "info" : String(c.logLevel);
@@ -277,6 +288,7 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
     service,
     health,
     mqtt,
+    localEndpoint,
     inbox,
     logLevel,
   };

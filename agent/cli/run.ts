@@ -5,6 +5,7 @@ import { ControlServer } from "../control/control-server.js";
 import { connectMqtt } from "../mqtt-link.js";
 import { InboxWatcher } from "../sources/inbox.js";
 import { MqttPushListener } from "../sources/mqtt-listener.js";
+import { LocalEndpoint } from "../telemetry/local-endpoint.js";
 import { FleetReporting } from "../telemetry/reporting.js";
 import type { CliContext } from "./context.js";
 
@@ -66,6 +67,24 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
     if (e.code !== "INTERRUPTED") logger.error({ err: e, code: e.code }, "recovery failed");
   });
   await control.start();
+  const endpoint = config.localEndpoint
+    ? new LocalEndpoint({
+        ...config.localEndpoint,
+        config,
+        agentVersion: ctx.agentVersion,
+        logger: logger.child({ component: "local-endpoint" }),
+      })
+    : undefined;
+  if (endpoint) {
+    try {
+      logger.info({ url: (await endpoint.start()).url }, "local status and metrics endpoint listening");
+    } catch (err) {
+      await control.stop();
+      await agent.stop({ stopService: config.service.mode === "supervise" });
+      await mqttClient?.endAsync().catch(() => {});
+      throw err;
+    }
+  }
   reporting?.start();
   // Service health can change with nothing journaled (a crash, a slow disk): look again now and then.
   const refresh = reporting ? setInterval(() => reporting.refresh(), 30_000) : undefined;
@@ -81,6 +100,7 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   await inbox?.stop();
   clearInterval(refresh);
   await control.stop();
+  await endpoint?.stop();
   await agent.stop({ stopService: config.service.mode === "supervise" });
   await started;
   await reporting?.stop();

@@ -23,10 +23,10 @@ describe("the update path, end to end (real agent, repository server and inferen
     expect(s.lastUpdate).toMatchObject({ version: "1.0.0", result: "succeeded", errorCode: null });
 
     await w.release("2.0.0");
-    await waitFor(
-      "v2 committed",
-      async () => (await w.status()).lastUpdate?.version === "2.0.0" && (await w.status()).lastUpdate?.result === "succeeded",
-    );
+    await waitFor("v2 committed", async () => {
+      const now = await w.status();
+      return now.lastUpdate?.version === "2.0.0" && now.lastUpdate?.result === "succeeded";
+    });
     expect(await w.servedVersion()).toBe("2.0.0");
     s = await w.status();
     expect(s).toMatchObject({ activeVersion: "2.0.0", previousVersion: "1.0.0", phase: "idle" });
@@ -60,10 +60,10 @@ describe("the update path, end to end (real agent, repository server and inferen
     await waitFor("v1 serving", async () => (await w.servedVersion()) === "1.0.0", 30_000);
     await w.release("1.1.0");
     await waitFor("v1.1 serving", async () => (await w.servedVersion()) === "1.1.0", 30_000);
-    await waitFor(
-      "v1.1 committed",
-      async () => (await w.status()).lastUpdate?.result === "succeeded" && (await w.status()).phase === "idle",
-    );
+    await waitFor("v1.1 committed", async () => {
+      const now = await w.status();
+      return now.lastUpdate?.result === "succeeded" && now.phase === "idle";
+    });
 
     const viaDaemon = await w.cli(["rollback", "--json"]);
     expect(viaDaemon.code, viaDaemon.stderr).toBe(0);
