@@ -82,7 +82,10 @@ export class MqttPushListener {
     }
     if (this.pending) clearTimeout(this.pending.timer);
     const delay = Math.floor(this.random() * this.jitterMs);
-    this.logger.info({ version: pointer.version, sequence: pointer.sequence, delayMs: delay }, "release pushed; acting after jitter");
+    this.logger.info(
+      { version: pointer.version, sequence: pointer.sequence, delayMs: delay },
+      "release pushed; acting after jitter",
+    );
     const timer = setTimeout(() => {
       this.pending = undefined;
       this.target.actOn(text).catch((err) => {

@@ -33,7 +33,12 @@ export class FleetReporting {
           previousVersion: s.previousVersion,
           phase: s.phase,
           lastResult: s.lastUpdate
-            ? { version: s.lastUpdate.version, result: s.lastUpdate.result, errorCode: s.lastUpdate.errorCode, at: s.lastUpdate.finishedAt }
+            ? {
+                version: s.lastUpdate.version,
+                result: s.lastUpdate.result,
+                errorCode: s.lastUpdate.errorCode,
+                at: s.lastUpdate.finishedAt,
+              }
             : null,
           health: { ok: s.health.ok, status: s.health.status, error: s.health.error },
         };
