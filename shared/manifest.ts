@@ -66,6 +66,15 @@ export interface ChannelPointer {
   createdAt: string;
   expiresAt: string;
   release: ArtifactRef;
+  /** Staged rollout: absent means every device. */
+  rollout?: RolloutPolicy;
+}
+
+export interface RolloutPolicy {
+  /** Share of devices (0-100) that take this release, chosen by a stable hash of device id and release. */
+  percent: number;
+  /** When paused, no device takes the release that does not already run it. */
+  paused: boolean;
 }
 
 const NAME_RE = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -216,6 +225,15 @@ export function parseChannelPointer(value: unknown): ChannelPointer {
   checkTime(p, value, "createdAt");
   checkTime(p, value, "expiresAt");
   checkArtifact(p, value.release, "release");
+  if (value.rollout !== undefined) {
+    const r = value.rollout as Record<string, unknown> | null;
+    if (!isRecord(r)) p.add("rollout must be an object with percent and paused");
+    else {
+      if (typeof r.percent !== "number" || !(r.percent >= 0 && r.percent <= 100))
+        p.add("rollout.percent must be a number from 0 to 100");
+      if (typeof r.paused !== "boolean") p.add("rollout.paused must be true or false");
+    }
+  }
   p.throwIfAny();
   return value as unknown as ChannelPointer;
 }

@@ -36,9 +36,11 @@ export function deviceIdOfTopic(topic: string): string | undefined {
   return match?.[1];
 }
 
-/** MQTT topic levels must not contain wildcards or separators. */
+/** MQTT topic levels must not contain wildcards, separators or NUL. */
 export function topicLevelProblem(value: string, what: string): string | undefined {
-  if (value.length === 0 || /[+#/\u0000]/.test(value)) return `${what} cannot be used in an MQTT topic (no '+', '#', '/' or NUL)`;
+  if (value.length === 0 || /[+#/]/.test(value) || value.includes("\0")) {
+    return `${what} cannot be used in an MQTT topic (no '+', '#', '/' or NUL)`;
+  }
   return undefined;
 }
 
