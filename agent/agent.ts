@@ -17,6 +17,7 @@ import { type Db, openDb } from "./state/db.js";
 import { DeviceLock } from "./state/lock.js";
 import { type AttemptRow, StateStore } from "./state/store.js";
 import { loadTrustedKeys } from "./trusted-keys.js";
+import { checkPolicy } from "./update/device-policy.js";
 import { StopReason, type UpdateRequest, Updater } from "./update/orchestrator.js";
 import { isPastActivation, type Phase } from "./update/phases.js";
 import { type Decision, planUpdate } from "./update/planner.js";
@@ -196,19 +197,42 @@ export class Agent {
         opts.pointerText === undefined
           ? await this.checker.check(this.shutdown.signal)
           : await this.checker.consider(opts.pointerText, this.shutdown.signal);
-      const version = state.release.release.version;
-      const decision = planUpdate({
-        targetVersion: version,
-        activeVersion: await readCurrentVersion(this.layout),
-        denied: this.store.isDenied(version),
-        failures: this.store.recentFailures(version),
-        running: this.running
-          ? { toVersion: this.running.toVersion, pastActivation: isPastActivation(this.running.phase) }
-          : undefined,
-        now: new Date(),
-        retryBaseMs: RETRY_BASE_MS,
-        retryCapMs: RETRY_CAP_MS,
+      const pinned = this.config.pinVersion;
+      const target =
+        pinned && pinned !== state.release.release.version
+          ? await this.checker.releaseByVersion(pinned, this.shutdown.signal)
+          : state.release;
+      const version = target.release.version;
+      const active = await readCurrentVersion(this.layout);
+      const operatorHold = this.store.hold();
+      const skip = checkPolicy({
+        deviceId: this.config.deviceId,
+        arch: this.config.arch,
+        labels: this.config.labels,
+        hold: this.config.hold
+          ? { source: "config" }
+          : operatorHold
+            ? { source: "operator", reason: operatorHold.reason }
+            : undefined,
+        release: target.release,
+        pointer: pinned ? undefined : state.pointer,
+        activeVersion: active,
       });
+      const decision: Decision =
+        skip && active !== version
+          ? { action: "none", ...skip }
+          : planUpdate({
+              targetVersion: version,
+              activeVersion: active,
+              denied: this.store.isDenied(version),
+              failures: this.store.recentFailures(version),
+              running: this.running
+                ? { toVersion: this.running.toVersion, pastActivation: isPastActivation(this.running.phase) }
+                : undefined,
+              now: new Date(),
+              retryBaseMs: RETRY_BASE_MS,
+              retryCapMs: RETRY_CAP_MS,
+            });
       this.store.setLastCheck({
         at: new Date().toISOString(),
         outcome: decision.action === "install" ? `installing ${version}` : `${decision.reason}: ${decision.detail}`,
@@ -217,7 +241,7 @@ export class Agent {
         if (decision.reason !== "up-to-date") this.logger.info({ version, reason: decision.reason }, decision.detail);
         return { decision, version, sequence: state.pointer.sequence };
       }
-      const release = state.release;
+      const release = target;
       const done = this.startAttempt({
         kind: "update",
         source,

@@ -1,8 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { EdgeError } from "../shared/errors.js";
-import { nameProblem } from "../shared/manifest.js";
+import { nameProblem, versionProblem } from "../shared/manifest.js";
 import { type MqttSettings, mqttUrlProblem } from "../shared/mqtt-options.js";
+import { DAYS, type Day, type MaintenanceWindow, parseClock } from "./update/maintenance-window.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/edgepull/agent.json";
 
@@ -52,6 +53,16 @@ export interface AgentConfig {
   mqtt: MqttConfig | undefined;
   /** The optional local HTTP listener for /status and /metrics. */
   localEndpoint: { host: string; port: number } | undefined;
+  /** Device labels a release may require (compatibility.labels). */
+  labels: string[];
+  /** CPU architecture matched against a release's compatibility.arch (Node's names: x64, arm64, arm). */
+  arch: string;
+  /** No updates while set (the technician's `edge-agent hold` does the same at run time). */
+  hold: boolean;
+  /** Install exactly this version from the repository, whatever the channel names. */
+  pinVersion: string | undefined;
+  /** Activate only inside these (local time); download and stage any time. */
+  maintenanceWindows: MaintenanceWindow[];
   /** A folder watched for bundles to install offline. */
   inbox: string | undefined;
   logLevel: string;
@@ -77,6 +88,11 @@ const KNOWN_KEYS = new Set([
   "mqtt",
   "inbox",
   "localEndpoint",
+  "labels",
+  "arch",
+  "hold",
+  "pinVersion",
+  "maintenanceWindows",
   "$schema",
   "comment",
 ]);
@@ -264,6 +280,40 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
       port: num(l, "port", "localEndpoint.", 9210, 0, 65535),
     };
   }
+  let labels: string[] = [];
+  if (c.labels !== undefined) {
+    if (!Array.isArray(c.labels) || !c.labels.every((l) => typeof l === "string" && l))
+      problems.push("labels must be a list of strings");
+    else labels = c.labels as string[];
+  }
+  const arch = c.arch === undefined ? process.arch : str(c, "arch", "");
+  if (c.hold !== undefined && typeof c.hold !== "boolean") problems.push("hold must be true or false");
+  const hold = c.hold === true;
+  let pinVersion: string | undefined;
+  if (c.pinVersion !== undefined) {
+    const problem = versionProblem(c.pinVersion);
+    if (problem) problems.push(`pinVersion: ${problem}`);
+    else pinVersion = c.pinVersion as string;
+  }
+  const maintenanceWindows: MaintenanceWindow[] = [];
+  if (c.maintenanceWindows !== undefined) {
+    if (!Array.isArray(c.maintenanceWindows)) problems.push("maintenanceWindows must be a list");
+    else {
+      for (const [i, w] of (c.maintenanceWindows as unknown[]).entries()) {
+        const win = (typeof w === "object" && w !== null ? w : {}) as Json;
+        const days = win.days;
+        const okDays = Array.isArray(days) && days.length > 0 && days.every((d) => (DAYS as readonly unknown[]).includes(d));
+        if (!okDays) problems.push(`maintenanceWindows[${i}].days must list some of ${DAYS.join(", ")}`);
+        for (const key of ["start", "end"] as const) {
+          if (typeof win[key] !== "string" || parseClock(win[key] as string) === undefined) {
+            problems.push(`maintenanceWindows[${i}].${key} must be HH:MM (24 h, local time)`);
+          }
+        }
+        if (win.start === win.end) problems.push(`maintenanceWindows[${i}] is empty (start equals end)`);
+        maintenanceWindows.push({ days: (okDays ? days : []) as Day[], start: String(win.start), end: String(win.end) });
+      }
+    }
+  }
   const inbox = c.inbox === undefined ? undefined : path(str(c, "inbox", ""));
 
   const logLevel = c.logLevel === undefined ? "info" : String(c.logLevel);
@@ -289,6 +339,11 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
     health,
     mqtt,
     localEndpoint,
+    labels,
+    arch,
+    hold,
+    pinVersion,
+    maintenanceWindows,
     inbox,
     logLevel,
   };

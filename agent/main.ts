@@ -6,6 +6,7 @@ import { allowCommand } from "./cli/allow.js";
 import { checkCommand } from "./cli/check.js";
 import { type CliContext, EXIT } from "./cli/context.js";
 import { historyCommand } from "./cli/history.js";
+import { holdCommand } from "./cli/hold.js";
 import { installCommand } from "./cli/install.js";
 import { rollbackCommand } from "./cli/rollback.js";
 import { runDaemon } from "./cli/run.js";
@@ -27,6 +28,7 @@ Commands:
   check      poll once now, install anything new, exit with the result
   rollback   go back to the previous version, health-checked like an update
   allow      take a version off the deny-list (VERSION or --all)
+  hold       hold updates while servicing the device (--reason TEXT); release-hold lifts it
   install    install a bundle from a file or folder (offline), verified and health-checked
 
 Every command takes --config FILE (default ${DEFAULT_CONFIG_PATH}) and --help.
@@ -44,6 +46,8 @@ edge-agent --version prints the version.
     "Usage: edge-agent check [--config FILE] [--json] [--verbose]\nPolls the channel once, installs anything new, exits 0 when up to date or updated, 1 when the update failed.\nUses the running daemon when there is one.\n",
   rollback:
     "Usage: edge-agent rollback [--config FILE] [--json] [--verbose]\nReturns to the previous version with the same health check as an update. The version left is deny-listed until allowed again.\n",
+  hold: "Usage: edge-agent hold [--reason TEXT] [--config FILE] [--json]\nNo new update starts until edge-agent release-hold (an attempt already running finishes).\n",
+  "release-hold": "Usage: edge-agent release-hold [--config FILE] [--json]\nLifts the hold set by edge-agent hold.\n",
   install:
     "Usage: edge-agent install BUNDLE_OR_FOLDER [--config FILE] [--json]\nInstalls a bundle carried to the device (USB stick, laptop): its signed manifest must be signed by a trusted key; staged, verified, health-checked and rolled back exactly like a download.\n",
   allow: "Usage: edge-agent allow (VERSION | --all) [--config FILE] [--json]\nTakes a version (or all) off the deny-list.\n",
@@ -126,6 +130,10 @@ async function main(argv: string[]): Promise<number> {
       return allowCommand(ctx);
     case "install":
       return installCommand(ctx);
+    case "hold":
+      return holdCommand(ctx, true);
+    case "release-hold":
+      return holdCommand(ctx, false);
     default:
       throw new EdgeError("USAGE", `unknown command "${command}"`);
   }
@@ -144,6 +152,7 @@ function parse(argv: string[]) {
       verbose: { type: "boolean", short: "v" },
       limit: { type: "string" },
       all: { type: "boolean" },
+      reason: { type: "string" },
     },
   });
 }

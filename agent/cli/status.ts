@@ -26,6 +26,7 @@ export async function statusCommand(ctx: CliContext): Promise<number> {
       ? `ready (HTTP ${s.health.status}, ${s.health.latencyMs} ms)`
       : `NOT READY: ${s.health.error ?? `HTTP ${s.health.status}`}`,
   );
+  if (s.hold) row("Hold", `updates held (${s.hold.source}${s.hold.reason ? `: ${s.hold.reason}` : ""})`);
   row("Daemon", s.daemon.running ? `running (pid ${s.daemon.pid}, ${s.daemon.role})` : "not running");
   if (s.lastCheck) {
     row(

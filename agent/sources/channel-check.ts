@@ -1,10 +1,12 @@
+import { sha256Hex } from "../../shared/digest.js";
+import { EdgeError } from "../../shared/errors.js";
 import type { ChannelPointer } from "../../shared/manifest.js";
-import { channelPointerPath, resolveArtifactUrl } from "../../shared/repo-layout.js";
+import { channelPointerPath, releaseManifestPath, resolveArtifactUrl } from "../../shared/repo-layout.js";
 import type { PublicKeyInfo } from "../../shared/signature.js";
 import type { AgentConfig } from "../config.js";
 import type { Logger } from "../logging.js";
 import type { StateStore } from "../state/store.js";
-import { type VerifiedRelease, verifyPointerText, verifyReleaseText } from "./intake.js";
+import { type VerifiedRelease, verifyPointerText, verifyReleaseEnvelope, verifyReleaseText } from "./intake.js";
 import { fetchMetadata } from "./metadata-fetch.js";
 
 export interface ChannelState {
@@ -71,6 +73,19 @@ export class ChannelChecker {
       release: await this.release(verified.pointer, signal),
       changed: !verified.alreadyAccepted,
     };
+  }
+
+  /** A release named by version rather than by the channel (a pinned device); its own signature is what counts. */
+  async releaseByVersion(version: string, signal?: AbortSignal): Promise<VerifiedRelease> {
+    const { config, trustedKeys } = this.deps;
+    const url = resolveArtifactUrl(config.repository, releaseManifestPath(config.name, version));
+    const fetched = await fetchMetadata(url, { timeoutMs: 30_000, signal });
+    if (fetched.status !== "ok") throw new Error("unreachable: no ETag was sent");
+    const release = verifyReleaseEnvelope(fetched.text, trustedKeys);
+    if (release.name !== config.name || release.version !== version) {
+      throw new EdgeError("NAME_MISMATCH", `${url} names ${release.name} ${release.version}, expected ${config.name} ${version}`);
+    }
+    return { release, text: fetched.text, digest: sha256Hex(fetched.text) };
   }
 
   private async release(pointer: ChannelPointer, signal?: AbortSignal): Promise<VerifiedRelease> {

@@ -256,6 +256,17 @@ export class StateStore {
     else this.setKv("previousVersion", version);
   }
 
+  /** The technician's hold (`edge-agent hold`), or undefined. */
+  setHold(hold: { reason?: string; at: string } | null): void {
+    if (hold === null) this.db.prepare("DELETE FROM kv WHERE key = 'hold'").run();
+    else this.setKv("hold", JSON.stringify(hold));
+  }
+
+  hold(): { reason?: string; at: string } | undefined {
+    const v = this.getKv("hold");
+    return v === undefined ? undefined : (JSON.parse(v) as { reason?: string; at: string });
+  }
+
   previousVersion(): string | undefined {
     return this.getKv("previousVersion");
   }

@@ -38,6 +38,7 @@ export interface StatusSnapshot {
   health: { url: string; ok: boolean; status?: number; error?: string; latencyMs: number };
   disk: { path: string; mount?: string; availableBytes?: number; error?: string };
   daemon: { running: boolean; pid?: number; role?: string };
+  hold: { source: "config" | "operator"; reason?: string; at?: string } | null;
   healthy: boolean;
   problems: string[];
   at: string;
@@ -124,6 +125,7 @@ export async function readStatus(config: AgentConfig, opts: { probeTimeoutMs?: n
       health: { url: config.health.url, ...health },
       disk,
       daemon: owner ? { running: true, pid: owner.pid, role: owner.role } : { running: false },
+      hold: config.hold ? { source: "config" } : store?.hold() ? { source: "operator", ...store.hold() } : null,
       healthy: problems.length === 0,
       problems,
       at: new Date().toISOString(),

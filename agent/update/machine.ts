@@ -7,11 +7,18 @@ import type { ActivePhase, Phase } from "./phases.js";
  */
 export type Outcome = "ok" | "failed";
 
-export function transition(phase: ActivePhase, outcome: Outcome, opts: { probationSeconds: number }): Phase {
+export interface MachineOptions {
+  probationSeconds: number;
+  /** With maintenance windows, a staged version waits for one before the swap. */
+  hasWindows?: boolean;
+}
+
+export function transition(phase: ActivePhase, outcome: Outcome, opts: MachineOptions): Phase {
   if (outcome === "failed") {
     switch (phase) {
       case "downloading":
       case "staging":
+      case "waiting":
         return "failed";
       case "activating":
       case "starting":
@@ -25,6 +32,8 @@ export function transition(phase: ActivePhase, outcome: Outcome, opts: { probati
     case "downloading":
       return "staging";
     case "staging":
+      return opts.hasWindows ? "waiting" : "activating";
+    case "waiting":
       return "activating";
     case "activating":
       return "starting";
@@ -53,6 +62,7 @@ export function resumePhase(
   switch (recorded) {
     case "downloading":
     case "staging":
+    case "waiting":
       return recorded;
     case "activating":
       return "activating";

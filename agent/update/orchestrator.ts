@@ -1,5 +1,6 @@
 import { access, chmod, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { sleep } from "../../shared/backoff.js";
 import { EdgeError, toEdgeError } from "../../shared/errors.js";
 import { fsyncDir } from "../../shared/fs-atomic.js";
 import type { ReleaseManifest } from "../../shared/manifest.js";
@@ -18,7 +19,8 @@ import { holdProbation, waitForReady } from "../service/health.js";
 import { parseStoredRelease } from "../sources/sideload.js";
 import type { AttemptRow, StateStore } from "../state/store.js";
 import { diskSpaceFor } from "../telemetry/disk.js";
-import { ROLLBACK_START, transition, UPDATE_START } from "./machine.js";
+import { type MachineOptions, ROLLBACK_START, transition, UPDATE_START } from "./machine.js";
+import { insideWindow } from "./maintenance-window.js";
 import { type ActivePhase, isPastActivation, isTerminal, type Phase } from "./phases.js";
 
 /** Why an attempt's signal was aborted: the agent is stopping (resume later) or a newer target arrived. */
@@ -136,7 +138,7 @@ export class Updater {
         this.deps.fault?.(`before:${active}`);
         await this.step(active, ctx, signal);
         this.deps.fault?.(`after:${active}`);
-        phase = transition(active, "ok", this.deps.config.health);
+        phase = transition(active, "ok", this.machineOptions());
       } catch (thrown) {
         if (signal.aborted && signal.reason instanceof StopReason) {
           if (signal.reason.kind === "shutdown" || isPastActivation(active)) {
@@ -158,13 +160,20 @@ export class Updater {
         ctx.cause = err;
         store.setError(ctx.id, err.code, err.message);
         this.log.error({ attempt: ctx.id, phase: active, err, code: err.code }, "attempt phase failed");
-        phase = transition(active, "failed", this.deps.config.health);
+        phase = transition(active, "failed", this.machineOptions());
         if (phase === "failed") await this.cleanStaging();
       }
     }
     store.finishAttempt(ctx.id, phase);
     await this.afterFinish(ctx, phase);
     return this.finished(ctx.id);
+  }
+
+  private machineOptions(): MachineOptions {
+    return {
+      probationSeconds: this.deps.config.health.probationSeconds,
+      hasWindows: this.deps.config.maintenanceWindows.length > 0,
+    };
   }
 
   private journal(id: number, phase: ActivePhase): void {
@@ -186,6 +195,8 @@ export class Updater {
         return this.download(ctx, signal);
       case "staging":
         return this.stage(ctx, signal);
+      case "waiting":
+        return this.waitForWindow(ctx, signal);
       case "activating":
         return activateVersion(this.deps.layout, ctx.toVersion);
       case "starting":
@@ -301,6 +312,15 @@ export class Updater {
     });
     await rm(bundle, { force: true });
     this.log.info({ version: release.version, dir: final }, "version staged and verified");
+  }
+
+  /** Holds a staged version until a maintenance window opens; a newer release may still supersede it. */
+  private async waitForWindow(ctx: AttemptContext, signal: AbortSignal): Promise<void> {
+    const windows = this.deps.config.maintenanceWindows;
+    if (insideWindow(windows, new Date())) return;
+    this.log.info({ attempt: ctx.id, version: ctx.toVersion, windows }, "staged; waiting for a maintenance window to activate");
+    // Windows are set in whole minutes: look again just after each minute turns.
+    while (!insideWindow(windows, new Date())) await sleep(60_050 - (Date.now() % 60_000), signal);
   }
 
   private async startService(version: string, timeoutSeconds: number, signal: AbortSignal): Promise<void> {

@@ -3,13 +3,15 @@
  * before its side effect runs, so after a crash the recorded phase names the
  * step that may be half done and must be redone or undone.
  *
- *   downloading -> staging -> activating -> starting -> probation -> succeeded
+ *   downloading -> staging -> [waiting] -> activating -> starting -> probation -> succeeded
+ *   (`waiting` only with maintenance windows: staged, holding the swap for a window)
  *   any failure before `activating`           -> failed
  *   any failure from `activating` on          -> rolling_back -> rolled_back | failed
  */
 export const PHASES = [
   "downloading",
   "staging",
+  "waiting",
   "activating",
   "starting",
   "probation",

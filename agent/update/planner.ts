@@ -5,7 +5,11 @@ import type { DeniedRow } from "../state/store.js";
  */
 export type Decision =
   | { action: "install"; version: string }
-  | { action: "none"; reason: "up-to-date" | "denied" | "retry-later" | "busy"; detail: string };
+  | {
+      action: "none";
+      reason: "up-to-date" | "denied" | "retry-later" | "busy" | "held" | "incompatible" | "not-in-rollout" | "rollout-paused";
+      detail: string;
+    };
 
 export interface PlanInput {
   targetVersion: string;

@@ -88,6 +88,7 @@ export async function writePointer(
     keys: PrivateKeyInfo[];
     expiresAt?: string;
     raw?: string;
+    rollout?: ChannelPointer["rollout"];
   },
 ): Promise<string> {
   const pointer: ChannelPointer = {
@@ -105,6 +106,7 @@ export async function writePointer(
       sha256: sha256Hex(opts.releaseText),
     },
   };
+  if (opts.rollout) pointer.rollout = opts.rollout;
   const text = opts.raw ?? canonicalJson(signEnvelope(pointer, opts.keys));
   const path = join(repoDir, channelPointerPath(opts.name, opts.channel));
   await mkdir(dirname(path), { recursive: true });

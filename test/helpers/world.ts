@@ -98,7 +98,15 @@ export class World {
   }
 
   /** Builds the example model at `version` and (unless `channel: null`) points the channel at it. */
-  async release(version: string, opts: { broken?: boolean; extraBytes?: number; publish?: boolean } = {}): Promise<void> {
+  async release(
+    version: string,
+    opts: {
+      broken?: boolean;
+      extraBytes?: number;
+      publish?: boolean;
+      compatibility?: { arch?: string[]; labels?: string[] };
+    } = {},
+  ): Promise<void> {
     const modelDir = join(this.root, "models", version);
     await writeExampleModel(modelDir, {
       version,
@@ -106,7 +114,14 @@ export class World {
       broken: opts.broken ?? false,
       extraBytes: opts.extraBytes ?? 0,
     });
-    await buildRelease({ modelDir, name: this.name, version, repoDir: this.repoDir, keyPath: this.keyPath });
+    await buildRelease({
+      modelDir,
+      name: this.name,
+      version,
+      repoDir: this.repoDir,
+      keyPath: this.keyPath,
+      compatibility: opts.compatibility,
+    });
     if (opts.publish !== false) await this.publish(version);
   }
 

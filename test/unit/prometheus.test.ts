@@ -17,6 +17,7 @@ function snapshot(over: Partial<StatusSnapshot> = {}): StatusSnapshot {
     health: { url: "http://127.0.0.1:1/ready", ok: true, status: 200, latencyMs: 1 },
     disk: { path: "/data", mount: "/", availableBytes: 123456789 },
     daemon: { running: true, pid: 1, role: "daemon" },
+    hold: null,
     healthy: true,
     problems: [],
     at: "2024-05-01T12:00:01.000Z",

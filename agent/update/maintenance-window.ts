@@ -1,0 +1,34 @@
+/**
+ * Maintenance windows: days of the week and a local time range. Outside them
+ * the agent may download and stage, but it swaps versions only inside one.
+ * A window whose end is before its start runs past midnight (22:00-02:00).
+ */
+export const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
+export type Day = (typeof DAYS)[number];
+
+export interface MaintenanceWindow {
+  days: Day[];
+  /** "HH:MM", local time. */
+  start: string;
+  end: string;
+}
+
+export function parseClock(value: string): number | undefined {
+  const m = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(value);
+  return m ? Number(m[1]) * 60 + Number(m[2]) : undefined;
+}
+
+/** True when `now` (local time) falls in any window; no windows means always. */
+export function insideWindow(windows: MaintenanceWindow[], now: Date): boolean {
+  if (windows.length === 0) return true;
+  const minute = now.getHours() * 60 + now.getMinutes();
+  const today = DAYS[now.getDay()] as Day;
+  const yesterday = DAYS[(now.getDay() + 6) % 7] as Day;
+  return windows.some((w) => {
+    const start = parseClock(w.start) ?? 0;
+    const end = parseClock(w.end) ?? 0;
+    if (start < end) return w.days.includes(today) && minute >= start && minute < end;
+    // Past midnight: the part after `start` belongs to its day, the part before `end` to the day after.
+    return (w.days.includes(today) && minute >= start) || (w.days.includes(yesterday) && minute < end);
+  });
+}
