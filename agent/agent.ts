@@ -12,6 +12,7 @@ import { RestartCommand } from "./service/restart-command.js";
 import { Supervisor } from "./service/supervisor.js";
 import { ChannelChecker } from "./sources/channel-check.js";
 import { verifyPointerText } from "./sources/intake.js";
+import { KeyRing } from "./sources/key-ring.js";
 import { findBundle, verifySideload } from "./sources/sideload.js";
 import { type Db, openDb } from "./state/db.js";
 import { DeviceLock } from "./state/lock.js";
@@ -66,6 +67,7 @@ interface RunningAttempt {
 export class Agent {
   readonly layout: Layout;
   readonly store: StateStore;
+  readonly keyRing: KeyRing;
   private readonly service: ServiceController;
   private readonly updater: Updater;
   private readonly checker: ChannelChecker;
@@ -77,13 +79,14 @@ export class Agent {
     readonly config: AgentConfig,
     private readonly db: Db,
     private readonly lock: DeviceLock,
-    private readonly trustedKeys: PublicKeyInfo[],
+    rootKeys: PublicKeyInfo[],
     private readonly logger: Logger,
     now: () => Date,
     opts: AgentOptions,
   ) {
     this.layout = layoutFor(config.dataDir);
     this.store = new StateStore(db, now);
+    this.keyRing = new KeyRing(rootKeys, this.store, logger.child({ component: "keys" }));
     this.service =
       config.service.mode === "supervise"
         ? new Supervisor({
@@ -106,7 +109,7 @@ export class Agent {
       layout: this.layout,
       store: this.store,
       service: this.service,
-      trustedKeys,
+      recordedKeys: () => this.keyRing.everTrusted(),
       logger: logger.child({ component: "updater" }),
       fault: opts.fault,
       onPhase: (row) => {
@@ -117,7 +120,7 @@ export class Agent {
     this.checker = new ChannelChecker({
       config,
       store: this.store,
-      trustedKeys,
+      keyRing: this.keyRing,
       logger: logger.child({ component: "channel" }),
       now,
     });
@@ -270,7 +273,7 @@ export class Agent {
    */
   screenPointer(text: string): ChannelPointer {
     return verifyPointerText(text, {
-      trustedKeys: this.trustedKeys,
+      trustedKeys: this.keyRing.current(),
       name: this.config.name,
       channel: this.config.channel,
       now: new Date(),
@@ -287,7 +290,7 @@ export class Agent {
    */
   async installLocal(path: string, source: string): Promise<InstallResult> {
     const bundle = await findBundle(path);
-    const verified = await verifySideload(bundle, this.trustedKeys, this.config.name, new Date());
+    const verified = await verifySideload(bundle, this.keyRing.current(), this.config.name, new Date());
     const version = verified.release.version;
     if ((await readCurrentVersion(this.layout)) === version) {
       return { version, bundle, attempt: undefined, detail: `${version} is already active` };

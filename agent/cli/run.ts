@@ -51,6 +51,9 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
           config.channel,
           {
             screenPointer: (text) => agent.screenPointer(text),
+            refreshKeys: async () => {
+              await agent.keyRing.refresh(config.repository);
+            },
             actOn: async (text) => {
               await agent.check("mqtt", { wait: false, pointerText: text });
             },

@@ -2,6 +2,7 @@ import { EdgeError } from "../../shared/errors.js";
 import { readCurrentVersion } from "../install/activate.js";
 import { layoutFor, versionDir } from "../install/layout.js";
 import { verifyVersionDir } from "../install/verify-version.js";
+import { KeyRing } from "../sources/key-ring.js";
 import { parseStoredRelease } from "../sources/sideload.js";
 import { openDbReadOnly } from "../state/db.js";
 import { StateStore } from "../state/store.js";
@@ -15,15 +16,18 @@ export async function verifyCommand(ctx: CliContext): Promise<number> {
   if (!version) throw new EdgeError("VERIFY_FAILED", "no active version to verify");
   const db = openDbReadOnly(layout.dbPath);
   let releaseJson: string;
+  let keys: KeyRing;
   try {
-    const row = new StateStore(db).getVersion(version);
+    const store = new StateStore(db);
+    keys = new KeyRing(await loadTrustedKeys(ctx.config.trustedKeys), store, ctx.logger);
+    const row = store.getVersion(version);
     if (!row) throw new EdgeError("VERIFY_FAILED", `the journal has no manifest for version ${version}`);
     releaseJson = row.releaseJson;
   } finally {
     db.close();
   }
   // The stored manifest is checked again: the journal is on the same disk as the files.
-  const release = parseStoredRelease(releaseJson, await loadTrustedKeys(ctx.config.trustedKeys));
+  const release = parseStoredRelease(releaseJson, keys.everTrusted());
   const problems = await verifyVersionDir(versionDir(layout, version), release.files);
   const ok = problems.length === 0;
   if (ctx.json) printJson(ctx, { version, ok, files: release.files.length, problems });

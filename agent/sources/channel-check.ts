@@ -2,11 +2,11 @@ import { sha256Hex } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
 import type { ChannelPointer } from "../../shared/manifest.js";
 import { channelPointerPath, releaseManifestPath, resolveArtifactUrl } from "../../shared/repo-layout.js";
-import type { PublicKeyInfo } from "../../shared/signature.js";
 import type { AgentConfig } from "../config.js";
 import type { Logger } from "../logging.js";
 import type { StateStore } from "../state/store.js";
 import { type VerifiedRelease, verifyPointerText, verifyReleaseEnvelope, verifyReleaseText } from "./intake.js";
+import type { KeyRing } from "./key-ring.js";
 import { fetchMetadata } from "./metadata-fetch.js";
 
 export interface ChannelState {
@@ -29,14 +29,15 @@ export class ChannelChecker {
     private readonly deps: {
       config: AgentConfig;
       store: StateStore;
-      trustedKeys: PublicKeyInfo[];
+      keyRing: KeyRing;
       logger: Logger;
       now: () => Date;
     },
   ) {}
 
   async check(signal?: AbortSignal): Promise<ChannelState> {
-    const { config, store, trustedKeys } = this.deps;
+    const { config, store } = this.deps;
+    await this.deps.keyRing.refresh(config.repository, signal);
     const url = resolveArtifactUrl(config.repository, channelPointerPath(config.name, config.channel));
     const stored = store.lastPointerText(config.channel);
     const fetched = await fetchMetadata(url, { etag: stored ? this.etag : undefined, timeoutMs: 30_000, signal });
@@ -51,7 +52,8 @@ export class ChannelChecker {
    * when it is new, and fetches and verifies the release it names.
    */
   async consider(text: string, signal?: AbortSignal): Promise<ChannelState> {
-    const { config, store, trustedKeys } = this.deps;
+    const { config, store } = this.deps;
+    const trustedKeys = this.deps.keyRing.current();
     const stored = store.lastPointerText(config.channel);
     const verified = verifyPointerText(text, {
       trustedKeys,
@@ -77,7 +79,8 @@ export class ChannelChecker {
 
   /** A release named by version rather than by the channel (a pinned device); its own signature is what counts. */
   async releaseByVersion(version: string, signal?: AbortSignal): Promise<VerifiedRelease> {
-    const { config, trustedKeys } = this.deps;
+    const { config } = this.deps;
+    const trustedKeys = this.deps.keyRing.current();
     const url = resolveArtifactUrl(config.repository, releaseManifestPath(config.name, version));
     const fetched = await fetchMetadata(url, { timeoutMs: 30_000, signal });
     if (fetched.status !== "ok") throw new Error("unreachable: no ETag was sent");
@@ -93,7 +96,7 @@ export class ChannelChecker {
     const url = resolveArtifactUrl(this.deps.config.repository, pointer.release.url);
     const fetched = await fetchMetadata(url, { timeoutMs: 30_000, signal });
     if (fetched.status !== "ok") throw new Error("unreachable: no ETag was sent");
-    this.cachedRelease = verifyReleaseText(fetched.text, pointer, this.deps.trustedKeys);
+    this.cachedRelease = verifyReleaseText(fetched.text, pointer, this.deps.keyRing.current());
     return this.cachedRelease;
   }
 }

@@ -9,6 +9,8 @@ export interface PushTarget {
   screenPointer(text: string): ChannelPointer;
   /** Acts on a screened pointer: verify again, fetch its release, plan, install. */
   actOn(text: string): Promise<void>;
+  /** Follows the repository's keys chain: a pointer by a freshly rotated-in key is not refused for lack of it. */
+  refreshKeys(): Promise<void>;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -68,9 +70,19 @@ export class MqttPushListener {
       this.logger.warn({ topic, bytes: payload.length }, "ignored an MQTT message that is not UTF-8");
       return;
     }
+    void this.screen(text, topic);
+  }
+
+  private async screen(text: string, topic: string): Promise<void> {
     let pointer: ChannelPointer;
     try {
-      pointer = this.target.screenPointer(text);
+      try {
+        pointer = this.target.screenPointer(text);
+      } catch (err) {
+        if (toEdgeError(err).code !== "KEY_UNTRUSTED") throw err;
+        await this.target.refreshKeys();
+        pointer = this.target.screenPointer(text);
+      }
     } catch (err) {
       const e = toEdgeError(err);
       this.logger.warn({ topic, code: e.code, err: e }, "ignored a pushed channel pointer");

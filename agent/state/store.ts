@@ -256,6 +256,19 @@ export class StateStore {
     else this.setKv("previousVersion", version);
   }
 
+  acceptKeysDocument(version: number, text: string): void {
+    this.setKv(`keys:${String(version).padStart(8, "0")}`, text);
+  }
+
+  /** Accepted keys documents, in chain order. */
+  keysDocuments(): { version: number; text: string }[] {
+    const rows = this.db.prepare("SELECT key, value FROM kv WHERE key LIKE 'keys:%' ORDER BY key").all() as {
+      key: string;
+      value: string;
+    }[];
+    return rows.map((r) => ({ version: Number(r.key.slice(5)), text: r.value }));
+  }
+
   /** The technician's hold (`edge-agent hold`), or undefined. */
   setHold(hold: { reason?: string; at: string } | null): void {
     if (hold === null) this.db.prepare("DELETE FROM kv WHERE key = 'hold'").run();

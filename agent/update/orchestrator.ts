@@ -35,7 +35,8 @@ export interface UpdaterDeps {
   layout: Layout;
   store: StateStore;
   service: ServiceController;
-  trustedKeys: PublicKeyInfo[];
+  /** Keys for re-checking what the journal recorded: every key trusted at some point. */
+  recordedKeys: () => PublicKeyInfo[];
   logger: Logger;
   /** Called on every journaled phase change, for status reporters. */
   onPhase?: (attempt: AttemptRow) => void;
@@ -118,7 +119,7 @@ export class Updater {
       kind: row.kind,
       fromVersion: row.fromVersion,
       toVersion: row.toVersion,
-      release: row.releaseJson ? parseStoredRelease(row.releaseJson, this.deps.trustedKeys) : undefined,
+      release: row.releaseJson ? parseStoredRelease(row.releaseJson, this.deps.recordedKeys()) : undefined,
       releaseDigest: row.releaseDigest,
       cause: row.errorCode ? new EdgeError(row.errorCode, row.errorMessage ?? row.errorCode) : undefined,
     };
