@@ -70,14 +70,14 @@ describe("key rotation without touching the device", () => {
     await releaseWith("3.0.0", k1);
     const refused = await check();
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/^edge-agent: KEY_UNTRUSTED: /);
+    expect(refused.stderr).toMatch(/^edge-agent: KEY_UNTRUSTED: /m);
     expect((await w.status()).activeVersion).toBe("2.0.0");
 
     // A document not signed by the current keys does not extend the chain.
     await writeKeysDoc(w.repoDir, 3, [k1], k1);
     const forgedChain = await check();
     expect(forgedChain.code).toBe(1);
-    expect(forgedChain.stderr).toMatch(/^edge-agent: KEY_UNTRUSTED: keys document 3/);
+    expect(forgedChain.stderr).toMatch(/^edge-agent: KEY_UNTRUSTED: keys document 3/m);
 
     // Re-checking what the journal recorded under earlier keys still works.
     expect((await w.cli(["verify", "--version", "1.0.0"])).code).toBe(0);

@@ -67,14 +67,14 @@ describe("offline sideloading", () => {
     const stranger = await keygen({ outDir: join(w.root, "stranger-keys") });
     const forged = await w.cli(["install", await toUsb(w, "2.0.0", { keyPath: stranger.privateKeyPath })]);
     expect(forged.code).toBe(1);
-    expect(forged.stderr).toMatch(/^edge-agent: KEY_UNTRUSTED: /);
+    expect(forged.stderr).toMatch(/^edge-agent: KEY_UNTRUSTED: /m);
 
     const good = await readFile(await toUsb(w, "2.1.0"));
     const cut = join(w.root, "usb", "cut.tar.gz");
     await writeFile(cut, good.subarray(0, 200));
     const truncated = await w.cli(["install", cut]);
     expect(truncated.code).toBe(1);
-    expect(truncated.stderr).toMatch(/^edge-agent: BUNDLE_(TRUNCATED|CORRUPT): /);
+    expect(truncated.stderr).toMatch(/^edge-agent: BUNDLE_(TRUNCATED|CORRUPT): /m);
 
     const s = await w.status();
     expect(s.activeVersion).toBe("1.0.0");
