@@ -38,6 +38,26 @@ function signedDigest(text: string): string {
   return sha256Hex(canonicalJson(parseEnvelopeText(text, "pointer").signed));
 }
 
+/**
+ * The time expiry is judged by: the device clock, but never earlier than the
+ * creation time of the last pointer this device trusted. A board whose clock
+ * was reset (no RTC battery, 1970 after a power cut) thus still refuses a
+ * pointer that had expired before one it already accepted was even made. A
+ * clock running ahead cannot be corrected this way: such a device refuses
+ * pointers as expired, and says so, until its clock is fixed.
+ */
+export function trustedNow(ctx: Pick<PointerContext, "now" | "lastAcceptedText">): Date {
+  if (!ctx.lastAcceptedText) return ctx.now;
+  try {
+    const created = Date.parse(
+      String((parseEnvelopeText(ctx.lastAcceptedText, "pointer").signed as { createdAt?: string }).createdAt),
+    );
+    return Number.isFinite(created) && created > ctx.now.getTime() ? new Date(created) : ctx.now;
+  } catch {
+    return ctx.now;
+  }
+}
+
 export function verifyPointerText(text: string, ctx: PointerContext): VerifiedPointer {
   const envelope = parseEnvelopeText(text, "channel pointer");
   const keyid = verifyEnvelope(envelope, ctx.trustedKeys, "channel pointer");
@@ -48,7 +68,7 @@ export function verifyPointerText(text: string, ctx: PointerContext): VerifiedPo
       `channel pointer is for ${pointer.name}/${pointer.channel}, this device follows ${ctx.name}/${ctx.channel}`,
     );
   }
-  if (isExpired(pointer.expiresAt, ctx.now)) {
+  if (isExpired(pointer.expiresAt, trustedNow(ctx))) {
     throw new EdgeError(
       "METADATA_EXPIRED",
       `channel pointer (sequence ${pointer.sequence}, version ${pointer.version}) expired at ${pointer.expiresAt}; the publisher must re-publish the channel`,

@@ -80,6 +80,25 @@ describe("verifyPointerText", () => {
   });
 });
 
+describe("expiry with a wrong clock", () => {
+  it("judges expiry by the last trusted pointer's creation time when the device clock is behind it", () => {
+    const accepted = text(pointer({ sequence: 4, createdAt: "2026-05-20T00:00:00Z" }));
+    const stale = text(pointer({ sequence: 5, expiresAt: "2026-05-10T00:00:00Z" }));
+    const clockReset = new Date("1970-01-01T00:00:00Z");
+    expect(() => verifyPointerText(stale, { ...ctx, now: clockReset, lastAcceptedText: accepted })).toThrow(
+      expect.objectContaining({ code: "METADATA_EXPIRED" }),
+    );
+    // Without that floor, a reset clock would have taken it.
+    expect(verifyPointerText(stale, { ...ctx, now: clockReset }).pointer.sequence).toBe(5);
+  });
+
+  it("a device whose clock runs ahead refuses pointers as expired, naming the expiry", () => {
+    expect(() => verifyPointerText(text(pointer()), { ...ctx, now: new Date("2030-01-01T00:00:00Z") })).toThrow(
+      /expired at 2026-07-01/,
+    );
+  });
+});
+
 describe("verifyReleaseText", () => {
   it("accepts the release the pointer names", () => {
     expect(verifyReleaseText(releaseText, pointer(), [pub]).release.version).toBe("1.2.0");
