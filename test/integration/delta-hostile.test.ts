@@ -1,0 +1,225 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { applyDelta } from "../../agent/delta/apply-delta.js";
+import { writeSafetensors } from "../../packaging/example-service/safetensors.js";
+import { buildDelta } from "../../publisher/delta/build-delta.js";
+import { DELTA_PREFIX_BYTES, type DeltaFile, type DeltaHeader, encodeDeltaPrefix } from "../../shared/delta-format.js";
+import { sha256File } from "../../shared/digest.js";
+import type { PayloadFile } from "../../shared/manifest.js";
+
+let root: string;
+let baseDir: string;
+let targetDir: string;
+let deltaBytes: Buffer;
+let targetFiles: PayloadFile[];
+
+function floats(n: number, seed: number): Float32Array {
+  let s = seed;
+  // Random mantissas, exponents of weights near 0.01: XOR planes differ in how well they compress.
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    return ((s / 2 ** 32) * 2 - 1) * 0.02;
+  });
+}
+
+async function payload(dir: string, paths: string[]): Promise<PayloadFile[]> {
+  const out: PayloadFile[] = [];
+  for (const path of paths) out.push({ path, mode: 0o644, ...(await sha256File(join(dir, path))) });
+  return out;
+}
+
+const lines = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `line ${i} ${i % 97 === 0 ? tag : ""}`).join("\n");
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "edgepull-delta-hostile-"));
+  baseDir = join(root, "base");
+  targetDir = join(root, "target");
+  await mkdir(baseDir);
+  await mkdir(targetDir);
+  const a = floats(65536, 1);
+  const b = a.map((x) => x * 1.001);
+  await writeSafetensors(join(baseDir, "model.safetensors"), { w: { dtype: "F32", shape: [256, 256], data: a } });
+  await writeSafetensors(join(targetDir, "model.safetensors"), { w: { dtype: "F32", shape: [256, 256], data: b } });
+  await writeFile(join(baseDir, "notes.txt"), lines(4000, "old"));
+  await writeFile(join(targetDir, "notes.txt"), `${lines(4000, "new")}\n${lines(2000, "tail")}`);
+  const paths = ["model.safetensors", "notes.txt"];
+  targetFiles = await payload(targetDir, paths);
+  const outPath = join(root, "good.delta");
+  await buildDelta({
+    baseDir,
+    targetDir,
+    baseFiles: await payload(baseDir, paths),
+    targetFiles,
+    outPath,
+    windowBytes: 16384,
+    chunkBytes: 65536,
+  });
+  deltaBytes = await readFile(outPath);
+});
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function split(bytes: Buffer): { header: DeltaHeader; data: Buffer } {
+  const length = Number(bytes.readBigUInt64LE(8));
+  const header = JSON.parse(bytes.subarray(DELTA_PREFIX_BYTES, DELTA_PREFIX_BYTES + length).toString("utf8")) as DeltaHeader;
+  return { header, data: bytes.subarray(DELTA_PREFIX_BYTES + length) };
+}
+
+function fileOf<Op extends DeltaFile["op"]>(header: DeltaHeader, op: Op): Extract<DeltaFile, { op: Op }> {
+  const file = header.files.find((f) => f.op === op);
+  if (!file) throw new Error(`no ${op} file in the delta`);
+  return file as Extract<DeltaFile, { op: Op }>;
+}
+
+let counter = 0;
+/** Applies a tampered delta into a fresh destination; returns the destination. */
+async function applyTampered(
+  edit: (header: DeltaHeader, data: Buffer) => Buffer | undefined,
+  opts: { expected?: PayloadFile[]; signal?: AbortSignal } = {},
+) {
+  const { header, data } = split(Buffer.from(deltaBytes));
+  const newData = edit(header, data) ?? data;
+  const deltaPath = join(root, `tampered-${++counter}.delta`);
+  await writeFile(deltaPath, Buffer.concat([encodeDeltaPrefix(header), newData]));
+  const destDir = join(root, `dest-${counter}`);
+  const run = applyDelta({
+    deltaPath,
+    baseDir,
+    destDir,
+    expectedFiles: opts.expected ?? targetFiles,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  return { run, destDir };
+}
+
+describe("applyDelta refuses hostile or mismatched deltas", () => {
+  it("applies the untampered delta (the fixture is sound), using both a tensor and a windowed bsdiff file", async () => {
+    const { header } = split(deltaBytes);
+    expect(header.files.map((f) => f.op)).toEqual(["tensors", "bsdiff"]);
+    const bsdiff = fileOf(header, "bsdiff");
+    expect(bsdiff.windows.map((w) => w.op)).toContain("bsdiff");
+    const { run } = await applyTampered(() => undefined);
+    await expect(run).resolves.toEqual({ files: 2, bytes: targetFiles.reduce((n, f) => n + f.size, 0) });
+  });
+
+  it("a path that escapes the destination", async () => {
+    const { run } = await applyTampered((h) => {
+      (h.files[1] as DeltaFile).path = "../escaped.txt";
+      return undefined;
+    });
+    await expect(run).rejects.toMatchObject({ code: "PATH_UNSAFE" });
+    await expect(readdir(root)).resolves.not.toContain("escaped.txt");
+  });
+
+  it("a blob offset past the end of the data section", async () => {
+    const { run } = await applyTampered((h, data) => {
+      const w = fileOf(h, "bsdiff").windows.find((x) => x.op !== "copy");
+      if (w?.op === "bsdiff") w.patch.at = data.length;
+      else if (w?.op === "data") w.data.at = data.length;
+      return undefined;
+    });
+    await expect(run).rejects.toMatchObject({
+      code: "BUNDLE_CORRUPT",
+      message: expect.stringMatching(/outside the data section/),
+    });
+  });
+
+  it("a corrupted compressed plane", async () => {
+    const { run, destDir } = await applyTampered((h, data) => {
+      const planes = fileOf(h, "tensors").tensors[0];
+      if (planes?.op !== "xor-planes") throw new Error("expected xor-planes");
+      const blob = planes.chunks[0]?.find((b) => b.codec === "brotli");
+      if (!blob) throw new Error("expected a compressed plane");
+      const copy = Buffer.from(data);
+      copy.fill(0x5a, blob.at, blob.at + blob.len);
+      return copy;
+    });
+    await expect(run).rejects.toMatchObject({ code: "BUNDLE_CORRUPT", message: expect.stringMatching(/plane/) });
+    // The half-written file is removed.
+    await expect(readdir(destDir)).resolves.not.toContain("model.safetensors");
+  });
+
+  it("a flipped byte in a raw plane is caught by the rebuilt file's hash", async () => {
+    const { run } = await applyTampered((h, data) => {
+      const planes = fileOf(h, "tensors").tensors[0];
+      if (planes?.op !== "xor-planes") throw new Error("expected xor-planes");
+      const blob = planes.chunks[0]?.find((b) => b.codec === "raw" && b.len > 0);
+      if (!blob) throw new Error("expected a raw plane");
+      const copy = Buffer.from(data);
+      copy[blob.at] = (copy[blob.at] as number) ^ 1;
+      return copy;
+    });
+    await expect(run).rejects.toMatchObject({
+      code: "DIGEST_MISMATCH",
+      message: expect.stringMatching(/rebuilt model.safetensors/),
+    });
+  });
+
+  it("a copy window that reads past the end of the base", async () => {
+    const { run } = await applyTampered((h) => {
+      const windows = fileOf(h, "bsdiff").windows;
+      windows[windows.length - 1] = { op: "copy" };
+      return undefined;
+    });
+    await expect(run).rejects.toMatchObject({ code: "BUNDLE_CORRUPT", message: expect.stringMatching(/reads base bytes/) });
+  });
+
+  it("a bsdiff patch that lies about its window's size", async () => {
+    const { run } = await applyTampered((h, data) => {
+      const w = fileOf(h, "bsdiff").windows.find((x) => x.op === "bsdiff");
+      if (w?.op !== "bsdiff") throw new Error("expected a bsdiff window");
+      const copy = Buffer.from(data);
+      copy.writeBigUInt64LE(1n << 40n, w.patch.at + 24);
+      return copy;
+    });
+    await expect(run).rejects.toMatchObject({ code: "BUNDLE_CORRUPT", message: expect.stringMatching(/announces/) });
+  });
+
+  it("a tensor entry naming a tensor the target header does not have", async () => {
+    const { run } = await applyTampered((h) => {
+      const t = fileOf(h, "tensors").tensors[0];
+      if (t) t.name = "other";
+      return undefined;
+    });
+    await expect(run).rejects.toMatchObject({ code: "BUNDLE_CORRUPT" });
+  });
+
+  it("a truncated delta", async () => {
+    const { run } = await applyTampered((_h, data) => data.subarray(0, data.length - 10));
+    await expect(run).rejects.toMatchObject({ code: "BUNDLE_TRUNCATED" });
+  });
+
+  it("a base that is not the one the delta was made from", async () => {
+    const other = join(root, "other-base");
+    await mkdir(other);
+    await writeFile(join(other, "notes.txt"), lines(4000, "different"));
+    await writeFile(join(other, "model.safetensors"), await readFile(join(baseDir, "model.safetensors")));
+    const run = applyDelta({
+      deltaPath: join(root, "good.delta"),
+      baseDir: other,
+      destDir: join(root, "dest-other"),
+      expectedFiles: targetFiles,
+    });
+    await expect(run).rejects.toMatchObject({
+      code: "DIGEST_MISMATCH",
+      message: expect.stringMatching(/base mismatch: notes.txt/),
+    });
+  });
+
+  it("a delta that does not rebuild the target manifest's files", async () => {
+    const extra: PayloadFile = { path: "extra.bin", size: 1, sha256: "0".repeat(64), mode: 0o644 };
+    const { run } = await applyTampered(() => undefined, { expected: [...targetFiles, extra] });
+    await expect(run).rejects.toMatchObject({ code: "ENTRY_MISSING" });
+  });
+
+  it("stops with INTERRUPTED when aborted", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const { run } = await applyTampered(() => undefined, { signal: controller.signal });
+    await expect(run).rejects.toMatchObject({ code: "INTERRUPTED" });
+  });
+});
