@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join, resolve, sep } from "node:path";
 import type { BaseRef, DeltaFile } from "../../shared/delta-format.js";
 import { IO_CHUNK, sha256File } from "../../shared/digest.js";
-import { EdgeError } from "../../shared/errors.js";
+import { EdgeError, isEdgeError } from "../../shared/errors.js";
 import type { PayloadFile } from "../../shared/manifest.js";
 import { unsafePathReason } from "../../shared/safe-path.js";
 import { DeltaBlobs } from "./delta-blobs.js";
@@ -65,7 +65,7 @@ export async function applyDelta(opts: ApplyDeltaOptions): Promise<ApplyDeltaRes
         await out.finish();
       } catch (err) {
         await out.discard();
-        throw err;
+        throw file.op === "same" && isEdgeError(err) && err.code === "DIGEST_MISMATCH" ? sameBaseMismatch(file.path, err) : err;
       }
       bytes += file.size;
     }
@@ -96,10 +96,14 @@ async function rebuildFile(file: DeltaFile, ctx: RebuildContext): Promise<void> 
       }
       return;
     case "same":
-      await verifyBase(basePath, file.path, { size: file.size, sha256: file.sha256 });
-      for await (const chunk of createReadStream(basePath, { highWaterMark: IO_CHUNK })) {
-        checkpoint();
-        await out.write(chunk as Buffer);
+      // Hashed once, while copying: the rebuilt file's check is the base check.
+      try {
+        for await (const chunk of createReadStream(basePath, { highWaterMark: IO_CHUNK })) {
+          checkpoint();
+          await out.write(chunk as Buffer);
+        }
+      } catch (err) {
+        throw isEdgeError(err) && err.code === "INTERRUPTED" ? err : sameBaseMismatch(file.path, err);
       }
       return;
     case "bsdiff":
@@ -135,6 +139,17 @@ async function verifyBase(basePath: string, path: string, ref: BaseRef): Promise
       `delta base mismatch: ${path} in the active version has ${found.size} bytes, SHA-256 ${found.sha256}; the delta was made from ${ref.size} bytes, ${ref.sha256}`,
     );
   }
+}
+
+function sameBaseMismatch(path: string, cause: unknown): EdgeError {
+  const detail = cause instanceof Error ? cause.message : String(cause);
+  return new EdgeError(
+    "DIGEST_MISMATCH",
+    `delta base mismatch: ${path} in the active version is not the unchanged file (${detail})`,
+    {
+      cause,
+    },
+  );
 }
 
 /** The delta must name exactly the manifest's files, with the manifest's sizes and digests. */

@@ -63,6 +63,18 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** A delta whose only file is unchanged (op same). */
+async function unchangedOnly(): Promise<{ base: string; delta: string; files: PayloadFile[] }> {
+  const base = join(root, "same-base");
+  await mkdir(base);
+  await writeFile(join(base, "config.json"), '{"a":1}');
+  const files = await payload(base, ["config.json"]);
+  const delta = join(root, "same.delta");
+  const built = await buildDelta({ baseDir: base, targetDir: base, baseFiles: files, targetFiles: files, outPath: delta });
+  expect(built.perFile.map((f) => f.op)).toEqual(["same"]);
+  return { base, delta, files };
+}
+
 function split(bytes: Buffer): { header: DeltaHeader; data: Buffer } {
   const length = Number(bytes.readBigUInt64LE(8));
   const header = JSON.parse(bytes.subarray(DELTA_PREFIX_BYTES, DELTA_PREFIX_BYTES + length).toString("utf8")) as DeltaHeader;
@@ -179,6 +191,17 @@ describe("applyDelta refuses hostile or mismatched deltas", () => {
     await expect(run).rejects.toMatchObject({ code: "BUNDLE_CORRUPT", message: expect.stringMatching(/announces/) });
   });
 
+  it("a bsdiff patch whose compressed blocks are garbage is refused by bspatch, not fatal to the process", async () => {
+    const { run } = await applyTampered((h, data) => {
+      const w = fileOf(h, "bsdiff").windows.find((x) => x.op === "bsdiff");
+      if (w?.op !== "bsdiff") throw new Error("expected a bsdiff window");
+      const copy = Buffer.from(data);
+      copy.fill(0xa5, w.patch.at + 32, w.patch.at + w.patch.len);
+      return copy;
+    });
+    await expect(run).rejects.toMatchObject({ code: "BUNDLE_CORRUPT", message: expect.stringMatching(/does not apply/) });
+  });
+
   it("a tensor entry naming a tensor the target header does not have", async () => {
     const { run } = await applyTampered((h) => {
       const t = fileOf(h, "tensors").tensors[0];
@@ -207,6 +230,32 @@ describe("applyDelta refuses hostile or mismatched deltas", () => {
     await expect(run).rejects.toMatchObject({
       code: "DIGEST_MISMATCH",
       message: expect.stringMatching(/base mismatch: notes.txt/),
+    });
+  });
+
+  it("an unchanged file whose base copy differs, or is missing", async () => {
+    const same = await unchangedOnly();
+    await writeFile(join(same.base, "config.json"), '{"a":2}');
+    const changed = applyDelta({
+      deltaPath: same.delta,
+      baseDir: same.base,
+      destDir: join(root, "dest-same-1"),
+      expectedFiles: same.files,
+    });
+    await expect(changed).rejects.toMatchObject({
+      code: "DIGEST_MISMATCH",
+      message: expect.stringMatching(/base mismatch: config.json/),
+    });
+    await rm(join(same.base, "config.json"));
+    const missing = applyDelta({
+      deltaPath: same.delta,
+      baseDir: same.base,
+      destDir: join(root, "dest-same-2"),
+      expectedFiles: same.files,
+    });
+    await expect(missing).rejects.toMatchObject({
+      code: "DIGEST_MISMATCH",
+      message: expect.stringMatching(/base mismatch: config.json/),
     });
   });
 
