@@ -119,7 +119,10 @@ async function encodeFile(file: PayloadFile, base: PayloadFile | undefined, ctx:
           sink: ctx.sink,
           label: path,
         });
-        return { path, size, sha256, op: "tensors", base: baseRef, header, tensors };
+        // Every tensor in full (a new dtype, new names): the base helps nothing, so ship the plain file.
+        if (tensors.some((t) => t.op !== "full")) return { path, size, sha256, op: "tensors", base: baseRef, header, tensors };
+        await ctx.sink.rewind(mark);
+        return { path, size, sha256, op: "full", data: await ctx.sink.appendFile(targetPath, size) };
       }
     }
     const encoded = await encodeWindows({

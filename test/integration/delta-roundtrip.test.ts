@@ -151,10 +151,25 @@ describe("delta round trips on generated safetensors pairs", () => {
     expect(ratio).toBeLessThan(0.75);
   });
 
-  it("float32 to int8 quantisation: a dtype change carries the tensors in full", async () => {
-    const { built, ratio } = await roundTrip("quant", (dir) => writeModel(dir, baseWeights, "I8"));
-    expect(built.perFile.find((f) => f.path === "model.safetensors")?.op).toBe("tensors");
+  it("float32 to int8 quantisation: no tensor can use its base, so the file is carried in full", async () => {
+    const { ops, ratio } = await roundTrip("quant", (dir) => writeModel(dir, baseWeights, "I8"));
+    expect(ops["model.safetensors"]).toBe("full");
     expect(ratio).toBeGreaterThan(0.5);
+  });
+
+  it("quantising all but one tensor still uses the tensor codec, with the changed dtypes in full", async () => {
+    const target = await roundTrip("quant-partial", async (dir) => {
+      const tensors: Record<string, TensorToWrite> = {};
+      for (const [name, w] of Object.entries(baseWeights)) {
+        const shape = SHAPES[name] as [number, number];
+        tensors[name] =
+          name === "lm_head.weight"
+            ? { dtype: "F32", shape, data: w }
+            : { dtype: "I8", shape, data: Uint8Array.from(w, (x) => Math.round(x * 3000) & 0xff) };
+      }
+      await writeSafetensors(join(dir, "model.safetensors"), tensors);
+    });
+    expect(target.ops["model.safetensors"]).toBe("tensors");
   });
 
   it("a new file, a removed file, a changed generic file in bsdiff windows", async () => {
