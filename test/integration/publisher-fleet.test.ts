@@ -289,4 +289,20 @@ describe("openFleetWatch", () => {
       await watch.close();
     }
   });
+
+  it("sees every retained status of a fleet larger than Mosquitto's default per-client queue (1000)", async () => {
+    const t = tag();
+    const ids = Array.from({ length: 1500 }, (_, i) => `big-${t}-${i}`);
+    const publisher = await connect();
+    await Promise.all(
+      ids.map((id) => retain(publisher, deviceStatusTopic(id), JSON.stringify(status(id, { activeVersion: "9.0.0" })))),
+    );
+    const watch = await openFleetWatch({ settings: { url: broker.url }, maxWaitMs: 10_000, onWarning: () => {} });
+    try {
+      await watch.settled;
+      expect(ids.filter((id) => !watch.fleet.has(id))).toHaveLength(0);
+    } finally {
+      await watch.close();
+    }
+  });
 });
