@@ -98,4 +98,61 @@ describe("a broker restart in the middle of an update", () => {
     expect(allEvents.map((e) => e.type)).toContain("update_started");
     expect(agent.hasLog((l) => l.msg === "MQTT reconnected")).toBe(true);
   });
+
+  it("copes with a broker that is down at start, and the broker announces a killed device offline by its last-will", async () => {
+    // A port where a broker ran a moment ago and none runs now.
+    const first = await startBroker();
+    const port = first.port;
+    await first.close();
+    const channel = `c${randomBytes(4).toString("hex")}`;
+    const w = await World.create({
+      channel,
+      extraConfig: {
+        mqtt: {
+          url: `mqtt://127.0.0.1:${port}`,
+          pushJitterSeconds: 0,
+          fallbackPollIntervalSeconds: 3600,
+          statusMinIntervalSeconds: 0,
+        },
+      },
+    });
+    world = w;
+    await w.release("1.0.0");
+    const agent = w.startAgent();
+    await waitFor(
+      "v1 installed by the first poll, broker or not",
+      async () => {
+        const st = await w.status();
+        return st.phase === "idle" && st.activeVersion === "1.0.0";
+      },
+      30_000,
+    );
+    await agent.waitForLog(
+      "a failed connection attempt",
+      (l) => l.msg === "MQTT connection lost; retrying" || l.msg === "MQTT error",
+    );
+
+    const b = await startBroker(port);
+    broker = b;
+    const seen = observe(b.url, "dev-e2e-1");
+    await waitFor(
+      "the agent connected late",
+      () => agent.lines.some((l) => l.msg === "MQTT reconnected" || l.msg === "MQTT connected"),
+      70_000,
+    );
+    await w.release("2.0.0");
+    const push = await mqtt.connectAsync(b.url, { clientId: `pusher-${randomBytes(4).toString("hex")}` });
+    await push.publishAsync(channelTopic(w.name, channel), await readFile(join(w.repoDir, channelPointerPath(w.name, channel))), {
+      qos: 1,
+      retain: true,
+    });
+    await push.endAsync();
+    await waitFor("v2 by push", async () => (await w.servedVersion()) === "2.0.0", 30_000);
+    await waitFor("an online status for v2", () => seen.statuses.find((s) => s.online && s.activeVersion === "2.0.0"), 30_000);
+
+    agent.kill("SIGKILL");
+    await agent.exited;
+    const will = await waitFor("the last-will", () => seen.statuses.find((s) => !s.online), 30_000);
+    expect(will).toEqual({ schema: 1, deviceId: "dev-e2e-1", online: false, at: null });
+  });
 });
