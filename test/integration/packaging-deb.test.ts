@@ -1,0 +1,259 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { appendFile, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { World } from "../helpers/world.js";
+import {
+  dpkg,
+  hasCommand,
+  listTree,
+  makeDpkgRoot,
+  mountNamespaceProblem,
+  PACKAGING,
+  REPO_ROOT,
+  run,
+  runInstalled,
+  tempDir,
+} from "./packaging-root.js";
+
+/**
+ * The .deb and install.sh, built for real: build-tree.sh (tsc + npm ci
+ * --omit=dev, which compiles better-sqlite3 and bsdiff-node: 1-2 minutes) runs
+ * once in beforeAll, and both the .deb and install.sh use that tree. Always on,
+ * in CI too: the suite stays at a few minutes on two cores, and a broken
+ * package would otherwise go unnoticed until a device install.
+ */
+
+const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
+const DEB_VERSION = VERSION.replace("-", "~").replaceAll("-", ".");
+const missing = ["dpkg", "dpkg-deb", "npm"].filter((c) => !hasCommand(c));
+const buildProblem = missing.length > 0 ? `needs ${missing.join(", ")}` : undefined;
+const nsProblem = mountNamespaceProblem();
+const rootProblem = process.getuid?.() === 0 ? undefined : "needs root (dpkg --root chowns to the package's user)";
+const why = (problem: string | undefined) => (problem ? ` (skipped: ${problem})` : "");
+
+describe.skipIf(buildProblem)(`packaging: .deb and install.sh${why(buildProblem)}`, () => {
+  let work: string;
+  let tree: string;
+  let deb: { deb: string; sizeBytes: number };
+  let extracted: string;
+
+  beforeAll(async () => {
+    work = await tempDir("edgepull-packaging-");
+    const built = await run(join(PACKAGING, "build-tree.sh"), ["--out", join(work, "tree"), "--json"], { timeoutMs: 7 * 60_000 });
+    if (built.code !== 0) throw new Error(`build-tree.sh failed (${built.code}):\n${built.stderr}`);
+    tree = (JSON.parse(built.stdout) as { tree: string }).tree;
+    const packed = await run(join(PACKAGING, "build-deb.sh"), ["--tree", tree, "--out", join(work, "deb"), "--json"]);
+    if (packed.code !== 0) throw new Error(`build-deb.sh failed (${packed.code}):\n${packed.stderr}`);
+    deb = JSON.parse(packed.stdout) as typeof deb;
+    extracted = join(work, "extracted");
+    execFileSync("dpkg-deb", ["-x", deb.deb, extracted]);
+  }, 9 * 60_000);
+
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it("build-deb.sh --json names edgepull_<version>_<arch>.deb and its size", async () => {
+    const arch = execFileSync("dpkg", ["--print-architecture"], { encoding: "utf8" }).trim();
+    expect(basename(deb.deb)).toBe(`edgepull_${DEB_VERSION}_${arch}.deb`);
+    expect(deb.sizeBytes).toBe((await stat(deb.deb)).size);
+  });
+
+  it("dpkg-deb --info: control fields, maintainer scripts, and agent.json as a conffile", async () => {
+    const info = (await run("dpkg-deb", ["--info", deb.deb])).stdout;
+    expect(info).toMatch(/^ Package: edgepull$/m);
+    expect(info).toMatch(new RegExp(`^ Version: ${DEB_VERSION.replaceAll(".", "\\.")}$`, "m"));
+    for (const script of ["postinst", "prerm", "postrm", "conffiles", "md5sums"]) expect(info).toContain(` ${script} `);
+    const depends = (await run("dpkg-deb", ["--field", deb.deb, "Depends"])).stdout;
+    expect(depends).toMatch(/nodejs \(>= 2\d\), nodejs \(<< 2\d\)/);
+    expect(depends).toContain("adduser");
+    expect((await run("dpkg-deb", ["--info", deb.deb, "conffiles"])).stdout).toBe("/etc/edgepull/agent.json\n");
+  });
+
+  it("dpkg-deb --contents: the agent, its production dependencies, links, units, config; nothing for development", async () => {
+    const lines = (await run("dpkg-deb", ["--contents", deb.deb])).stdout.split("\n").filter(Boolean);
+    const entries = new Map(lines.map((l) => [l.split(/\s+/).slice(5).join(" ").replace(/^\.\//, "/"), l]));
+    const has = (p: string) => expect(entries.has(p), p).toBe(true);
+    for (const p of [
+      "/opt/edgepull/dist/agent/main.js",
+      "/opt/edgepull/dist/publisher/main.js",
+      "/opt/edgepull/dist/packaging/example-service/server.js",
+      "/opt/edgepull/package.json",
+      "/opt/edgepull/package-lock.json",
+      "/opt/edgepull/node_modules/better-sqlite3/build/Release/better_sqlite3.node",
+      "/opt/edgepull/node_modules/pino/package.json",
+      "/usr/bin/edge-agent -> /opt/edgepull/dist/agent/main.js",
+      "/usr/bin/edge-publish -> /opt/edgepull/dist/publisher/main.js",
+      "/etc/edgepull/agent.json",
+      "/lib/systemd/system/edgepull-agent.service",
+      "/lib/systemd/system/example-inference.service",
+      "/usr/share/polkit-1/rules.d/50-edgepull-restart.rules",
+      "/usr/share/doc/edgepull/copyright",
+      "/usr/share/man/man1/edge-agent.1.gz",
+    ])
+      has(p);
+    expect(entries.get("/opt/edgepull/dist/agent/main.js")).toMatch(/^-rwxr-xr-x root\/root /);
+    const paths = [...entries.keys()];
+    for (const dev of ["typescript", "vitest", "@biomejs", "aedes"])
+      expect(paths.filter((p) => p.includes(`/node_modules/${dev}/`))).toEqual([]);
+    expect(paths.filter((p) => /^\/opt\/edgepull\/(packaging|dist\/(test|bench|demo))\//.test(p))).toEqual([]);
+    expect(lines.filter((l) => !/ root\/root /.test(l))).toEqual([]);
+  });
+
+  it.skipIf(!hasCommand("lintian"))(
+    `lintian reports no errors${why(hasCommand("lintian") ? undefined : "lintian is not installed")}`,
+    async () => {
+      const r = await run("lintian", ["--fail-on", "error", deb.deb], { timeoutMs: 5 * 60_000 });
+      expect(r.stdout.split("\n").filter((l) => l.startsWith("E:"))).toEqual([]);
+      expect(r.code).toBe(0);
+    },
+    300_000,
+  );
+
+  describe.skipIf(rootProblem)(`dpkg --root into a throwaway root${why(rootProblem)}`, () => {
+    let root: string;
+    beforeAll(async () => {
+      root = await makeDpkgRoot(work);
+      const r = await dpkg(root, ["--install", deb.deb]);
+      if (r.code !== 0) throw new Error(`dpkg --install failed:\n${r.stdout}${r.stderr}`);
+    }, 120_000);
+
+    it("postinst creates the edgepull user, owns the data folder, guards the config, enables the unit", async () => {
+      const passwd = await readFile(join(root, "etc/passwd"), "utf8");
+      const uid = Number(/^edgepull:[^:]*:(\d+):(\d+):/m.exec(passwd)?.[1]);
+      const gid = Number(/^edgepull:[^:]*:(\d+):(\d+):/m.exec(passwd)?.[2]);
+      expect(uid).toBeGreaterThan(0);
+      const data = await stat(join(root, "var/lib/edgepull"));
+      expect({ uid: data.uid, gid: data.gid, mode: data.mode & 0o777 }).toEqual({ uid, gid, mode: 0o750 });
+      const config = await stat(join(root, "etc/edgepull/agent.json"));
+      expect({ uid: config.uid, gid: config.gid, mode: config.mode & 0o777 }).toEqual({ uid: 0, gid, mode: 0o640 });
+      const wants = join(root, "etc/systemd/system/multi-user.target.wants/edgepull-agent.service");
+      expect(await readlink(wants)).toBe("/lib/systemd/system/edgepull-agent.service");
+    });
+
+    it.skipIf(nsProblem)(`edge-agent --version and edge-publish --version run from it${why(nsProblem)}`, async () => {
+      expect(await runInstalled(root, ["edge-agent", "--version"])).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
+      expect(await runInstalled(root, ["edge-publish", "--version"])).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
+    });
+
+    it.skipIf(nsProblem || !hasCommand("systemd-analyze"))(
+      `systemd-analyze verify accepts the installed units with every path present${why(nsProblem)}`,
+      async () => {
+        const units = ["edgepull-agent.service", "example-inference.service"].map((u) => join(root, "lib/systemd/system", u));
+        expect(await runInstalled(root, ["systemd-analyze", "verify", ...units])).toMatchObject({ code: 0, stderr: "" });
+      },
+    );
+
+    it.skipIf(nsProblem)(`the installed agent and example service install a release end to end${why(nsProblem)}`, async () => {
+      const world = await World.create();
+      try {
+        await world.release("1.0.0");
+        const service = {
+          mode: "supervise",
+          command: [process.execPath, "/opt/edgepull/dist/packaging/example-service/server.js"],
+          env: { PORT: String(world.servicePort) },
+        };
+        await world.writeConfig({ extraConfig: { service } });
+        const check = await runInstalled(root, ["edge-agent", "check", "--config", world.configPath]);
+        expect(check, check.stderr).toMatchObject({ code: 0 });
+        const status = await runInstalled(root, ["edge-agent", "status", "--json", "--config", world.configPath]);
+        expect(JSON.parse(status.stdout)).toMatchObject({ activeVersion: "1.0.0" });
+      } finally {
+        await world.close();
+      }
+    });
+
+    it("keeps an edited agent.json on reinstall; purge removes data, tree and enablement, keeps the user", async () => {
+      const own = await makeDpkgRoot(work);
+      expect(await dpkg(own, ["--install", deb.deb])).toMatchObject({ code: 0 });
+      await appendFile(join(own, "etc/edgepull/agent.json"), "\n");
+      const edited = await readFile(join(own, "etc/edgepull/agent.json"), "utf8");
+      await writeFile(join(own, "var/lib/edgepull/state.db"), "journal");
+      expect(await dpkg(own, ["--install", deb.deb])).toMatchObject({ code: 0 });
+      expect(await readFile(join(own, "etc/edgepull/agent.json"), "utf8")).toBe(edited);
+      expect(await readFile(join(own, "var/lib/edgepull/state.db"), "utf8")).toBe("journal");
+
+      expect(await dpkg(own, ["--purge", "edgepull"])).toMatchObject({ code: 0 });
+      expect(listTree(own).filter((p) => /edgepull/.test(p) && !p.startsWith("./var/lib/dpkg/"))).toEqual([]);
+      expect(await readFile(join(own, "etc/passwd"), "utf8")).toMatch(/^edgepull:/m);
+    });
+  });
+
+  describe("install.sh", () => {
+    let root: string;
+    beforeAll(async () => {
+      root = await tempDir("edgepull-install-root-");
+      const r = await run("sh", [join(tree, "packaging", "install.sh"), "--root", root, "--systemd", "yes"]);
+      if (r.code !== 0) throw new Error(`install.sh failed:\n${r.stderr}`);
+    });
+    afterAll(async () => {
+      if (root) await rm(root, { recursive: true, force: true });
+    });
+
+    it("lays out the tree, links and config as the .deb does; units go to /etc/systemd/system", async () => {
+      expect(listTree(join(root, "opt/edgepull"))).toEqual(listTree(join(extracted, "opt/edgepull")));
+      for (const link of ["usr/bin/edge-agent", "usr/bin/edge-publish"]) {
+        expect(await readlink(join(root, link))).toBe(await readlink(join(extracted, link)));
+      }
+      const config = await readFile(join(root, "etc/edgepull/agent.json"), "utf8");
+      expect(config).toBe(await readFile(join(extracted, "etc/edgepull/agent.json"), "utf8"));
+      const directives = (text: string) => text.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+      for (const unit of ["edgepull-agent.service", "example-inference.service"]) {
+        const mine = await readFile(join(root, "etc/systemd/system", unit), "utf8");
+        const theirs = await readFile(join(extracted, "lib/systemd/system", unit), "utf8");
+        expect(directives(mine.replaceAll(process.execPath, "/usr/bin/node"))).toEqual(directives(theirs));
+      }
+      expect((await stat(join(root, "var/lib/edgepull"))).mode & 0o777).toBe(0o750);
+      expect((await stat(join(root, "etc/polkit-1/rules.d/50-edgepull-restart.rules"))).isFile()).toBe(true);
+    });
+
+    it(`--root creates no user and changes no owner`, async () => {
+      await expect(stat(join(root, "etc/passwd"))).rejects.toThrow(/ENOENT/);
+      expect((await stat(join(root, "var/lib/edgepull"))).uid).toBe(process.getuid?.());
+    });
+
+    it.skipIf(nsProblem)(`edge-agent --version runs from the installed root${why(nsProblem)}`, async () => {
+      expect(await runInstalled(root, ["edge-agent", "--version"])).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
+    });
+
+    it("an upgrade replaces the tree and keeps the config", async () => {
+      const other = await tempDir("edgepull-install-upgrade-");
+      try {
+        const install = () => run("sh", [join(tree, "packaging", "install.sh"), "--root", other, "--systemd", "no"]);
+        expect(await install()).toMatchObject({ code: 0 });
+        await writeFile(join(other, "etc/edgepull/agent.json"), '{"deviceId":"kept"}\n');
+        await writeFile(join(other, "opt/edgepull/left-over.js"), "");
+        const again = await install();
+        expect(again.stderr).toContain("kept the existing /etc/edgepull/agent.json");
+        expect(await readFile(join(other, "etc/edgepull/agent.json"), "utf8")).toBe('{"deviceId":"kept"}\n');
+        await expect(stat(join(other, "opt/edgepull/left-over.js"))).rejects.toThrow(/ENOENT/);
+        expect(listTree(join(other, "opt"))).toEqual(listTree(join(root, "opt")));
+        await expect(stat(join(other, "etc/systemd"))).rejects.toThrow(/ENOENT/);
+      } finally {
+        await rm(other, { recursive: true, force: true });
+      }
+    });
+
+    it.skipIf(nsProblem)(`--prefix and --bindir move the tree and links, and the units follow${why(nsProblem)}`, async () => {
+      const other = await tempDir("edgepull-install-prefix-");
+      try {
+        const args = ["--root", other, "--prefix", "/srv/edgepull", "--bindir", "/usr/local/bin", "--systemd", "yes"];
+        expect(await run("sh", [join(tree, "packaging", "install.sh"), ...args])).toMatchObject({ code: 0 });
+        expect(await readlink(join(other, "usr/local/bin/edge-agent"))).toBe("/srv/edgepull/dist/agent/main.js");
+        const agentUnit = await readFile(join(other, "etc/systemd/system/edgepull-agent.service"), "utf8");
+        expect(agentUnit).toContain("ExecStart=/usr/local/bin/edge-agent run --config /etc/edgepull/agent.json");
+        const exampleUnit = await readFile(join(other, "etc/systemd/system/example-inference.service"), "utf8");
+        expect(exampleUnit).toContain(" /srv/edgepull/dist/packaging/example-service/server.js");
+        const ran = await runInstalled(other, ["/usr/local/bin/edge-agent", "--version"], {
+          prefix: "/srv/edgepull",
+          bindir: "/usr/local/bin",
+        });
+        expect(ran).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
+      } finally {
+        await rm(other, { recursive: true, force: true });
+      }
+    });
+  });
+});
