@@ -1,9 +1,11 @@
+import type { Logger } from "pino";
 import { EdgeError } from "../shared/errors.js";
 import { type MqttSettings, mqttUrlProblem } from "../shared/mqtt-options.js";
 import { type CommandName, compatibilityFlags, integerFlag, positiveNumberFlag, required } from "./cli-spec.js";
 import { buildRelease } from "./commands/build.js";
 import { keygen } from "./commands/keygen.js";
 import { publishChannel } from "./commands/publish.js";
+import { startWatch } from "./commands/watch.js";
 import { DEFAULT_FLEET_WAIT_MS, runFleetCommand } from "./fleet/fleet-command.js";
 import { createProgress, type ProgressStream } from "./progress.js";
 import { startRepoServer } from "./repo-server.js";
@@ -157,4 +159,20 @@ export async function runFleet(flags: Flags, io: CliIo): Promise<number> {
     warn: io.warn,
     stopRequested: io.stopRequested,
   });
+}
+
+export async function runWatch(flags: Flags, io: CliIo, logger: Logger): Promise<number> {
+  const watcher = await startWatch({
+    modelsDir: required(str(flags, "models"), "models", "watch"),
+    repoDir: required(str(flags, "repo"), "repo", "watch"),
+    keyPath: required(str(flags, "key"), "key", "watch"),
+    channel: required(str(flags, "channel"), "channel", "watch"),
+    name: required(str(flags, "name"), "name", "watch"),
+    stableMs: integerFlag(str(flags, "stable-ms"), "stable-ms", 1, 86_400_000),
+    mqtt: mqttFlags(flags, "watch", false),
+    logger,
+  });
+  await io.stopRequested;
+  await watcher.stop();
+  return 0;
 }

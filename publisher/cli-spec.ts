@@ -39,6 +39,15 @@ export const COMMAND_OPTIONS = {
   },
   serve: { repo: { type: "string" }, port: { type: "string" }, host: { type: "string" } },
   fleet: { ...MQTT_OPTIONS, watch: { type: "boolean" }, "wait-ms": { type: "string" } },
+  watch: {
+    models: { type: "string" },
+    repo: { type: "string" },
+    key: { type: "string" },
+    channel: { type: "string" },
+    name: { type: "string" },
+    "stable-ms": { type: "string" },
+    ...MQTT_OPTIONS,
+  },
 } as const;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;
@@ -62,6 +71,7 @@ Commands:
   publish   point a channel (stable, canary, ...) at a built version
   serve     serve a repository over HTTP (Range, ETag) for tests and demos
   fleet     show every device's status from an MQTT broker
+  watch     build and publish each new model version that training drops into a folder
 
 Every command takes --help and --json (one JSON object on stdout).
 Errors print one line "edge-publish: CODE: message" on stderr; exit 1 (2 for usage errors).
@@ -94,6 +104,19 @@ Reads every device's retained status (and live events) from the broker and print
 Waits until statuses stop arriving for 300 ms, at most --wait-ms (default 2000).
 --json prints {"devices": [...], "versions": [...]}. --watch keeps listening and redraws on every change
 (one JSON line per change with --json) until Ctrl-C. Malformed messages are skipped with a warning.
+${MQTT_HELP}`,
+  watch: `Usage: edge-publish watch --models DIR --repo REPO_DIR --key PRIVATE_KEY --channel CHANNEL --name NAME
+                          [--stable-ms N] [--mqtt URL [MQTT_OPTIONS]]
+Watches DIR, where training drops each model version as DIR/<version>/ (a semantic version, e.g. DIR/1.4.0/).
+A version folder is complete when it holds a file named .complete (write it last; it is not bundled) or when
+nothing in it has changed for --stable-ms milliseconds (default 10000), whichever comes first. Each complete
+new version is built (as edge-publish build) and the channel pointed at it (as edge-publish publish, also to
+the broker with --mqtt), one at a time, lowest version first. Versions already in the repository when watch
+starts are skipped; other folder names are ignored with a warning (hidden ones, like .tmp-1.4.0/, silently:
+write there and rename into place). A failed build publishes nothing and is logged with its code; the folder
+is tried again after it changes. A version lower than the channel's is built but does not move the channel.
+Deltas from previous releases are not built yet. Logs are JSON lines on stdout. Runs until SIGINT or SIGTERM,
+which finish the version in hand (build and publish) and exit 0; a second Ctrl-C exits at once.
 ${MQTT_HELP}`,
 };
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { type Logger, pino } from "pino";
 import { describeError, EdgeError, toEdgeError } from "../shared/errors.js";
-import { type CliIo, type Flags, runBuild, runFleet, runKeygen, runPublish, runServe } from "./cli-run.js";
+import { type CliIo, type Flags, runBuild, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
 import { COMMAND_OPTIONS, COMMON_OPTIONS, HELP, isCommand } from "./cli-spec.js";
 
 const EXIT_USAGE = 2;
@@ -11,6 +12,22 @@ const EXIT_FAILED = 1;
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
+}
+
+/**
+ * JSON lines on stdout for the long-running watch, the same shape as the agent's:
+ * written synchronously so the last lines before a crash are not lost in a buffer.
+ */
+function createLogger(): Logger {
+  return pino(
+    {
+      level: "info",
+      base: undefined,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    pino.destination({ dest: 1, sync: true }),
+  );
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -46,7 +63,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Only long-running commands take over SIGINT; the others die of it as usual.
-  const longRunning = first === "serve" || (first === "fleet" && values.watch === true);
+  const longRunning = first === "serve" || first === "watch" || (first === "fleet" && values.watch === true);
   const io: CliIo = {
     json: values.json === true,
     out: (text) => process.stdout.write(text),
@@ -70,6 +87,8 @@ async function main(argv: string[]): Promise<number> {
       return runServe(values, io);
     case "fleet":
       return runFleet(values, io);
+    case "watch":
+      return runWatch(values, io, createLogger());
   }
 }
 

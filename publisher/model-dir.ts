@@ -38,8 +38,10 @@ function kindOf(st: Stats): string {
  * Every regular file under `modelDir`, sorted by relative path. Anything else
  * (links, devices, fifos, sockets) is refused rather than skipped: a bundle that
  * silently lacks a file the model needs would only fail on the device.
+ * `exclude` names relative paths that are not part of the model (the watch
+ * command's `.complete` marker); they are left out before any check.
  */
-export async function walkModelDir(modelDir: string): Promise<ModelFile[]> {
+export async function walkModelDir(modelDir: string, exclude?: ReadonlySet<string>): Promise<ModelFile[]> {
   let root: Stats;
   try {
     // The folder itself may be reached through a link (models/current -> ...); what is inside may not.
@@ -61,6 +63,7 @@ export async function walkModelDir(modelDir: string): Promise<ModelFile[]> {
     }
     for (const name of names) {
       const path = rel === "" ? name : `${rel}/${name}`;
+      if (exclude?.has(path)) continue;
       const absPath = join(modelDir, path);
       const reason = unsafePathReason(path);
       if (reason) throw new EdgeError("MODEL_DIR_INVALID", `${absPath}: the path ${JSON.stringify(path)} ${reason}`);

@@ -29,6 +29,8 @@ export interface BuildOptions {
   keyPath: string;
   compatibility?: Compatibility;
   gzipLevel?: number;
+  /** Relative paths in modelDir that are not part of the model (a completion marker). */
+  exclude?: ReadonlySet<string>;
   now?: Date;
   /** Bytes read so far out of `total`: every model byte is read twice (hash, then pack). */
   onProgress?: (done: number, total: number) => void;
@@ -63,7 +65,7 @@ export function validateNameAndVersion(name: string, version: string): void {
 export async function buildRelease(opts: BuildOptions): Promise<BuildResult> {
   validateNameAndVersion(opts.name, opts.version);
   const key = await loadPrivateKey(opts.keyPath);
-  const files = await walkModelDir(opts.modelDir);
+  const files = await walkModelDir(opts.modelDir, opts.exclude);
   const total = 2 * files.reduce((sum, f) => sum + f.size, 0);
   let done = 0;
   const onBytes = opts.onProgress
