@@ -13,12 +13,16 @@ export function rssKiB(pid: number): number {
   return match ? Number(match[1]) : Number.NaN;
 }
 
-/** utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat). */
-export function cpuTicks(pid: number): number {
+/**
+ * utime + stime of a process, in clock ticks (fields 14 and 15 of /proc/<pid>/stat);
+ * with `children`, plus cutime + cstime (16, 17): the helpers it spawned and reaped.
+ */
+export function cpuTicks(pid: number, opts: { children?: boolean } = {}): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   // The command name (field 2) may hold spaces and parentheses: count from after its closing one, where field 3 starts.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(fields[11]) + Number(fields[12]);
+  const own = Number(fields[11]) + Number(fields[12]);
+  return opts.children ? own + Number(fields[13]) + Number(fields[14]) : own;
 }
 
 /** Clock ticks per second for /proc CPU times (`getconf CLK_TCK`, 100 on nearly every Linux). */

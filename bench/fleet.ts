@@ -18,6 +18,11 @@ function memAvailableMiB(): number {
   return match ? Number(match[1]) / 1024 : Number.NaN;
 }
 
+/** The agents' CPU including the helpers they spawn (the restart command, systeminformation's probes). */
+function agentsTicks(pids: number[]): number {
+  return pids.reduce((sum, pid) => sum + cpuTicks(pid, { children: true }), 0);
+}
+
 function assertAllRunning(fleet: Fleet): void {
   for (const [id, agent] of fleet.agents) {
     if (agent.child.exitCode !== null || agent.child.signalCode !== null) {
@@ -79,6 +84,7 @@ interface RunFigures {
   brokerCpuSeconds: number | string;
   benchProcessCpuSeconds: number;
   hostBusyPercent: number;
+  otherHostCpuSeconds: number;
 }
 
 /** Publishes `version`, pushes its pointer, and watches the fleet until every device reports it installed. */
@@ -89,7 +95,7 @@ async function measureUpdate(world: MqttBenchWorld, watch: DeviceWatch, fleet: F
   const hz = clockTicksPerSecond();
   const pids = [...fleet.agents.values()].map((a) => a.pid);
   const brokerPid = world.broker.pid;
-  const ticksBefore = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  const ticksBefore = agentsTicks(pids);
   const brokerBefore = brokerPid ? cpuTicks(brokerPid) : 0;
   const selfBefore = process.cpuUsage();
   const machineBefore = machineTicks();
@@ -114,10 +120,12 @@ async function measureUpdate(world: MqttBenchWorld, watch: DeviceWatch, fleet: F
       fleet.ids.filter((id) => !doneIndex.has(id)),
     ),
   );
-  const ticksAfter = pids.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  const ticksAfter = agentsTicks(pids);
   const brokerAfter = brokerPid ? cpuTicks(brokerPid) : 0;
   const self = process.cpuUsage(selfBefore);
+  const selfSeconds = (self.user + self.system) / 1e6;
   const machineAfter = machineTicks();
+  const hostBusy = machineAfter.busy - machineBefore.busy;
   const lastIndex = Math.max(...doneIndex.values());
   const lastDoneAt = (watch.messages[lastIndex] as (typeof watch.messages)[number]).receivedAt;
   const untilDone = lastIndex - from + 1;
@@ -143,10 +151,11 @@ async function measureUpdate(world: MqttBenchWorld, watch: DeviceWatch, fleet: F
     failedOrRolledBack: events.filter((e) => e.type === "failed" || e.type === "rolled_back").length,
     agentsCpuSeconds: Number(((ticksAfter - ticksBefore) / hz).toFixed(2)),
     brokerCpuSeconds: brokerPid ? Number(((brokerAfter - brokerBefore) / hz).toFixed(2)) : "in the bench process",
-    benchProcessCpuSeconds: Number(((self.user + self.system) / 1e6).toFixed(2)),
+    benchProcessCpuSeconds: Number(selfSeconds.toFixed(2)),
     // Whole host, both cores: includes anything else running on it, so it shows whether CPU was the limit.
-    hostBusyPercent: Number(
-      ((100 * (machineAfter.busy - machineBefore.busy)) / Math.max(1, machineAfter.total - machineBefore.total)).toFixed(1),
+    hostBusyPercent: Number(((100 * hostBusy) / Math.max(1, machineAfter.total - machineBefore.total)).toFixed(1)),
+    otherHostCpuSeconds: Number(
+      ((hostBusy - (ticksAfter - ticksBefore) - (brokerAfter - brokerBefore)) / hz - selfSeconds).toFixed(2),
     ),
   };
   return figures;
@@ -186,6 +195,7 @@ export async function benchFleet(
     await startFleet(world, fleet, JITTERS[0], staggerMs);
     await waitSettled(watch, fleet, "1.0.0", startAt, 180_000);
     const startupMs = Date.now() - startAt;
+    const startupCpuSeconds = agentsTicks([...fleet.agents.values()].map((a) => a.pid)) / clockTicksPerSecond();
     const rss = [...fleet.agents.values()].map((a) => rssKiB(a.pid));
     const memLoaded = memAvailableMiB();
 
@@ -194,6 +204,7 @@ export async function benchFleet(
       broker: world.broker.kind,
       startStaggerMs: staggerMs,
       startupToAllOnV1Ms: startupMs,
+      startupAgentCpuSecondsEach: Number((startupCpuSeconds / devices).toFixed(2)),
       agentRssMedianMiB: Number((median(rss) / 1024).toFixed(1)),
       agentsRssTotalMiB: Math.round(rss.reduce((a, b) => a + b, 0) / 1024),
       memAvailableDropMiB: Math.round(memBefore - memLoaded),
@@ -216,7 +227,7 @@ export async function benchFleet(
         `jitter ${jitter} s: last device done ${(run.lastDeviceDoneMs / 1000).toFixed(1)} s after the push ` +
           `(last succeeded event ${(run.lastSucceededEventMs / 1000).toFixed(1)} s), update_started median ${(run.updateStartedMedianMs / 1000).toFixed(1)} s ` +
           `spread ${(run.updateStartedSpreadMs / 1000).toFixed(1)} s, ${run.messagesPerDevice} messages per device; ` +
-          `CPU: agents ${run.agentsCpuSeconds} s, broker ${run.brokerCpuSeconds} s, host ${run.hostBusyPercent} % busy`,
+          `CPU: agents ${run.agentsCpuSeconds} s, broker ${run.brokerCpuSeconds} s, host ${run.hostBusyPercent} % busy (${run.otherHostCpuSeconds} CPU-s of it other work)`,
       );
       version++;
     }

@@ -8,12 +8,15 @@ const SAMPLE_EVERY_MS = 10_000;
 const SETTLE_MS = 15_000;
 
 interface Samples {
+  /** Including reaped children: systeminformation reads some values through helper processes. */
   ticks: number[];
+  ownTicks: number[];
   rssKiB: number[];
 }
 
 function sample(pid: number, into: Samples): void {
-  into.ticks.push(cpuTicks(pid));
+  into.ticks.push(cpuTicks(pid, { children: true }));
+  into.ownTicks.push(cpuTicks(pid));
   into.rssKiB.push(rssKiB(pid));
 }
 
@@ -21,6 +24,7 @@ function summarize(s: Samples, windowSeconds: number, hz: number) {
   const cpuSeconds = ((s.ticks.at(-1) ?? 0) - (s.ticks[0] ?? 0)) / hz;
   return {
     cpuSeconds,
+    ownCpuSeconds: ((s.ownTicks.at(-1) ?? 0) - (s.ownTicks[0] ?? 0)) / hz,
     cpuPercent: (100 * cpuSeconds) / windowSeconds,
     rssMedianMiB: median(s.rssKiB) / 1024,
     rssMaxMiB: Math.max(...s.rssKiB) / 1024,
@@ -50,8 +54,8 @@ export async function benchIdleMqtt(minutes: number, progress: (text: string) =>
     const w = watch;
     await w.until("v1 installed and reported", () => settledOn(w.latest.get("idle-1")?.status, "1.0.0"), 60_000);
     await new Promise((r) => setTimeout(r, SETTLE_MS));
-    const agentSamples: Samples = { ticks: [], rssKiB: [] };
-    const bareSamples: Samples = { ticks: [], rssKiB: [] };
+    const agentSamples: Samples = { ticks: [], ownTicks: [], rssKiB: [] };
+    const bareSamples: Samples = { ticks: [], ownTicks: [], rssKiB: [] };
     const windowMs = minutes * 60_000;
     const fromMessage = watch.messages.length;
     const start = performance.now();
@@ -81,6 +85,7 @@ export async function benchIdleMqtt(minutes: number, progress: (text: string) =>
         clockTicksPerSecond: hz,
         agentCpuSeconds: round(a.cpuSeconds, 2),
         agentCpuPercentOneCore: round(a.cpuPercent, 3),
+        agentOwnCpuSecondsWithoutHelpers: round(a.ownCpuSeconds, 2),
         bareNodeCpuSeconds: round(b.cpuSeconds, 2),
         bareNodeCpuPercentOneCore: round(b.cpuPercent, 3),
         cpuRatio: b.cpuSeconds > 0 ? round(a.cpuSeconds / b.cpuSeconds, 1) : "bare node used no measurable CPU",

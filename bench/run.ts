@@ -8,7 +8,7 @@ import { benchRollbackTime } from "./rollback-time.js";
 
 /**
  * `npm run bench [-- --json] [--size-mib N] [--only install,rss,rollback]`
- * Long, only when named: `--only fleet [--devices N]` (a fleet of agent processes on one broker),
+ * Long, only when named: `--only fleet [--devices N] [--stagger-ms M]` (a fleet of agent processes on one broker),
  * `--only idle-mqtt [--minutes N]` (the daemon idle with MQTT over N minutes).
  */
 const { values } = parseArgs({
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     "size-mib": { type: "string", default: "512" },
     only: { type: "string", default: "install,rss,rollback" },
     devices: { type: "string", default: "50" },
+    "stagger-ms": { type: "string", default: "200" },
     minutes: { type: "string", default: "10" },
   },
 });
@@ -39,7 +40,7 @@ if (only.has("rollback")) {
 }
 if (only.has("fleet")) {
   progress(`fleet of ${values.devices} agents on one broker, two pushed updates (a few minutes)...`);
-  results.push(await benchFleet(Number(values.devices), progress));
+  results.push(await benchFleet(Number(values.devices), progress, { staggerMs: Number(values["stagger-ms"]) }));
 }
 if (only.has("idle-mqtt")) {
   progress(`agent idle with MQTT for ${values.minutes} min...`);
