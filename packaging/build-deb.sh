@@ -53,7 +53,7 @@ command -v dpkg-deb >/dev/null || die "dpkg-deb is not installed (apt-get instal
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 if [ -n "$tree" ]; then
-  [ -f "$tree/dist/agent/main.js" ] && [ -d "$tree/node_modules" ] || die "$tree is not a tree made by build-tree.sh"
+  if [ ! -f "$tree/dist/agent/main.js" ] || [ ! -d "$tree/node_modules" ]; then die "$tree is not a tree made by build-tree.sh"; fi
   tree="$(cd "$tree" && pwd)"
 fi
 

@@ -59,8 +59,9 @@ case "$systemd" in auto | yes | no) ;; *) die "--systemd takes auto, yes or no, 
 case "$prefix" in /*) ;; *) die "--prefix must be an absolute path" ;; esac
 case "$bindir" in /*) ;; *) die "--bindir must be an absolute path" ;; esac
 
-[ -f "$from/dist/agent/main.js" ] && [ -d "$from/node_modules" ] && [ -f "$from/package.json" ] ||
+if [ ! -f "$from/dist/agent/main.js" ] || [ ! -d "$from/node_modules" ] || [ ! -f "$from/package.json" ]; then
   die "$from is not a built tree (no dist/agent/main.js, node_modules or package.json); make one with packaging/build-tree.sh"
+fi
 from=$(cd "$from" && pwd)
 for f in systemd/edgepull-agent.service systemd/example-inference.service config/agent.json polkit/50-edgepull-restart.rules; do
   [ -f "$here/$f" ] || die "$here/$f is missing"

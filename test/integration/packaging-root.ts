@@ -81,6 +81,35 @@ export function runInstalled(
   return run("unshare", ["-m", "sh", "-c", script, "sh", root, prefix, bindir, ...cmd], { env: opts.env });
 }
 
+const OVERLAY_SETUP = [
+  "set -e",
+  "W=$1; shift",
+  'mount -t tmpfs tmpfs "$W"',
+  'mkdir "$W/upper" "$W/work" "$W/merged"',
+  'mount -t overlay overlay -o "lowerdir=/,upperdir=$W/upper,workdir=$W/work" "$W/merged"',
+  'for d in proc dev sys; do mount --rbind "/$d" "$W/merged/$d"; done',
+  'M="$W/merged"',
+].join("\n");
+
+/**
+ * Runs a shell script against a copy-on-write view of this whole machine: in a
+ * private mount namespace, an overlay of / whose writes go to a tmpfs, at $M.
+ * `chroot "$M" dpkg -i ...` is then a real install (real adduser, real
+ * dependencies) that vanishes with the namespace. `mountDir` must be an empty
+ * folder; `args` follow as $1...
+ */
+export function runOnOverlay(mountDir: string, script: string, args: string[] = []): Promise<Ran> {
+  return run("unshare", ["-m", "sh", "-c", `${OVERLAY_SETUP}\n${script}`, "sh", mountDir, ...args], { timeoutMs: 180_000 });
+}
+
+/** Why runOnOverlay cannot work here, or undefined when it can. */
+export async function overlayProblem(mountDir: string): Promise<string | undefined> {
+  const ns = mountNamespaceProblem();
+  if (ns) return ns;
+  const r = await runOnOverlay(mountDir, 'test -x "$M/bin/sh"');
+  return r.code === 0 ? undefined : `an overlay of / is not possible here: ${r.stderr.trim()}`;
+}
+
 /** An empty root that `dpkg --root` accepts: its database and a minimal user database. */
 export async function makeDpkgRoot(parent: string): Promise<string> {
   const root = await mkdtemp(join(parent, "dpkg-root-"));

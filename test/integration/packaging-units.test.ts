@@ -171,6 +171,12 @@ describe("packaging scripts", () => {
     for (const f of bash) expect({ f, ...(await run("bash", ["-n", join(PACKAGING, f)])) }).toMatchObject({ f, code: 0 });
   });
 
+  it.skipIf(!hasCommand("shellcheck"))("shellcheck finds nothing (skipped without shellcheck)", async () => {
+    const r = await run("shellcheck", ["-x", ...[...posix, ...bash].map((f) => join(PACKAGING, f))]);
+    expect(r.stdout).toBe("");
+    expect(r.code).toBe(0);
+  });
+
   it("install.sh refuses a folder that is not a built tree, before writing anything", async () => {
     const work = await tempDir("edgepull-install-");
     try {
