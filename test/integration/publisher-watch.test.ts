@@ -1,13 +1,18 @@
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import mqtt from "mqtt";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildRelease } from "../../publisher/commands/build.js";
 import { keygen } from "../../publisher/commands/keygen.js";
 import { startWatch, type WatchHandle } from "../../publisher/commands/watch.js";
 import { parseChannelPointer, parseEnvelopeText, parseReleaseManifest } from "../../shared/manifest.js";
+import type { MqttSettings } from "../../shared/mqtt-options.js";
+import { channelTopic } from "../../shared/topics.js";
+import { startTestBroker } from "../helpers/broker.js";
 import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
 import { LoggedProcess, PUBLISH_BIN, waitFor } from "../helpers/processes.js";
 
@@ -42,14 +47,15 @@ function capturingLogger() {
   return pino({ level: "debug", base: undefined }, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
 }
 
-function start(extra: { stableMs?: number } = {}): Promise<WatchHandle> {
+function start(extra: { stableMs?: number; name?: string; mqtt?: MqttSettings } = {}): Promise<WatchHandle> {
   return startWatch({
     modelsDir: models,
     repoDir: repo,
     keyPath: key,
-    name: NAME,
+    name: extra.name ?? NAME,
     channel: CHANNEL,
     stableMs: extra.stableMs ?? STABLE_MS,
+    mqtt: extra.mqtt,
     logger: capturingLogger(),
   }).then((h) => {
     handle = h;
@@ -91,10 +97,8 @@ describe("startWatch", () => {
 
     await drop("1.0.0", { "weights.bin": "w1", "config.json": "{}" }, true);
     expect(await channelAt("1.0.0")).toEqual({ version: "1.0.0", sequence: 1 });
-    expect(lines.find((l) => l.version === "1.0.0" && String(l.msg).startsWith("version complete"))?.reason).toBe("marker");
     const release = parseReleaseManifest(parseEnvelopeText(await readFile(releaseJson("1.0.0"), "utf8"), "r").signed);
     expect(release.files.map((f) => f.path)).toEqual(["config.json", "weights.bin"]); // the marker is not bundled
-    expect(lines.some((l) => l.version === "1.0.0" && l.deltas === "not-implemented")).toBe(true);
 
     // No marker: seen first, built only once the folder has stayed quiet.
     await drop("1.1.0", { "weights.bin": "w2" }, false);
@@ -128,6 +132,16 @@ describe("startWatch", () => {
     expect(lines.filter((l) => l.msg === "version published").map((l) => l.version)).toEqual(["1.0.0", "1.1.0", "2.0.1"]);
   });
 
+  it("takes a folder as soon as its marker appears, and says that no deltas are built", async () => {
+    // The stable time is far beyond the wait: only the marker can complete the folder.
+    await start({ stableMs: 600_000 });
+    await drop("1.0.0", { "weights.bin": "w1" }, true);
+    expect(await channelAt("1.0.0")).toEqual({ version: "1.0.0", sequence: 1 });
+    expect(lines.find((l) => l.version === "1.0.0" && String(l.msg).startsWith("version complete"))?.reason).toBe("marker");
+    const deltas = lines.find((l) => l.version === "1.0.0" && l.deltas === "not-implemented");
+    expect(deltas?.msg).toContain("buildDeltasFromPrevious");
+  });
+
   it("skips versions already in the repository and builds the others lowest first", async () => {
     await drop("1.0.0", { "weights.bin": "w1" }, true);
     await buildRelease({ modelDir: join(models, "1.0.0"), name: NAME, version: "1.0.0", repoDir: repo, keyPath: key });
@@ -141,6 +155,42 @@ describe("startWatch", () => {
     expect(await channel()).toEqual({ version: "1.2.0", sequence: 2 });
     await w.stop();
     await w.idle(); // resolves after stop
+  });
+
+  it("on stop, finishes the version in hand (built and published) and starts no other", async () => {
+    await drop("1.0.0", { "weights.bin": randomBytes(24 * 1024 * 1024).toString("base64") }, true);
+    await drop("1.1.0", { "weights.bin": "small" }, true);
+    const w = await start();
+    await log((l) => l.msg === "building version", "first build");
+    await w.stop();
+    expect(await channel()).toEqual({ version: "1.0.0", sequence: 1 });
+    expect(existsSync(releaseJson("1.1.0"))).toBe(false);
+    expect(lines.filter((l) => l.msg === "building version").map((l) => l.version)).toEqual(["1.0.0"]);
+    expect(lines.at(-1)?.msg).toBe("watch stopped");
+  });
+
+  it("with mqtt, also sends the pointer file's bytes retained to the channel topic", async () => {
+    const broker = await startTestBroker();
+    const name = `watch-${randomBytes(4).toString("hex")}`;
+    const topic = channelTopic(name, CHANNEL);
+    const client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
+    try {
+      await start({ name, mqtt: { url: broker.url } });
+      await drop("1.0.0", { "weights.bin": "w1" }, true);
+      const published = await log((l) => l.msg === "version published", "published");
+      expect(published.mqttTopic).toBe(topic);
+      const retained = new Promise<Buffer>((resolve) =>
+        client.on("message", (t, payload, packet) => {
+          if (t === topic && packet.retain) resolve(payload);
+        }),
+      );
+      await client.subscribeAsync(topic, { qos: 1 });
+      expect((await retained).equals(await readFile(join(repo, "channels", name, `${CHANNEL}.json`)))).toBe(true);
+      await client.publishAsync(topic, "", { retain: true, qos: 1 }); // leave a shared broker clean
+    } finally {
+      await client.endAsync();
+      await broker.close();
+    }
   });
 
   it("refuses a missing models folder and a bad key before watching", async () => {
