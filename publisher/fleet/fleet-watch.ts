@@ -8,6 +8,8 @@ import { cell } from "./fleet-table.js";
 
 /** Retained statuses arrive in a burst right after SUBACK; this much silence ends it. */
 export const QUIET_MS = 300;
+/** How long an empty-looking fleet is given before it is taken as empty. */
+export const FIRST_MESSAGE_MS = 1500;
 const RECONNECT_MS = 2000;
 
 export interface FleetWatchOptions {
@@ -84,7 +86,10 @@ export async function openFleetWatch(opts: FleetWatchOptions): Promise<FleetWatc
       opts.onWarning(`skipped a message on ${cell(JSON.stringify(topic))}: ${cell(outcome.reason)}`);
       return;
     }
-    if (state === "collecting" && outcome.kind !== "event") quietTimer?.refresh();
+    if (state === "collecting" && outcome.kind !== "event") {
+      clearTimeout(quietTimer);
+      quietTimer = setTimeout(() => finish(), quietMs);
+    }
     opts.onChange?.(outcome);
   });
   client.on("close", () => {
@@ -103,7 +108,8 @@ export async function openFleetWatch(opts: FleetWatchOptions): Promise<FleetWatc
     throw err;
   }
   state = "collecting";
-  quietTimer = setTimeout(() => finish(), Math.min(quietMs, opts.maxWaitMs));
+  // The first retained status may take a while on a loaded broker; between statuses, quietMs of silence ends it.
+  quietTimer = setTimeout(() => finish(), Math.min(Math.max(quietMs, FIRST_MESSAGE_MS), opts.maxWaitMs));
   maxTimer = setTimeout(() => finish(), opts.maxWaitMs);
 
   return {

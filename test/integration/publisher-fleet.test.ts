@@ -297,7 +297,7 @@ describe("openFleetWatch", () => {
     await Promise.all(
       ids.map((id) => retain(publisher, deviceStatusTopic(id), JSON.stringify(status(id, { activeVersion: "9.0.0" })))),
     );
-    const watch = await openFleetWatch({ settings: { url: broker.url }, maxWaitMs: 10_000, onWarning: () => {} });
+    const watch = await openFleetWatch({ settings: { url: broker.url }, maxWaitMs: 10_000, quietMs: 1000, onWarning: () => {} });
     try {
       await watch.settled;
       expect(ids.filter((id) => !watch.fleet.has(id))).toHaveLength(0);
