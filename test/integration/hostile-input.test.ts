@@ -12,7 +12,7 @@ import { publishChannel } from "../../publisher/commands/publish.js";
 import { startRepoServer } from "../../publisher/repo-server.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { generateSigningKeyPair, type PrivateKeyInfo, parsePrivateKey } from "../../shared/signature.js";
-import { craftBundle, fileOf, loadKey, writePointer, writeRelease } from "../helpers/repo-craft.js";
+import { type CraftEntry, craftBundle, fileOf, loadKey, writePointer, writeRelease } from "../helpers/repo-craft.js";
 
 const NAME = "demo-model";
 const CHANNEL = "stable";
@@ -108,15 +108,13 @@ async function offer(make: (version: string) => Promise<string | undefined>, ver
 const good = Buffer.from("model bytes");
 const files = [fileOf("model.bin", good)];
 
-/** A well-formed signed bundle and release at version v; the case then spoils the pointer or the bytes. */
-async function goodRelease(v: string, signer: PrivateKeyInfo = key): Promise<string> {
-  const bundle = await craftBundle({
-    name: NAME,
-    version: v,
-    files,
-    key: signer,
-    payloadEntries: [{ name: "payload/model.bin", content: good }],
-  });
+/** A signed bundle and release at version v with these payload entries (by default the honest ones). */
+async function releaseWith(
+  v: string,
+  payloadEntries: CraftEntry[] = [{ name: "payload/model.bin", content: good }],
+  signer: PrivateKeyInfo = key,
+): Promise<string> {
+  const bundle = await craftBundle({ name: NAME, version: v, files, key: signer, payloadEntries });
   return writeRelease(repoDir, { name: NAME, version: v, files, bundle, key: signer });
 }
 
@@ -126,7 +124,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "tampered bundle bytes",
       "DIGEST_MISMATCH",
       async (v: string) => {
-        const text = await goodRelease(v);
+        const text = await releaseWith(v);
         const path = join(repoDir, "releases", NAME, v, `${NAME}-${v}.tar.gz`);
         const bytes = await readFile(path);
         bytes[bytes.length - 30] = (bytes[bytes.length - 30] ?? 0) ^ 0xff;
@@ -172,45 +170,24 @@ describe("hostile and corrupt input never touches the active version", () => {
       "a ../ path",
       "PATH_UNSAFE",
       async (v: string) => {
-        const bundle = await craftBundle({
-          name: NAME,
-          version: v,
-          files,
-          key,
-          payloadEntries: [{ name: "payload/../../../outside/pwned.txt", content: good }],
-        });
-        return writeRelease(repoDir, { name: NAME, version: v, files, bundle, key });
+        return releaseWith(v, [{ name: "payload/../../../outside/pwned.txt", content: good }]);
       },
     ],
     [
       "an absolute path",
       "PATH_UNSAFE",
       async (v: string) => {
-        const bundle = await craftBundle({
-          name: NAME,
-          version: v,
-          files,
-          key,
-          payloadEntries: [{ name: join(sentinelOutside(), "abs.txt"), content: good }],
-        });
-        return writeRelease(repoDir, { name: NAME, version: v, files, bundle, key });
+        return releaseWith(v, [{ name: join(sentinelOutside(), "abs.txt"), content: good }]);
       },
     ],
     [
       "a symlink escaping the version folder",
       "ENTRY_FORBIDDEN",
       async (v: string) => {
-        const bundle = await craftBundle({
-          name: NAME,
-          version: v,
-          files,
-          key,
-          payloadEntries: [
-            { name: "payload/model.bin", type: "symlink", linkname: sentinelOutside() },
-            { name: "payload/model.bin/keep.txt", content: good },
-          ],
-        });
-        return writeRelease(repoDir, { name: NAME, version: v, files, bundle, key });
+        return releaseWith(v, [
+          { name: "payload/model.bin", type: "symlink", linkname: sentinelOutside() },
+          { name: "payload/model.bin/keep.txt", content: good },
+        ]);
       },
     ],
     [
@@ -218,7 +195,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "KEY_UNTRUSTED",
       async (v: string) => {
         const stranger = parsePrivateKey(generateSigningKeyPair().privatePem, "stranger");
-        const text = await goodRelease(v, stranger);
+        const text = await releaseWith(v, undefined, stranger);
         sequence += 1;
         await writePointer(repoDir, { name: NAME, channel: CHANNEL, version: v, sequence, releaseText: text, keys: [stranger] });
         return undefined;
@@ -228,7 +205,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "an unsigned pointer",
       "SIGNATURE_MISSING",
       async (v: string) => {
-        const text = await goodRelease(v);
+        const text = await releaseWith(v);
         sequence += 1;
         const signed = JSON.parse(
           await writePointer(repoDir, { name: NAME, channel: CHANNEL, version: v, sequence, releaseText: text, keys: [key] }),
@@ -249,7 +226,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "an expired pointer",
       "METADATA_EXPIRED",
       async (v: string) => {
-        const text = await goodRelease(v);
+        const text = await releaseWith(v);
         sequence += 1;
         await writePointer(repoDir, {
           name: NAME,
@@ -267,7 +244,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "an older sequence (a replayed pointer)",
       "SEQUENCE_REPLAY",
       async (v: string) => {
-        const text = await goodRelease(v);
+        const text = await releaseWith(v);
         await writePointer(repoDir, { name: NAME, channel: CHANNEL, version: v, sequence: 2, releaseText: text, keys: [key] });
         return undefined;
       },
@@ -292,7 +269,7 @@ describe("hostile and corrupt input never touches the active version", () => {
       "a forged pointer (content changed after signing)",
       "SIGNATURE_INVALID",
       async (v: string) => {
-        const text = await goodRelease(v);
+        const text = await releaseWith(v);
         sequence += 1;
         const env = JSON.parse(
           await writePointer(repoDir, { name: NAME, channel: CHANNEL, version: v, sequence, releaseText: text, keys: [key] }),
