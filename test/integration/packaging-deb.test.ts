@@ -270,6 +270,40 @@ describe.skipIf(buildProblem)(`packaging: .deb and install.sh${why(buildProblem)
       expect(await runInstalled(root, ["edge-agent", "--version"])).toMatchObject({ code: 0, stdout: `${VERSION}\n` });
     });
 
+    for (const tool of ["adduser", "useradd"]) {
+      it.skipIf(overlayWhy)(
+        `as root on a copy-on-write view of this machine, with ${tool}: creates the user, sets owners, enables the unit${why(overlayWhy)}`,
+        async () => {
+          const mnt = await tempDir("edgepull-overlay-");
+          try {
+            const script = [
+              "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+              // A device without Debian's adduser: only the overlay loses it.
+              tool === "useradd" ? 'rm -f "$M/usr/sbin/adduser" "$M/usr/sbin/addgroup"' : "true",
+              'chroot "$M" sh "$1/packaging/install.sh" >&2',
+              'echo "user=$(chroot "$M" getent passwd edgepull | cut -d: -f1,6)"',
+              'chroot "$M" stat -c "stat=%n %U:%G %a" /opt/edgepull /var/lib/edgepull /etc/edgepull/agent.json',
+              'echo "enabled=$(readlink "$M/etc/systemd/system/multi-user.target.wants/edgepull-agent.service")"',
+              'echo "version=$(chroot --userspec=edgepull:edgepull "$M" edge-agent --version)"',
+            ].join("\n");
+            const r = await runOnOverlay(mnt, script, [tree]);
+            expect(r.code, r.stderr).toBe(0);
+            expect(r.stdout.split("\n").filter(Boolean)).toEqual([
+              "user=edgepull:/var/lib/edgepull",
+              "stat=/opt/edgepull root:root 755",
+              "stat=/var/lib/edgepull edgepull:edgepull 750",
+              "stat=/etc/edgepull/agent.json root:edgepull 640",
+              "enabled=/etc/systemd/system/edgepull-agent.service",
+              `version=${VERSION}`,
+            ]);
+          } finally {
+            await rm(mnt, { recursive: true, force: true });
+          }
+        },
+        120_000,
+      );
+    }
+
     it("an upgrade replaces the tree and keeps the config", async () => {
       const other = await tempDir("edgepull-install-upgrade-");
       try {
