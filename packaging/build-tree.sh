@@ -81,6 +81,8 @@ fi
 mkdir -p "$out/packaging"
 cp -R "$repo/packaging/systemd" "$repo/packaging/polkit" "$repo/packaging/config" "$out/packaging/"
 cp "$repo/packaging/install.sh" "$repo/packaging/README.md" "$out/packaging/"
+# The project README (config keys, error codes) travels with the installer.
+cp "$repo/README.md" "$out/packaging/edgepull-README.md"
 chmod 0755 "$out/packaging/install.sh"
 
 # Whatever the umask: files 0644 (0755 when executable), folders 0755.

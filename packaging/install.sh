@@ -13,7 +13,7 @@
 # Layout (as the .deb's): PREFIX/{dist,node_modules,package.json,package-lock.json},
 # BINDIR/edge-agent and edge-publish (links into PREFIX),
 # /etc/edgepull/agent.json (kept when it exists), /var/lib/edgepull (0750 edgepull),
-# /usr/share/doc/edgepull/README.md; units and the polkit rule go to /etc
+# /usr/share/doc/edgepull/{README,operations}.md; units and the polkit rule go to /etc
 # (/etc/systemd/system, /etc/polkit-1/rules.d), the administrator's places.
 # A first install enables the agent but does not start it: set deviceId,
 # repository and the key in the config first. An upgrade restarts a running agent.
@@ -134,7 +134,14 @@ ln -sfn "$prefix/dist/agent/main.js" "$root$bindir/edge-agent"
 ln -sfn "$prefix/dist/publisher/main.js" "$root$bindir/edge-publish"
 
 mkdir -p "$root/etc/edgepull" "$root/var/lib/edgepull" "$root/usr/share/doc/edgepull"
-cp "$here/README.md" "$root/usr/share/doc/edgepull/README.md" 2>/dev/null || true
+# As in the .deb: the project README (config keys, error codes) and this guide.
+for doc in "$here/edgepull-README.md" "$here/../README.md"; do
+  if [ -f "$doc" ]; then
+    cp "$doc" "$root/usr/share/doc/edgepull/README.md"
+    break
+  fi
+done
+cp "$here/README.md" "$root/usr/share/doc/edgepull/operations.md"
 if [ -e "$root/etc/edgepull/agent.json" ]; then
   say "kept the existing /etc/edgepull/agent.json"
 else

@@ -101,6 +101,8 @@ describe.skipIf(buildProblem)(`packaging: .deb and install.sh${why(buildProblem)
       "/lib/systemd/system/example-inference.service",
       "/usr/share/polkit-1/rules.d/50-edgepull-restart.rules",
       "/usr/share/doc/edgepull/copyright",
+      "/usr/share/doc/edgepull/README.md",
+      "/usr/share/doc/edgepull/operations.md",
       "/usr/share/man/man1/edge-agent.1.gz",
     ])
       has(p);
@@ -249,8 +251,13 @@ describe.skipIf(buildProblem)(`packaging: .deb and install.sh${why(buildProblem)
       for (const link of ["usr/bin/edge-agent", "usr/bin/edge-publish"]) {
         expect(await readlink(join(root, link))).toBe(await readlink(join(extracted, link)));
       }
-      const config = await readFile(join(root, "etc/edgepull/agent.json"), "utf8");
-      expect(config).toBe(await readFile(join(extracted, "etc/edgepull/agent.json"), "utf8"));
+      for (const file of [
+        "etc/edgepull/agent.json",
+        "usr/share/doc/edgepull/README.md",
+        "usr/share/doc/edgepull/operations.md",
+      ]) {
+        expect(await readFile(join(root, file), "utf8"), file).toBe(await readFile(join(extracted, file), "utf8"));
+      }
       const directives = (text: string) => text.split("\n").filter((l) => l !== "" && !l.startsWith("#"));
       for (const unit of ["edgepull-agent.service", "example-inference.service"]) {
         const mine = await readFile(join(root, "etc/systemd/system", unit), "utf8");
