@@ -119,10 +119,13 @@ mkdir -p "$(dirname "$dest")"
 new="$dest.new.$$"
 old="$dest.old.$$"
 rm -rf "$new"
+# A copy that fails half-way (disk full) leaves the installed tree as it was.
+trap 'rm -rf "$new"' EXIT
 cp -R -p "$from" "$new"
 rm -rf "$new/packaging"
 if [ "$real" = 1 ]; then chown -R 0:0 "$new"; fi
 chmod -R u+rwX,go+rX,go-w "$new"
+trap - EXIT
 if [ -e "$dest" ]; then mv "$dest" "$old"; fi
 mv "$new" "$dest"
 rm -rf "$old"
