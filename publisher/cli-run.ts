@@ -25,13 +25,13 @@ export interface CliIo {
 
 export type Flags = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
-function str(flags: Flags, key: string): string | undefined {
+export function str(flags: Flags, key: string): string | undefined {
   const v = flags[key];
   return typeof v === "string" ? v : undefined;
 }
 
 /** --mqtt and its companions; undefined when --mqtt is absent and `needed` is false. */
-function mqttFlags(flags: Flags, command: CommandName, needed: boolean): MqttSettings | undefined {
+export function mqttFlags(flags: Flags, command: CommandName, needed: boolean): MqttSettings | undefined {
   const url = str(flags, "mqtt");
   const companions = ["mqtt-username", "mqtt-password", "mqtt-ca", "mqtt-cert", "mqtt-key"];
   if (url === undefined && !needed) {
@@ -58,7 +58,7 @@ function mqttFlags(flags: Flags, command: CommandName, needed: boolean): MqttSet
   return settings;
 }
 
-function report(io: CliIo, value: object, text: string): void {
+export function report(io: CliIo, value: object, text: string): void {
   io.out(io.json ? `${JSON.stringify(value)}\n` : text);
 }
 

@@ -48,6 +48,40 @@ export const COMMAND_OPTIONS = {
     "stable-ms": { type: "string" },
     ...MQTT_OPTIONS,
   },
+  promote: {
+    repo: { type: "string" },
+    name: { type: "string" },
+    version: { type: "string" },
+    from: { type: "string" },
+    to: { type: "string" },
+    key: { type: "string" },
+    percent: { type: "string" },
+    "expires-days": { type: "string" },
+    ...MQTT_OPTIONS,
+  },
+  channels: { repo: { type: "string" }, name: { type: "string" } },
+  rollout: {
+    repo: { type: "string" },
+    name: { type: "string" },
+    channel: { type: "string" },
+    key: { type: "string" },
+    percent: { type: "string" },
+    pause: { type: "boolean" },
+    resume: { type: "boolean" },
+    abort: { type: "boolean" },
+    version: { type: "string" },
+    "halt-on-failures": { type: "string" },
+    "min-devices": { type: "string" },
+    "watch-seconds": { type: "string" },
+    "expires-days": { type: "string" },
+    ...MQTT_OPTIONS,
+  },
+  keys: {
+    repo: { type: "string" },
+    key: { type: "string" },
+    add: { type: "string", multiple: true },
+    remove: { type: "string", multiple: true },
+  },
 } as const;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;
@@ -72,6 +106,10 @@ Commands:
   serve     serve a repository over HTTP (Range, ETag) for tests and demos
   fleet     show every device's status from an MQTT broker
   watch     build and publish each new model version that training drops into a folder
+  promote   point a channel at the release another channel carries (staging -> stable)
+  channels  list every channel pointer: release, sequence, rollout share, expiry
+  rollout   set a channel's rollout share, pause, resume or abort it (optionally halting on failures)
+  keys      write the signed keys documents (keys init, keys rotate) devices follow to trust new keys
 
 Every command takes --help and --json (one JSON object on stdout).
 Errors print one line "edge-publish: CODE: message" on stderr; exit 1 (2 for usage errors).
@@ -118,6 +156,39 @@ is tried again after it changes. A version lower than the channel's is built but
 Deltas from previous releases are not built yet. Logs are JSON lines on stdout. Runs until SIGINT or SIGTERM,
 which finish the version in hand (build and publish) and exit 0; a second Ctrl-C exits at once.
 ${MQTT_HELP}`,
+  promote: `Usage: edge-publish promote --repo REPO_DIR --name NAME --version SEMVER --from CHANNEL --to CHANNEL
+                            --key PRIVATE_KEY [--percent P] [--expires-days N] [--mqtt URL [MQTT_OPTIONS]] [--json]
+Points --to at SEMVER only if --from names SEMVER right now (else RELEASE_NOT_FOUND), with the next sequence
+number of --to. The rollout share of --from is not copied: --to reaches every device unless --percent says less.
+${MQTT_HELP}`,
+  channels: `Usage: edge-publish channels --repo REPO_DIR [--name NAME] [--json]
+Lists every channel pointer in the repository (of NAME only with --name): NAME, CHANNEL, VERSION, SEQUENCE,
+ROLLOUT (share, "paused") and EXPIRES ("EXPIRED" once past). Unreadable pointers are reported on stderr.
+`,
+  rollout: `Usage: edge-publish rollout --repo REPO_DIR --name NAME --channel CHANNEL --key PRIVATE_KEY
+                            (--percent P [--version SEMVER] | --pause | --resume | --abort)
+                            [--expires-days N] [--mqtt URL [MQTT_OPTIONS]] [--json]
+       edge-publish rollout ... --percent P --halt-on-failures RATE --min-devices N --mqtt URL [--watch-seconds S]
+Each change is a new signed pointer with the next sequence number (also sent to the broker with --mqtt).
+--percent P: the share of devices (0-100) that take the channel's release; with --version, the channel moves
+to SEMVER at that share. A device's place is a stable hash of its id and the release, so raising the share
+only adds devices. --pause / --resume: devices not yet on the release wait / go on.
+--abort: points the channel back at the previous release at 100 %; devices that took the aborted release go
+back to it as an ordinary update. The previous release is read from channels/NAME/CHANNEL.history.json (written
+by promote and rollout), walking back from the current sequence; where that history has a gap (pointers
+written by publish or watch), it is the highest built version below the current one.
+--halt-on-failures RATE (0.2 or 20%): after setting the share, watches device events for the release; once at
+least --min-devices devices reported a final result and failed/reported exceeds RATE, aborts (as --abort),
+says so and exits 1. Otherwise stops after --watch-seconds (default 600) or Ctrl-C and exits 0.
+${MQTT_HELP}`,
+  keys: `Usage: edge-publish keys init --repo REPO_DIR --key PRIVATE_KEY [--json]
+       edge-publish keys rotate --repo REPO_DIR --key PRIVATE_KEY [--add PUBLIC_KEY]... [--remove KEYID]... [--json]
+init writes keys/1.json listing the key's public key, signed by it: devices must ship with that key.
+rotate writes keys/(n+1).json: the keys of keys/n.json plus each --add (a .pub file), minus each --remove
+(a keyid or a unique prefix of at least 8 hex digits), signed by --key, which must be listed in keys/n.json
+(else KEY_UNTRUSTED). Devices follow the chain from the keys they shipped with and trust only the newest
+document's keys for new metadata. A document with no key left is refused.
+`,
 };
 
 export function required(value: string | undefined, flag: string, command: CommandName): string {

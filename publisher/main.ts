@@ -5,6 +5,7 @@ import { type Logger, pino } from "pino";
 import { describeError, EdgeError, toEdgeError } from "../shared/errors.js";
 import { type CliIo, type Flags, runBuild, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
 import { COMMAND_OPTIONS, COMMON_OPTIONS, HELP, isCommand } from "./cli-spec.js";
+import { runChannels, runKeys, runPromote, runRollout } from "./rollout/cli-rollout.js";
 
 const EXIT_USAGE = 2;
 const EXIT_FAILED = 1;
@@ -51,7 +52,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv.slice(1),
       options,
-      allowPositionals: first === "build",
+      allowPositionals: first === "build" || first === "keys",
       strict: true,
     });
   } catch (err) {
@@ -63,7 +64,11 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   // Only long-running commands take over SIGINT; the others die of it as usual.
-  const longRunning = first === "serve" || first === "watch" || (first === "fleet" && values.watch === true);
+  const longRunning =
+    first === "serve" ||
+    first === "watch" ||
+    (first === "fleet" && values.watch === true) ||
+    (first === "rollout" && values["halt-on-failures"] !== undefined);
   const io: CliIo = {
     json: values.json === true,
     out: (text) => process.stdout.write(text),
@@ -89,6 +94,14 @@ async function main(argv: string[]): Promise<number> {
       return runFleet(values, io);
     case "watch":
       return runWatch(values, io, createLogger());
+    case "promote":
+      return runPromote(values, io);
+    case "channels":
+      return runChannels(values, io);
+    case "rollout":
+      return runRollout(values, io);
+    case "keys":
+      return runKeys(values, positionals, io);
   }
 }
 

@@ -1,0 +1,182 @@
+import { EdgeError } from "../../shared/errors.js";
+import type { MqttSettings } from "../../shared/mqtt-options.js";
+import { type CliIo, type Flags, mqttFlags, report, str } from "../cli-run.js";
+import { integerFlag, positiveNumberFlag, required } from "../cli-spec.js";
+import { channelsTable, formatRollout, listChannels } from "../commands/channels.js";
+import { keysInit, keysRotate } from "../commands/keys.js";
+import { promote } from "../commands/promote.js";
+import {
+  changeRollout,
+  DEFAULT_WATCH_SECONDS,
+  type RolloutAction,
+  type RolloutChange,
+  type RolloutOptions,
+  rolloutWithHalt,
+} from "../commands/rollout.js";
+import { parseFailureRate } from "./halt-policy.js";
+
+/** The CLI side of promote, channels, rollout and keys (flags in, one report out). */
+
+function percentFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 100) {
+    throw new EdgeError("USAGE", `--percent must be a number from 0 to 100 (found ${JSON.stringify(value)})`);
+  }
+  return n;
+}
+
+function list(flags: Flags, key: string): string[] {
+  const v = flags[key];
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === "string");
+}
+
+function pointerLine(p: RolloutChange["pointer"]): string {
+  const share = formatRollout(p.rollout ?? { percent: 100, paused: false });
+  return `${p.name} ${p.channel} -> ${p.version} at ${share} (sequence ${p.sequence}, expires ${p.expiresAt})`;
+}
+
+function changeJson(c: RolloutChange): object {
+  return { ...c.pointer, path: c.path, previousVersion: c.previousVersion, abortedFrom: c.abortedFrom, mqtt: c.mqtt };
+}
+
+export async function runPromote(flags: Flags, io: CliIo): Promise<number> {
+  const r = await promote({
+    repoDir: required(str(flags, "repo"), "repo", "promote"),
+    name: required(str(flags, "name"), "name", "promote"),
+    version: required(str(flags, "version"), "version", "promote"),
+    from: required(str(flags, "from"), "from", "promote"),
+    to: required(str(flags, "to"), "to", "promote"),
+    keyPath: required(str(flags, "key"), "key", "promote"),
+    percent: percentFlag(str(flags, "percent")),
+    expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
+    mqtt: mqttFlags(flags, "promote", false),
+  });
+  report(
+    io,
+    { ...r.pointer, path: r.path, fromSequence: r.fromSequence, mqtt: r.mqtt },
+    `promoted: ${pointerLine(r.pointer)}\nwrote ${r.path}\n${r.mqtt ? `published to ${r.mqtt.topic} (retained, acknowledged)\n` : ""}`,
+  );
+  return 0;
+}
+
+export async function runChannels(flags: Flags, io: CliIo): Promise<number> {
+  const r = await listChannels({ repoDir: required(str(flags, "repo"), "repo", "channels"), name: str(flags, "name") });
+  for (const p of r.problems) io.warn(`edge-publish: skipped ${p.path}: ${p.error}\n`);
+  report(io, r, r.channels.length === 0 ? "no channel pointers\n" : channelsTable(r.channels));
+  return 0;
+}
+
+function rolloutAction(flags: Flags): RolloutAction {
+  const percent = percentFlag(str(flags, "percent"));
+  const chosen = [
+    percent !== undefined && "--percent",
+    flags.pause === true && "--pause",
+    flags.resume === true && "--resume",
+    flags.abort === true && "--abort",
+  ].filter((x): x is string => typeof x === "string");
+  if (chosen.length !== 1) {
+    throw new EdgeError(
+      "USAGE",
+      `rollout needs exactly one of --percent, --pause, --resume, --abort (found ${chosen.length === 0 ? "none" : chosen.join(", ")})`,
+    );
+  }
+  const version = str(flags, "version");
+  if (version !== undefined && percent === undefined) throw new EdgeError("USAGE", "--version goes with --percent");
+  if (percent !== undefined) return version === undefined ? { kind: "percent", percent } : { kind: "percent", percent, version };
+  if (flags.pause === true) return { kind: "pause" };
+  if (flags.resume === true) return { kind: "resume" };
+  return { kind: "abort" };
+}
+
+export async function runRollout(flags: Flags, io: CliIo): Promise<number> {
+  const action = rolloutAction(flags);
+  const rate = str(flags, "halt-on-failures");
+  const opts: RolloutOptions = {
+    repoDir: required(str(flags, "repo"), "repo", "rollout"),
+    name: required(str(flags, "name"), "name", "rollout"),
+    channel: required(str(flags, "channel"), "channel", "rollout"),
+    keyPath: required(str(flags, "key"), "key", "rollout"),
+    action,
+    expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
+    mqtt: mqttFlags(flags, "rollout", rate !== undefined),
+  };
+  if (rate === undefined) {
+    for (const f of ["min-devices", "watch-seconds"]) {
+      if (str(flags, f) !== undefined) throw new EdgeError("USAGE", `--${f} goes with --halt-on-failures`);
+    }
+    const c = await changeRollout(opts);
+    const what = c.abortedFrom ? `aborted ${c.abortedFrom.version} (previous release from ${c.abortedFrom.source}): ` : "";
+    report(
+      io,
+      changeJson(c),
+      `${what}${pointerLine(c.pointer)}\nwrote ${c.path}\n${c.mqtt ? `published to ${c.mqtt.topic} (retained, acknowledged)\n` : ""}`,
+    );
+    return 0;
+  }
+  const minDevices = integerFlag(
+    required(str(flags, "min-devices"), "min-devices", "rollout"),
+    "min-devices",
+    1,
+    1_000_000,
+  ) as number;
+  const watchSeconds = positiveNumberFlag(str(flags, "watch-seconds"), "watch-seconds") ?? DEFAULT_WATCH_SECONDS;
+  const policy = { maxFailureRate: parseFailureRate(rate), minDevices };
+  const r = await rolloutWithHalt(opts as RolloutOptions & { mqtt: MqttSettings }, {
+    policy,
+    watchMs: watchSeconds * 1000,
+    stopRequested: io.stopRequested,
+    onWarning: (text) => io.warn(`edge-publish: ${text}\n`),
+    onWatching: (c) => {
+      if (!io.json) io.out(`${pointerLine(c.pointer)}; watching device events for ${c.pointer.version}\n`);
+    },
+  });
+  const t = r.decision.tally;
+  const pct = (x: number): string => `${Math.round(x * 1000) / 10}%`;
+  const counts = `${t.failed} of ${t.reported} reporting devices failed (${pct(r.decision.failureRate)})`;
+  const json = {
+    halted: r.end === "halt",
+    end: r.end,
+    ...t,
+    failureRate: r.decision.failureRate,
+    policy,
+    rollout: changeJson(r.change),
+    abort: r.abort ? changeJson(r.abort) : undefined,
+  };
+  if (r.abort) {
+    report(io, json, `rollout halted: ${counts}, above ${pct(policy.maxFailureRate)}; ${pointerLine(r.abort.pointer)}\n`);
+    return 1;
+  }
+  const why = r.end === "signal" ? "stopped" : `watched ${watchSeconds} s`;
+  report(
+    io,
+    json,
+    `${why}: ${counts}; the rollout stays at ${formatRollout(r.change.pointer.rollout ?? { percent: 100, paused: false })}\n`,
+  );
+  return 0;
+}
+
+export async function runKeys(flags: Flags, positionals: string[], io: CliIo): Promise<number> {
+  const sub = positionals[0];
+  if (positionals.length !== 1 || (sub !== "init" && sub !== "rotate")) {
+    throw new EdgeError(
+      "USAGE",
+      `keys takes init or rotate (found ${JSON.stringify(positionals.join(" "))}; see edge-publish keys --help)`,
+    );
+  }
+  const repoDir = required(str(flags, "repo"), "repo", "keys");
+  const keyPath = required(str(flags, "key"), "key", "keys");
+  const add = list(flags, "add");
+  const remove = list(flags, "remove");
+  if (sub === "init" && (add.length > 0 || remove.length > 0))
+    throw new EdgeError("USAGE", "keys init takes no --add or --remove");
+  const r = sub === "init" ? await keysInit({ repoDir, keyPath }) : await keysRotate({ repoDir, keyPath, add, remove });
+  const short = (ids: string[]): string => ids.map((id) => id.slice(0, 16)).join(", ") || "none";
+  report(
+    io,
+    r,
+    `wrote ${r.path} (keys document ${r.version}, signed by ${r.signedBy.slice(0, 16)})\nkeys ${short(r.keys)}; added ${short(r.added)}; removed ${short(r.removed)}\n`,
+  );
+  return 0;
+}
