@@ -48,6 +48,8 @@ export interface AgentConfig {
   keepVersions: number;
   diskReserveMiB: number;
   download: { retries: number; idleTimeoutSeconds: number };
+  /** Deltas: taken when offered from the active version, unless disabled or memory is short. */
+  delta: { enabled: boolean; minFreeMemoryMiB: number };
   service: ServiceConfig;
   health: HealthConfig;
   mqtt: MqttConfig | undefined;
@@ -82,6 +84,7 @@ const KNOWN_KEYS = new Set([
   "keepVersions",
   "diskReserveMiB",
   "download",
+  "delta",
   "service",
   "health",
   "logLevel",
@@ -190,6 +193,16 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
   const download = {
     retries: num(d, "retries", "download.", 6, 0, 100),
     idleTimeoutSeconds: num(d, "idleTimeoutSeconds", "download.", 30, 1, 3600),
+  };
+
+  const dl = obj("delta");
+  for (const key of Object.keys(dl))
+    if (key !== "enabled" && key !== "minFreeMemoryMiB") problems.push(`unknown key "delta.${key}"`);
+  if (dl.enabled !== undefined && typeof dl.enabled !== "boolean") problems.push("delta.enabled must be true or false");
+  const delta = {
+    enabled: dl.enabled !== false,
+    // A 16 MiB bsdiff window patched whole (old, new, patch) plus a tensor chunk and its planes, with room to spare.
+    minFreeMemoryMiB: num(dl, "minFreeMemoryMiB", "delta.", 128, 0, 1024 * 1024),
   };
 
   const s = obj("service");
@@ -335,6 +348,7 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
     keepVersions,
     diskReserveMiB,
     download,
+    delta,
     service,
     health,
     mqtt,

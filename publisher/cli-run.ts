@@ -3,6 +3,7 @@ import { EdgeError } from "../shared/errors.js";
 import { type MqttSettings, mqttUrlProblem } from "../shared/mqtt-options.js";
 import { type CommandName, compatibilityFlags, integerFlag, positiveNumberFlag, required } from "./cli-spec.js";
 import { buildRelease } from "./commands/build.js";
+import { type DeltaResult, makeDeltas } from "./commands/delta.js";
 import { keygen } from "./commands/keygen.js";
 import { publishChannel } from "./commands/publish.js";
 import { startWatch } from "./commands/watch.js";
@@ -95,7 +96,12 @@ export async function runBuild(flags: Flags, positionals: string[], io: CliIo): 
   } finally {
     progress.finish();
   }
-  const { release } = r;
+  const deltaFrom = versionList(str(flags, "delta-from"));
+  const deltas =
+    deltaFrom.length > 0
+      ? await deltasWithProgress(r.release.name, r.release.version, deltaFrom, flags, io, positionals[0])
+      : undefined;
+  const release = deltas?.release ?? r.release;
   report(
     io,
     {
@@ -106,10 +112,74 @@ export async function runBuild(flags: Flags, positionals: string[], io: CliIo): 
       bundle: release.bundle,
       releasePath: r.releasePath,
       bundlePath: r.bundlePath,
+      ...(deltas ? { deltas: deltas.deltas, channels: deltas.channels.map((c) => c.channel) } : {}),
     },
     `${r.alreadyBuilt ? "already built (same content)" : "built"} ${release.name} ${release.version}: ${release.files.length} files\n` +
       `bundle  ${r.bundlePath} (${release.bundle.size} bytes, sha256 ${release.bundle.sha256})\n` +
-      `release ${r.releasePath}\n`,
+      `release ${r.releasePath}\n` +
+      (deltas ? describeDeltas(deltas) : ""),
+  );
+  return 0;
+}
+
+function versionList(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  return text
+    .split(",")
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
+}
+
+async function deltasWithProgress(
+  name: string,
+  to: string,
+  from: string[],
+  flags: Flags,
+  io: CliIo,
+  targetModelDir?: string,
+): Promise<DeltaResult> {
+  const command = targetModelDir ? "build" : "delta";
+  const progress = createProgress(io.progressStream, "delta");
+  try {
+    return await makeDeltas({
+      repoDir: required(str(flags, "repo"), "repo", command),
+      name,
+      from,
+      to,
+      keyPath: required(str(flags, "key"), "key", command),
+      targetModelDir,
+      mqtt: mqttFlags(flags, command, false),
+      onProgress: (done, total) => progress.update(done, total),
+    });
+  } finally {
+    progress.finish();
+  }
+}
+
+function describeDeltas(r: DeltaResult): string {
+  const lines = r.deltas.map((d) => {
+    const share = d.bundleSize > 0 ? ((100 * d.size) / d.bundleSize).toFixed(1) : "-";
+    return d.offered
+      ? `delta   from ${d.from}: ${d.size} bytes (${share} % of the bundle) in ${(d.ms / 1000).toFixed(1)} s, ${d.url}\n`
+      : `delta   from ${d.from}: ${d.size} bytes, not smaller than the bundle: not offered\n`;
+  });
+  const channels = r.channels.map((c) => `channel ${c.channel} re-pointed (sequence ${c.sequence})\n`);
+  return lines.join("") + channels.join("");
+}
+
+export async function runDelta(flags: Flags, io: CliIo): Promise<number> {
+  const from = versionList(required(str(flags, "from"), "from", "delta"));
+  const r = await deltasWithProgress(
+    required(str(flags, "name"), "name", "delta"),
+    required(str(flags, "to"), "to", "delta"),
+    from,
+    flags,
+    io,
+  );
+  report(
+    io,
+    { name: r.release.name, version: r.release.version, deltas: r.deltas, channels: r.channels.map((c) => c.channel) },
+    describeDeltas(r),
   );
   return 0;
 }

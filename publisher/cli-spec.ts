@@ -27,6 +27,15 @@ export const COMMAND_OPTIONS = {
     arch: { type: "string" },
     labels: { type: "string" },
     "gzip-level": { type: "string" },
+    "delta-from": { type: "string" },
+  },
+  delta: {
+    repo: { type: "string" },
+    name: { type: "string" },
+    from: { type: "string" },
+    to: { type: "string" },
+    key: { type: "string" },
+    ...MQTT_OPTIONS,
   },
   publish: {
     repo: { type: "string" },
@@ -102,6 +111,7 @@ Usage: edge-publish <command> [options]
 Commands:
   keygen    create the Ed25519 signing key pair (publisher.key, publisher.pub)
   build     turn a model folder into a signed, reproducible bundle in a repository
+  delta     make deltas from earlier releases to a release, offered to devices in its signed manifest
   publish   point a channel (stable, canary, ...) at a built version
   serve     serve a repository over HTTP (Range, ETag) for tests and demos
   fleet     show every device's status from an MQTT broker
@@ -120,11 +130,21 @@ Writes DIR/publisher.key (private, mode 0600) and DIR/publisher.pub (give it to 
 Refuses to replace an existing key unless --force: devices trusting the old key would reject new releases.
 `,
   build: `Usage: edge-publish build MODEL_DIR --name NAME --version SEMVER --repo REPO_DIR --key PRIVATE_KEY
-                          [--arch a,b] [--labels l1,l2] [--gzip-level 0-9] [--json]
+                          [--arch a,b] [--labels l1,l2] [--gzip-level 0-9] [--delta-from V1[,V0...]] [--json]
 Hashes every file in MODEL_DIR, writes releases/NAME/VERSION/NAME-VERSION.tar.gz and a signed release.json.
 The same folder always gives the same bundle bytes. Rebuilding a version with the same content does nothing;
 with other content it fails with VERSION_EXISTS. --gzip-level defaults to 1 (weights barely compress).
+--delta-from: then makes a delta from each named release, as edge-publish delta does.
 `,
+  delta: `Usage: edge-publish delta --repo REPO_DIR --name NAME --from V1[,V0...] --to V2 --key PRIVATE_KEY
+                          [--mqtt URL [MQTT_OPTIONS]] [--json]
+Makes releases/NAME/V2/deltas/V1.epdelta, which rebuilds V2's files from V1's on the device: unchanged files
+cost nothing, safetensors weights are diffed tensor by tensor, other files with bsdiff in 16 MiB windows.
+A delta smaller than V2's bundle is recorded (URL, size, SHA-256, base version) in V2's re-signed release.json;
+a larger one is dropped, and devices download the bundle. The same inputs give the same delta bytes.
+Channels pointing at V2 get a new pointer (same rollout, next sequence; also sent to the broker with --mqtt),
+since a pointer names the release manifest by digest. Both bundles are unpacked and verified in the temp folder.
+${MQTT_HELP}`,
   publish: `Usage: edge-publish publish --repo REPO_DIR --name NAME --version SEMVER --channel CHANNEL --key PRIVATE_KEY
                             [--expires-days N] [--mqtt URL [MQTT_OPTIONS]] [--json]
 Writes a signed channels/NAME/CHANNEL.json naming the release, with the next sequence number and an expiry

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { type Logger, pino } from "pino";
 import { describeError, EdgeError, toEdgeError } from "../shared/errors.js";
-import { type CliIo, type Flags, runBuild, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
+import { type CliIo, type Flags, runBuild, runDelta, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
 import { COMMAND_OPTIONS, COMMON_OPTIONS, HELP, isCommand } from "./cli-spec.js";
 import { runChannels, runKeys, runPromote, runRollout } from "./rollout/cli-rollout.js";
 
@@ -86,6 +86,8 @@ async function main(argv: string[]): Promise<number> {
       return runKeygen(values, io);
     case "build":
       return runBuild(values, positionals, io);
+    case "delta":
+      return runDelta(values, io);
     case "publish":
       return runPublish(values, io);
     case "serve":

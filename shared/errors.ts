@@ -35,6 +35,10 @@ export const ERROR_CODES = [
   "ENTRY_MISSING",
   "ENTRY_TOO_LARGE",
   "DISK_SPACE_LOW",
+  // deltas (the agent falls back to the full bundle on each of these)
+  "DELTA_BASE_MISMATCH",
+  "DELTA_FAILED",
+  "MEMORY_LOW",
   // activation and service
   "ACTIVATION_FAILED",
   "RESTART_FAILED",

@@ -49,11 +49,22 @@ export interface ArtifactRef {
   sha256: string;
 }
 
+/**
+ * A delta file that rebuilds this release's payload from the payload of release
+ * `from` (format: delta-format.ts). A device whose active version is `from`
+ * may download it instead of the bundle.
+ */
+export interface DeltaRef extends ArtifactRef {
+  from: string;
+}
+
 /** No creation time in the payload: the bundle's bytes depend only on its content. */
 export interface ReleaseManifest extends Omit<PayloadManifest, "_type"> {
   _type: typeof RELEASE_TYPE;
   createdAt: string;
   bundle: ArtifactRef;
+  /** Sorted by `from`, at most one per base version. */
+  deltas?: DeltaRef[];
 }
 
 export interface ChannelPointer {
@@ -201,6 +212,24 @@ export function parsePayloadManifest(value: unknown): PayloadManifest {
   return value as unknown as PayloadManifest;
 }
 
+function checkDeltas(p: Problems, value: unknown, version: unknown): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value)) {
+    p.add("deltas must be a list");
+    return;
+  }
+  const seen = new Set<string>();
+  for (const [i, d] of value.entries()) {
+    checkArtifact(p, d, `deltas[${i}]`);
+    if (!isRecord(d)) continue;
+    const problem = versionProblem(d.from);
+    if (problem) p.add(`deltas[${i}].from: ${problem}`);
+    else if (d.from === version) p.add(`deltas[${i}].from must be another version than the release's own`);
+    else if (seen.has(d.from as string)) p.add(`deltas[${i}].from ${d.from} is listed twice`);
+    seen.add(d.from as string);
+  }
+}
+
 export function parseReleaseManifest(value: unknown): ReleaseManifest {
   const p = new Problems("release manifest");
   if (!isRecord(value)) throw new EdgeError("METADATA_MALFORMED", "release manifest must be a JSON object");
@@ -209,6 +238,7 @@ export function parseReleaseManifest(value: unknown): ReleaseManifest {
   checkFiles(p, value);
   checkCompatibility(p, value.compatibility);
   checkArtifact(p, value.bundle, "bundle");
+  checkDeltas(p, value.deltas, value.version);
   p.throwIfAny();
   return value as unknown as ReleaseManifest;
 }

@@ -5,6 +5,7 @@
  *   channels/<name>/<channel>.json              signed ChannelPointer
  *   releases/<name>/<version>/release.json      signed ReleaseManifest
  *   releases/<name>/<version>/<name>-<version>.tar.gz   the bundle
+ *   releases/<name>/<version>/deltas/<from>.epdelta      delta from release <from> (delta-format.ts)
  */
 export function channelPointerPath(name: string, channel: string): string {
   return `channels/${name}/${channel}.json`;
@@ -24,6 +25,10 @@ export function bundleFileName(name: string, version: string): string {
 
 export function bundlePath(name: string, version: string): string {
   return `${releaseDir(name, version)}/${bundleFileName(name, version)}`;
+}
+
+export function deltaPath(name: string, fromVersion: string, version: string): string {
+  return `${releaseDir(name, version)}/deltas/${fromVersion}.epdelta`;
 }
 
 /** Resolves an artifact URL from a manifest against the repository base URL. */

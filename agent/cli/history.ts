@@ -3,6 +3,7 @@ import { layoutFor } from "../install/layout.js";
 import { openDbReadOnly } from "../state/db.js";
 import { StateStore } from "../state/store.js";
 import { type CliContext, EXIT, formatBytes, formatDuration, printJson, table } from "./context.js";
+import { shortDelivery } from "./delivery-text.js";
 
 /** `edge-agent history`: past attempts, newest first, with phase timings. */
 export async function historyCommand(ctx: CliContext): Promise<number> {
@@ -37,6 +38,10 @@ export async function historyCommand(ctx: CliContext): Promise<number> {
       finishedAt: r.finishedAt,
       durationMs: r.finishedAt ? Date.parse(r.finishedAt) - Date.parse(r.startedAt) : null,
       bytesDownloaded: r.bytesDownloaded,
+      delivery: r.delivery,
+      deltaFrom: r.deltaFrom,
+      deltaFallback: r.deltaFallbackCode ? { code: r.deltaFallbackCode, message: r.deltaFallbackMessage ?? "" } : null,
+      bytesSaved: r.bytesSaved,
       phases: store.phaseLog(r.id),
     }));
     if (ctx.json) {
@@ -47,7 +52,7 @@ export async function historyCommand(ctx: CliContext): Promise<number> {
       ctx.out("no updates yet\n");
       return EXIT.OK;
     }
-    const head = ["ID", "KIND", "FROM", "TO", "RESULT", "ERROR", "STARTED", "TOOK", "DOWNLOADED"];
+    const head = ["ID", "KIND", "FROM", "TO", "RESULT", "ERROR", "STARTED", "TOOK", "DOWNLOADED", "VIA"];
     const body = entries.map((e) => [
       String(e.id),
       e.kind,
@@ -58,6 +63,7 @@ export async function historyCommand(ctx: CliContext): Promise<number> {
       e.startedAt.replace("T", " ").replace(/\.\d+Z$/, "Z"),
       formatDuration(e.startedAt, e.finishedAt),
       formatBytes(e.bytesDownloaded),
+      shortDelivery(e),
     ]);
     ctx.out(`${table([head, ...body])}\n`);
     return EXIT.OK;

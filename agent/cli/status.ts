@@ -1,5 +1,6 @@
 import { readStatus } from "../telemetry/status-snapshot.js";
 import { type CliContext, EXIT, formatBytes, printJson } from "./context.js";
+import { describeDelivery } from "./delivery-text.js";
 
 /** `edge-agent status`: exit 0 when healthy, 1 when degraded (each problem listed). */
 export async function statusCommand(ctx: CliContext): Promise<number> {
@@ -39,6 +40,7 @@ export async function statusCommand(ctx: CliContext): Promise<number> {
     const err = u.errorCode ? `  ${u.errorCode}: ${u.error}` : "";
     row("Last update", `${u.fromVersion ?? "none"} -> ${u.version}  ${u.result ?? "in progress"}${err}`);
     if (u.rollbackErrorCode) row("Rollback error", `${u.rollbackErrorCode}: ${u.rollbackError}`);
+    if (u.delivery) row("Delivery", describeDelivery(u));
   } else row("Last update", "none");
   if (s.denied.length === 0) row("Deny-list", "empty");
   for (const [i, d] of s.denied.entries())

@@ -22,8 +22,10 @@ export interface ApplyDeltaOptions {
   /** The target manifest's files: the delta must rebuild exactly these. */
   expectedFiles: PayloadFile[];
   signal?: AbortSignal;
-  /** For bspatch's window files (default os.tmpdir()). */
+  /** For bspatch's window files (default os.tmpdir()); the agent keeps it inside its data folder. */
   tempDir?: string;
+  /** Rebuilt bytes written so far, across all files. */
+  onProgress?: (bytes: number) => void;
 }
 
 export interface ApplyDeltaResult {
@@ -48,10 +50,17 @@ export async function applyDelta(opts: ApplyDeltaOptions): Promise<ApplyDeltaRes
     const expected = matchExpected(header.files, opts.expectedFiles);
     const blobs = new DeltaBlobs(opts.deltaPath, handle, dataStart);
     let bytes = 0;
+    let written = 0;
+    const onWritten = opts.onProgress
+      ? (n: number) => {
+          written += n;
+          opts.onProgress?.(written);
+        }
+      : undefined;
     for (const file of header.files) {
       checkpoint();
       const target = expected.get(file.path) as PayloadFile;
-      const out = await OutputFile.create(insideDest(opts.destDir, file.path), target);
+      const out = await OutputFile.create(insideDest(opts.destDir, file.path), target, onWritten);
       try {
         await rebuildFile(file, {
           ...opts,
@@ -123,19 +132,20 @@ async function rebuildFile(file: DeltaFile, ctx: RebuildContext): Promise<void> 
 
 /**
  * The base is read at offsets the delta names, so it must be the very file the
- * delta was made from. (A dedicated DELTA_BASE_MISMATCH code would let the agent
- * tell "fall back to the full bundle" from tampering; DIGEST_MISMATCH for now.)
+ * delta was made from. DELTA_BASE_MISMATCH tells the agent to fetch the bundle.
  */
 async function verifyBase(basePath: string, path: string, ref: BaseRef): Promise<void> {
   let found: { sha256: string; size: number };
   try {
     found = await sha256File(basePath);
   } catch (err) {
-    throw new EdgeError("DIGEST_MISMATCH", `delta base mismatch: ${path} cannot be read from the active version`, { cause: err });
+    throw new EdgeError("DELTA_BASE_MISMATCH", `delta base mismatch: ${path} cannot be read from the active version`, {
+      cause: err,
+    });
   }
   if (found.size !== ref.size || found.sha256 !== ref.sha256) {
     throw new EdgeError(
-      "DIGEST_MISMATCH",
+      "DELTA_BASE_MISMATCH",
       `delta base mismatch: ${path} in the active version has ${found.size} bytes, SHA-256 ${found.sha256}; the delta was made from ${ref.size} bytes, ${ref.sha256}`,
     );
   }
@@ -144,7 +154,7 @@ async function verifyBase(basePath: string, path: string, ref: BaseRef): Promise
 function sameBaseMismatch(path: string, cause: unknown): EdgeError {
   const detail = cause instanceof Error ? cause.message : String(cause);
   return new EdgeError(
-    "DIGEST_MISMATCH",
+    "DELTA_BASE_MISMATCH",
     `delta base mismatch: ${path} in the active version is not the unchanged file (${detail})`,
     {
       cause,

@@ -13,11 +13,12 @@ export class OutputFile {
     private readonly path: string,
     private readonly handle: FileHandle,
     private readonly expected: PayloadFile,
+    private readonly onWritten?: (n: number) => void,
   ) {}
 
-  static async create(path: string, expected: PayloadFile): Promise<OutputFile> {
+  static async create(path: string, expected: PayloadFile, onWritten?: (n: number) => void): Promise<OutputFile> {
     await mkdir(dirname(path), { recursive: true });
-    return new OutputFile(path, await open(path, "wx", expected.mode), expected);
+    return new OutputFile(path, await open(path, "wx", expected.mode), expected, onWritten);
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -31,6 +32,7 @@ export class OutputFile {
       done += bytesWritten;
     }
     this.bytes += chunk.length;
+    this.onWritten?.(chunk.length);
   }
 
   /** Checks size and SHA-256 against the target manifest, then makes the file durable with the manifest's mode. */

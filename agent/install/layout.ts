@@ -5,7 +5,7 @@ import { join } from "node:path";
  *
  *   versions/<version>/        a complete, verified version (read-only once staged)
  *   staging/<version>.<id>/    a version being extracted; discarded if interrupted
- *   downloads/<file>.part      a download in progress, resumed after a restart
+ *   downloads/<file>.part      a download in progress (bundle or delta), resumed after a restart
  *   current -> versions/<v>    the active version (relative link)
  *   state.db                   the journal (SQLite)
  *   agent.lock, agent.sock     who is changing the device, and how to ask it
@@ -53,4 +53,9 @@ export function downloadPartPath(layout: Layout, name: string, version: string):
 export function versionFromLinkTarget(target: string): string | undefined {
   const match = /^versions\/([^/]+)\/?$/.exec(target);
   return match?.[1];
+}
+
+/** A delta from `fromVersion`, downloaded and resumed like a bundle. */
+export function deltaPartPath(layout: Layout, name: string, fromVersion: string, version: string): string {
+  return join(layout.downloadsDir, `${name}-${version}.from-${fromVersion}.epdelta.part`);
 }

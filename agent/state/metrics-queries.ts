@@ -5,10 +5,11 @@ export interface AttemptTotal {
   result: string | null;
   count: number;
   bytesDownloaded: number;
+  bytesSaved: number;
 }
 
 /**
- * Attempt counts and downloaded bytes per (kind, result), for the metrics
+ * Attempt counts, downloaded bytes and bytes saved by deltas per (kind, result), for the metrics
  * endpoint. The only SQL outside store.ts: it is read-only, serves a scrape that
  * must stay cheap however long the journal grows (one grouped row per kind and
  * result, no release JSON), and belongs next to the schema it reads; it can move
@@ -17,7 +18,8 @@ export interface AttemptTotal {
 export function attemptTotals(db: Db): AttemptTotal[] {
   return db
     .prepare(
-      `SELECT kind, result, COUNT(*) AS count, COALESCE(SUM(bytes_downloaded), 0) AS bytesDownloaded
+      `SELECT kind, result, COUNT(*) AS count, COALESCE(SUM(bytes_downloaded), 0) AS bytesDownloaded,
+         COALESCE(SUM(bytes_saved), 0) AS bytesSaved
        FROM attempts GROUP BY kind, result ORDER BY kind, result`,
     )
     .all() as AttemptTotal[];

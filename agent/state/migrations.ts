@@ -48,4 +48,12 @@ export const MIGRATIONS: readonly string[] = [
     denied_at TEXT NOT NULL
   );
   `,
+  // 2: how the update arrived. delivery is 'bundle' or 'delta' (NULL until chosen, and for rollbacks).
+  `
+  ALTER TABLE attempts ADD COLUMN delivery TEXT CHECK (delivery IS NULL OR delivery IN ('bundle', 'delta'));
+  ALTER TABLE attempts ADD COLUMN delta_from TEXT;
+  ALTER TABLE attempts ADD COLUMN delta_fallback_code TEXT;
+  ALTER TABLE attempts ADD COLUMN delta_fallback_message TEXT;
+  ALTER TABLE attempts ADD COLUMN bytes_saved INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

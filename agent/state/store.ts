@@ -21,6 +21,14 @@ export interface AttemptRow {
   rollbackErrorCode: ErrorCode | null;
   rollbackErrorMessage: string | null;
   bytesDownloaded: number;
+  /** How the files arrived: the bundle or a delta from `deltaFrom`; null until chosen and for rollbacks. */
+  delivery: "bundle" | "delta" | null;
+  deltaFrom: string | null;
+  /** Why an offered delta was not used, when it was not. */
+  deltaFallbackCode: ErrorCode | null;
+  deltaFallbackMessage: string | null;
+  /** Bundle size minus delta size, once a delta rebuilt the version. */
+  bytesSaved: number;
   startedAt: string;
   updatedAt: string;
   finishedAt: string | null;
@@ -66,7 +74,8 @@ export interface NewAttempt {
 const ATTEMPT_COLUMNS = `id, kind, source, from_version AS fromVersion, to_version AS toVersion, release_json AS releaseJson,
   release_digest AS releaseDigest, phase, result, error_code AS errorCode, error_message AS errorMessage,
   rollback_error_code AS rollbackErrorCode, rollback_error_message AS rollbackErrorMessage,
-  bytes_downloaded AS bytesDownloaded, started_at AS startedAt, updated_at AS updatedAt, finished_at AS finishedAt`;
+  bytes_downloaded AS bytesDownloaded, delivery, delta_from AS deltaFrom, delta_fallback_code AS deltaFallbackCode,
+  delta_fallback_message AS deltaFallbackMessage, bytes_saved AS bytesSaved, started_at AS startedAt, updated_at AS updatedAt, finished_at AS finishedAt`;
 
 const DENIED_SELECT =
   "SELECT version, release_digest AS releaseDigest, error_code AS errorCode, reason, denied_at AS deniedAt FROM denied";
@@ -115,6 +124,25 @@ export class StateStore {
 
   setBytesDownloaded(id: number, bytes: number): void {
     this.db.prepare("UPDATE attempts SET bytes_downloaded = ?, updated_at = ? WHERE id = ?").run(bytes, this.stamp(), id);
+  }
+
+  setDelivery(id: number, delivery: "bundle" | "delta", deltaFrom: string | null): void {
+    this.db
+      .prepare("UPDATE attempts SET delivery = ?, delta_from = ?, updated_at = ? WHERE id = ?")
+      .run(delivery, deltaFrom, this.stamp(), id);
+  }
+
+  /** The delta was given up: the attempt goes on with the bundle. */
+  setDeltaFallback(id: number, code: ErrorCode, message: string): void {
+    this.db
+      .prepare(
+        "UPDATE attempts SET delivery = 'bundle', delta_fallback_code = ?, delta_fallback_message = ?, updated_at = ? WHERE id = ?",
+      )
+      .run(code, message, this.stamp(), id);
+  }
+
+  setBytesSaved(id: number, bytes: number): void {
+    this.db.prepare("UPDATE attempts SET bytes_saved = ?, updated_at = ? WHERE id = ?").run(bytes, this.stamp(), id);
   }
 
   finishAttempt(id: number, result: AttemptResult, rollbackError?: { code: ErrorCode; message: string }): void {

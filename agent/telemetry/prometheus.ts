@@ -9,7 +9,7 @@ export interface MetricsAttempt {
   result: string | null;
   kind: string;
   bytesDownloaded: number;
-  /** Bytes a delta avoided downloading; the journal has no such column yet, so absent means 0. */
+  /** Bytes a delta avoided downloading (bundle size minus delta size); absent means 0. */
   bytesSaved?: number;
   /** How many attempts this entry stands for (default 1). */
   count?: number;

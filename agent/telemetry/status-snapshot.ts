@@ -33,6 +33,12 @@ export interface StatusSnapshot {
     startedAt: string;
     finishedAt: string | null;
     bytesDownloaded: number;
+    /** "bundle" or "delta"; null before the download began and for rollbacks. */
+    delivery: string | null;
+    deltaFrom: string | null;
+    /** Why an offered delta was not used: the bundle came instead. */
+    deltaFallback: { code: string; message: string } | null;
+    bytesSaved: number;
   } | null;
   denied: { version: string; errorCode: string; reason: string; deniedAt: string }[];
   health: { url: string; ok: boolean; status?: number; error?: string; latencyMs: number };
@@ -58,6 +64,10 @@ function lastUpdateOf(row: AttemptRow | undefined): StatusSnapshot["lastUpdate"]
     startedAt: row.startedAt,
     finishedAt: row.finishedAt,
     bytesDownloaded: row.bytesDownloaded,
+    delivery: row.delivery,
+    deltaFrom: row.deltaFrom,
+    deltaFallback: row.deltaFallbackCode ? { code: row.deltaFallbackCode, message: row.deltaFallbackMessage ?? "" } : null,
+    bytesSaved: row.bytesSaved,
   };
 }
 

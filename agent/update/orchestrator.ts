@@ -1,17 +1,18 @@
-import { access, chmod, readdir, rename, rm, stat } from "node:fs/promises";
+import { access, chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { sleep } from "../../shared/backoff.js";
 import { EdgeError, toEdgeError } from "../../shared/errors.js";
 import { fsyncDir } from "../../shared/fs-atomic.js";
-import type { ReleaseManifest } from "../../shared/manifest.js";
+import type { ArtifactRef, DeltaRef, ReleaseManifest } from "../../shared/manifest.js";
 import { resolveArtifactUrl } from "../../shared/repo-layout.js";
 import type { PublicKeyInfo } from "../../shared/signature.js";
 import { downloadArtifact } from "../bundle/download.js";
 import { extractBundle } from "../bundle/extract.js";
 import { copyLocalBundle } from "../bundle/local-copy.js";
 import type { AgentConfig } from "../config.js";
+import { applyDelta } from "../delta/apply-delta.js";
 import { activateVersion, deactivate, readCurrentVersion } from "../install/activate.js";
-import { downloadPartPath, type Layout, versionDir } from "../install/layout.js";
+import { deltaPartPath, downloadPartPath, type Layout, versionDir } from "../install/layout.js";
 import { pruneVersions } from "../install/prune.js";
 import type { Logger } from "../logging.js";
 import type { ServiceController } from "../service/controller.js";
@@ -19,6 +20,7 @@ import { holdProbation, waitForReady } from "../service/health.js";
 import { parseStoredRelease } from "../sources/sideload.js";
 import type { AttemptRow, StateStore } from "../state/store.js";
 import { diskSpaceFor } from "../telemetry/disk.js";
+import { availableMemory } from "../telemetry/memory.js";
 import { type MachineOptions, ROLLBACK_START, transition, UPDATE_START } from "./machine.js";
 import { insideWindow } from "./maintenance-window.js";
 import { type ActivePhase, isPastActivation, isTerminal, type Phase } from "./phases.js";
@@ -226,15 +228,65 @@ export class Updater {
     return downloadPartPath(this.deps.layout, release.name, release.version).replace(/\.part$/, "");
   }
 
+  /**
+   * The delta this attempt uses: offered from the version that was active when
+   * the attempt began, smaller than the bundle, that version still staged here,
+   * deltas enabled, and not given up on earlier in this attempt.
+   */
+  private async deltaOffer(ctx: AttemptContext): Promise<DeltaRef | undefined> {
+    const release = ctx.release;
+    const from = ctx.fromVersion;
+    if (!release || !from || ctx.kind !== "update" || !this.deps.config.delta.enabled) return undefined;
+    // Sideloaded from a file: the device may have no network to fetch a delta with.
+    if (release.bundle.url.startsWith("file:")) return undefined;
+    const offer = release.deltas?.find((d) => d.from === from);
+    if (!offer || offer.size >= release.bundle.size) return undefined;
+    if (this.deps.store.getAttempt(ctx.id)?.deltaFallbackCode) return undefined;
+    return (await this.isStaged(from)) ? offer : undefined;
+  }
+
+  private deltaFile(release: ReleaseManifest, from: string): string {
+    return deltaPartPath(this.deps.layout, release.name, from, release.version).replace(/\.part$/, "");
+  }
+
+  /** The delta is given up for this attempt: why is recorded, its files go, the bundle comes next. */
+  private async fallBackToBundle(
+    ctx: AttemptContext,
+    release: ReleaseManifest,
+    from: string,
+    thrown: unknown,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if (signal.aborted) throw thrown;
+    const err = toEdgeError(thrown, "DELTA_FAILED");
+    this.deps.store.setDeltaFallback(ctx.id, err.code, err.message);
+    this.log.warn(
+      { attempt: ctx.id, from, to: release.version, code: err.code, err },
+      "delta not usable; downloading the full bundle",
+    );
+    const part = deltaPartPath(this.deps.layout, release.name, from, release.version);
+    await Promise.all([rm(part, { force: true }), rm(this.deltaFile(release, from), { force: true })]);
+  }
+
   private async download(ctx: AttemptContext, signal: AbortSignal): Promise<void> {
     const release = this.requireRelease(ctx);
     if (await this.isStaged(release.version)) {
       this.log.info({ version: release.version }, "version already staged; nothing to download");
       return;
     }
-    const { layout, config, store } = this.deps;
+    const offer = await this.deltaOffer(ctx);
+    if (offer) {
+      try {
+        await this.fetchDelta(ctx, release, offer, signal);
+        return;
+      } catch (err) {
+        await this.fallBackToBundle(ctx, release, offer.from, err, signal);
+      }
+    }
+    this.deps.store.setDelivery(ctx.id, "bundle", null);
+    const { layout } = this.deps;
     const partPath = downloadPartPath(layout, release.name, release.version);
-    await this.checkDiskSpace(release, partPath);
+    await this.checkDiskSpace(release, release.bundle.size, partPath);
     if (release.bundle.url.startsWith("file:")) {
       await copyLocalBundle({
         url: release.bundle.url,
@@ -245,11 +297,31 @@ export class Updater {
       });
       return;
     }
+    await this.fetchArtifact(ctx, release.bundle, partPath, signal);
+  }
+
+  /** Downloads the delta (resumable, like the bundle), checked against the signed size and SHA-256. */
+  private async fetchDelta(ctx: AttemptContext, release: ReleaseManifest, offer: DeltaRef, signal: AbortSignal): Promise<void> {
+    const { layout, store } = this.deps;
+    store.setDelivery(ctx.id, "delta", offer.from);
+    if (await exists(this.deltaFile(release, offer.from))) return;
+    const partPath = deltaPartPath(layout, release.name, offer.from, release.version);
+    await this.checkDiskSpace(release, offer.size, partPath);
+    this.log.info(
+      { attempt: ctx.id, from: offer.from, to: release.version, deltaBytes: offer.size, bundleBytes: release.bundle.size },
+      "downloading a delta instead of the bundle",
+    );
+    await this.fetchArtifact(ctx, offer, partPath, signal);
+  }
+
+  /** Resumable HTTP download checked against the signed size and SHA-256; the bytes count in the journal. */
+  private async fetchArtifact(ctx: AttemptContext, artifact: ArtifactRef, partPath: string, signal: AbortSignal): Promise<void> {
+    const { config, store } = this.deps;
     const result = await downloadArtifact({
-      url: resolveArtifactUrl(config.repository, release.bundle.url),
+      url: resolveArtifactUrl(config.repository, artifact.url),
       partPath,
-      expectedSize: release.bundle.size,
-      expectedSha256: release.bundle.sha256,
+      expectedSize: artifact.size,
+      expectedSha256: artifact.sha256,
       logger: this.log.child({ component: "download" }),
       signal,
       retry: { attempts: config.download.retries, baseMs: 500, capMs: 30_000 },
@@ -263,31 +335,43 @@ export class Updater {
     store.setBytesDownloaded(ctx.id, before + result.bytesTransferred);
   }
 
-  private async checkDiskSpace(release: ReleaseManifest, partPath: string): Promise<void> {
+  /** Room for the artifact still to come, the unpacked files and the reserve. */
+  private async checkDiskSpace(release: ReleaseManifest, artifactSize: number, partPath: string): Promise<void> {
     const have = await stat(partPath).then(
       (s) => s.size,
       () => 0,
     );
     const payload = release.files.reduce((sum, f) => sum + f.size, 0);
     const reserve = this.deps.config.diskReserveMiB * 1024 * 1024;
-    const needed = release.bundle.size - have + payload + reserve;
+    const needed = artifactSize - have + payload + reserve;
     const disk = await diskSpaceFor(this.deps.layout.dataDir);
     if (disk.availableBytes < needed) {
       throw new EdgeError(
         "DISK_SPACE_LOW",
-        `${release.version} needs ${mib(needed)} MiB free on ${disk.mount} (bundle, unpacked files and ${this.deps.config.diskReserveMiB} MiB reserve); ${mib(disk.availableBytes)} MiB available`,
+        `${release.version} needs ${mib(needed)} MiB free on ${disk.mount} (download, unpacked files and ${this.deps.config.diskReserveMiB} MiB reserve); ${mib(disk.availableBytes)} MiB available`,
       );
     }
   }
 
   private async stage(ctx: AttemptContext, signal: AbortSignal): Promise<void> {
     const release = this.requireRelease(ctx);
-    const { layout, store } = this.deps;
     if (await this.isStaged(release.version)) return;
+    const offer = await this.deltaOffer(ctx);
+    if (offer) {
+      try {
+        if (!(await exists(this.deltaFile(release, offer.from)))) await this.download(ctx, signal);
+        // download() may have given the delta up already; then the bundle is here.
+        if (!this.deps.store.getAttempt(ctx.id)?.deltaFallbackCode) {
+          await this.stageFromDelta(ctx, release, offer, signal);
+          return;
+        }
+      } catch (err) {
+        await this.fallBackToBundle(ctx, release, offer.from, err, signal);
+      }
+    }
     const bundle = this.bundleFile(release);
     if (!(await exists(bundle))) await this.download(ctx, signal);
-    await this.cleanStaging();
-    const dest = join(layout.stagingDir, `${release.version}.${ctx.id}`);
+    const dest = await this.freshStagingDir(ctx, release);
     const payloadBytes = release.files.reduce((sum, f) => sum + f.size, 0);
     await extractBundle({
       bundlePath: bundle,
@@ -299,6 +383,71 @@ export class Updater {
         if (bytes * 2 >= payloadBytes) this.deps.fault?.("mid:staging");
       },
     });
+    await this.commitStaging(ctx, release, dest);
+    await rm(bundle, { force: true });
+  }
+
+  private async freshStagingDir(ctx: AttemptContext, release: ReleaseManifest): Promise<string> {
+    await this.cleanStaging();
+    return join(this.deps.layout.stagingDir, `${release.version}.${ctx.id}`);
+  }
+
+  /**
+   * Rebuilds the version in staging from the active version's files (only read)
+   * and the delta; every rebuilt file is checked against the signed manifest.
+   */
+  private async stageFromDelta(
+    ctx: AttemptContext,
+    release: ReleaseManifest,
+    offer: DeltaRef,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { store, layout, config } = this.deps;
+    const memory = await availableMemory();
+    if (memory < config.delta.minFreeMemoryMiB * 1024 * 1024) {
+      throw new EdgeError(
+        "MEMORY_LOW",
+        `applying a delta needs ${config.delta.minFreeMemoryMiB} MiB of free memory (delta.minFreeMemoryMiB); ${mib(memory)} MiB available`,
+      );
+    }
+    const dest = await this.freshStagingDir(ctx, release);
+    const payloadBytes = release.files.reduce((sum, f) => sum + f.size, 0);
+    const started = Date.now();
+    try {
+      await mkdir(dest, { recursive: true });
+      await applyDelta({
+        deltaPath: this.deltaFile(release, offer.from),
+        baseDir: versionDir(layout, offer.from),
+        destDir: dest,
+        expectedFiles: release.files,
+        signal,
+        tempDir: layout.stagingDir,
+        onProgress: (bytes) => {
+          if (bytes * 2 >= payloadBytes) this.deps.fault?.("mid:patching");
+        },
+      });
+    } catch (err) {
+      await rm(dest, { recursive: true, force: true });
+      throw err;
+    }
+    this.log.info(
+      {
+        attempt: ctx.id,
+        from: offer.from,
+        to: release.version,
+        ms: Date.now() - started,
+        savedBytes: release.bundle.size - offer.size,
+      },
+      "version rebuilt from the active version and a delta",
+    );
+    await this.commitStaging(ctx, release, dest);
+    store.setBytesSaved(ctx.id, release.bundle.size - offer.size);
+    await rm(this.deltaFile(release, offer.from), { force: true });
+  }
+
+  /** Verified files in `dest` become versions/<version>, durably, and the journal knows it. */
+  private async commitStaging(ctx: AttemptContext, release: ReleaseManifest, dest: string): Promise<void> {
+    const { layout, store } = this.deps;
     await makeReadOnly(dest, release);
     const final = versionDir(layout, release.version);
     // A folder here that the journal does not know is a leftover of a crash between rename and record.
@@ -311,7 +460,6 @@ export class Updater {
       releaseDigest: ctx.releaseDigest ?? "",
       stagedAt: new Date().toISOString(),
     });
-    await rm(bundle, { force: true });
     this.log.info({ version: release.version, dir: final }, "version staged and verified");
   }
 

@@ -17,6 +17,11 @@ export interface ExampleModelOptions {
   broken?: boolean;
   /** Adds `backbone.padding`, about this many bytes of random floats, for benchmarks with large models. */
   extraBytes?: number;
+  /**
+   * Seeds `backbone.padding` on its own: the same value in two versions keeps the
+   * backbone identical while the classifier changes, as a fine-tuned head does.
+   */
+  paddingSeed?: number;
 }
 
 export interface ExampleModelConfig {
@@ -81,7 +86,7 @@ export async function writeExampleModel(dir: string, opts: ExampleModelOptions):
   if (extraBytes > 0) {
     const count = Math.ceil(extraBytes / 4);
     // Its own stream, so the classifier's weights do not depend on extraBytes.
-    const paddingSeed = (opts.seed ^ 0x9e3779b9) >>> 0;
+    const paddingSeed = opts.paddingSeed ?? (opts.seed ^ 0x9e3779b9) >>> 0;
     tensors["backbone.padding"] = { dtype: "F32", shape: [count], data: () => randomFloats(count, paddingSeed) };
   }
   await writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt", version: opts.version });

@@ -32,6 +32,8 @@ export interface BuildDeltaOptions {
   chunkBytes?: number;
   /** Where window temp files go (default os.tmpdir()). */
   tempDir?: string;
+  /** Target bytes encoded so far, for a progress bar (a file may be read twice when its patch is not worth it). */
+  onBytes?: (n: number) => void;
 }
 
 export interface DeltaFileReport {
@@ -100,8 +102,15 @@ type EncodeContext = BuildDeltaOptions & { windowBytes: number; chunkBytes: numb
 async function encodeFile(file: PayloadFile, base: PayloadFile | undefined, ctx: EncodeContext): Promise<DeltaFile> {
   const { path, size, sha256 } = file;
   const targetPath = join(ctx.targetDir, path);
-  if (base && base.sha256 === sha256 && base.size === size) return { path, size, sha256, op: "same" };
-  if (!base) return { path, size, sha256, op: "full", data: await ctx.sink.appendFile(targetPath, size) };
+  if (base && base.sha256 === sha256 && base.size === size) {
+    ctx.onBytes?.(size);
+    return { path, size, sha256, op: "same" };
+  }
+  if (!base) {
+    const data = await ctx.sink.appendFile(targetPath, size);
+    ctx.onBytes?.(size);
+    return { path, size, sha256, op: "full", data };
+  }
   const baseRef = { size: base.size, sha256: base.sha256 };
   const mark = ctx.sink.length;
   const [baseHandle, targetHandle] = [await open(join(ctx.baseDir, path), "r"), await open(targetPath, "r")];
@@ -118,6 +127,7 @@ async function encodeFile(file: PayloadFile, base: PayloadFile | undefined, ctx:
           chunkBytes: ctx.chunkBytes,
           sink: ctx.sink,
           label: path,
+          onBytes: ctx.onBytes,
         });
         // Every tensor in full (a new dtype, new names): the base helps nothing, so ship the plain file.
         if (tensors.some((t) => t.op !== "full")) return { path, size, sha256, op: "tensors", base: baseRef, header, tensors };
@@ -134,6 +144,7 @@ async function encodeFile(file: PayloadFile, base: PayloadFile | undefined, ctx:
       sink: ctx.sink,
       tempDir: ctx.work,
       label: path,
+      onBytes: ctx.onBytes,
     });
     if (encoded.bytes < encoded.fullEstimate)
       return { path, size, sha256, op: "bsdiff", base: baseRef, windows: encoded.windows };

@@ -19,8 +19,10 @@ export async function encodeTensors(opts: {
   chunkBytes: number;
   sink: DataSink;
   label: string;
+  /** Target bytes encoded so far, for a progress bar. */
+  onBytes?: (n: number) => void;
 }): Promise<TensorDelta[]> {
-  const { base, baseLayout, target, targetLayout, chunkBytes, sink, label } = opts;
+  const { base, baseLayout, target, targetLayout, chunkBytes, sink, label, onBytes } = opts;
   const baseByName = new Map(baseLayout.tensors.map((t) => [t.name, t]));
   const out: TensorDelta[] = [];
   for (const t of targetLayout.tensors) {
@@ -31,7 +33,9 @@ export async function encodeTensors(opts: {
     if (!old || !sameKind(old, t)) {
       const chunks: Blob[] = [];
       for (let i = 0; i < pieceCount(size, chunkBytes); i++) {
-        chunks.push(await sink.appendBest(await readRange(target, ...targetAt(i), `${label} tensor ${t.name}`)));
+        const next = await readRange(target, ...targetAt(i), `${label} tensor ${t.name}`);
+        chunks.push(await sink.appendBest(next));
+        onBytes?.(next.length);
       }
       out.push({ name: t.name, op: "full", chunks });
       continue;
@@ -52,6 +56,7 @@ export async function encodeTensors(opts: {
       const planes: Blob[] = [];
       for (const plane of xorPlanes(next, prev, t.elementBytes)) planes.push(await sink.appendBest(plane));
       chunks.push(planes);
+      onBytes?.(next.length);
     }
     if (changed) {
       out.push({ name: t.name, op: "xor-planes", chunks });

@@ -28,8 +28,10 @@ export async function encodeWindows(opts: {
   sink: DataSink;
   tempDir: string;
   label: string;
+  /** Target bytes encoded so far, for a progress bar. */
+  onBytes?: (n: number) => void;
 }): Promise<WindowEncoding> {
-  const { base, baseSize, target, targetSize, windowBytes, sink, tempDir, label } = opts;
+  const { base, baseSize, target, targetSize, windowBytes, sink, tempDir, label, onBytes } = opts;
   const windows: DeltaWindow[] = [];
   const start = sink.length;
   let fullEstimate = 0;
@@ -42,6 +44,7 @@ export async function encodeWindows(opts: {
     const old = begin < baseSize ? await readRange(base, begin, Math.min(end, baseSize), `${label} base`) : Buffer.alloc(0);
     const dataSize = await sink.bestSize(next);
     fullEstimate += dataSize;
+    onBytes?.(next.length);
     if (old.equals(next)) {
       windows.push({ op: "copy" });
       continue;

@@ -103,6 +103,8 @@ export class World {
     opts: {
       broken?: boolean;
       extraBytes?: number;
+      /** Same value in two versions: the backbone stays, only the head changes (a delta-friendly fine-tune). */
+      paddingSeed?: number;
       publish?: boolean;
       compatibility?: { arch?: string[]; labels?: string[] };
     } = {},
@@ -113,6 +115,7 @@ export class World {
       seed: hashSeed(version),
       broken: opts.broken ?? false,
       extraBytes: opts.extraBytes ?? 0,
+      paddingSeed: opts.paddingSeed,
     });
     await buildRelease({
       modelDir,
@@ -170,8 +173,10 @@ export class World {
     const walk = async (dir: string, rel: string): Promise<void> => {
       for (const e of await readdir(dir, { withFileTypes: true })) {
         const r = rel ? `${rel}/${e.name}` : e.name;
-        if (["repo", "keys", "models", "device/data", "device/agent.json"].includes(r)) continue;
-        out.push(r);
+        const allowed = ["repo", "keys", "models", "device/data", "device/agent.json"];
+        if (allowed.includes(r)) continue;
+        // A folder holding allowed paths (device/) is looked into, not reported.
+        if (!allowed.some((a) => a.startsWith(`${r}/`))) out.push(r);
         if (e.isDirectory()) await walk(join(dir, e.name), r);
       }
     };

@@ -228,7 +228,7 @@ describe("applyDelta refuses hostile or mismatched deltas", () => {
       expectedFiles: targetFiles,
     });
     await expect(run).rejects.toMatchObject({
-      code: "DIGEST_MISMATCH",
+      code: "DELTA_BASE_MISMATCH",
       message: expect.stringMatching(/base mismatch: notes.txt/),
     });
   });
@@ -243,7 +243,7 @@ describe("applyDelta refuses hostile or mismatched deltas", () => {
       expectedFiles: same.files,
     });
     await expect(changed).rejects.toMatchObject({
-      code: "DIGEST_MISMATCH",
+      code: "DELTA_BASE_MISMATCH",
       message: expect.stringMatching(/base mismatch: config.json/),
     });
     await rm(join(same.base, "config.json"));
@@ -254,7 +254,7 @@ describe("applyDelta refuses hostile or mismatched deltas", () => {
       expectedFiles: same.files,
     });
     await expect(missing).rejects.toMatchObject({
-      code: "DIGEST_MISMATCH",
+      code: "DELTA_BASE_MISMATCH",
       message: expect.stringMatching(/base mismatch: config.json/),
     });
   });
