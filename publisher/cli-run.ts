@@ -239,6 +239,7 @@ export async function runWatch(flags: Flags, io: CliIo, logger: Logger): Promise
     channel: required(str(flags, "channel"), "channel", "watch"),
     name: required(str(flags, "name"), "name", "watch"),
     stableMs: integerFlag(str(flags, "stable-ms"), "stable-ms", 1, 86_400_000),
+    deltaBases: integerFlag(str(flags, "deltas"), "deltas", 0, 20),
     mqtt: mqttFlags(flags, "watch", false),
     logger,
   });

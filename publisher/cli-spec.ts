@@ -55,6 +55,7 @@ export const COMMAND_OPTIONS = {
     channel: { type: "string" },
     name: { type: "string" },
     "stable-ms": { type: "string" },
+    deltas: { type: "string" },
     ...MQTT_OPTIONS,
   },
   promote: {
@@ -164,7 +165,7 @@ Waits until statuses stop arriving for 300 ms, at most --wait-ms (default 2000).
 (one JSON line per change with --json) until Ctrl-C. Malformed messages are skipped with a warning.
 ${MQTT_HELP}`,
   watch: `Usage: edge-publish watch --models DIR --repo REPO_DIR --key PRIVATE_KEY --channel CHANNEL --name NAME
-                          [--stable-ms N] [--mqtt URL [MQTT_OPTIONS]]
+                          [--stable-ms N] [--deltas N] [--mqtt URL [MQTT_OPTIONS]]
 Watches DIR, where training drops each model version as DIR/<version>/ (a semantic version, e.g. DIR/1.4.0/).
 A version folder is complete when it holds a file named .complete (write it last; it is not bundled) or when
 nothing in it has changed for --stable-ms milliseconds (default 10000), whichever comes first. Each complete
@@ -173,7 +174,9 @@ the broker with --mqtt), one at a time, lowest version first. Versions already i
 starts are skipped; other folder names are ignored with a warning (hidden ones, like .tmp-1.4.0/, silently:
 write there and rename into place). A failed build publishes nothing and is logged with its code; the folder
 is tried again after it changes. A version lower than the channel's is built but does not move the channel.
-Deltas from previous releases are not built yet. Logs are JSON lines on stdout. Runs until SIGINT or SIGTERM,
+Before the publish, deltas are made (as edge-publish delta) from the release the channel points at and from
+the --deltas N newest built versions below the new one (default 2; 0 makes none); a failed delta never stops
+the publish. Logs are JSON lines on stdout. Runs until SIGINT or SIGTERM,
 which finish the version in hand (build and publish) and exit 0; a second Ctrl-C exits at once.
 ${MQTT_HELP}`,
   promote: `Usage: edge-publish promote --repo REPO_DIR --name NAME --version SEMVER --from CHANNEL --to CHANNEL

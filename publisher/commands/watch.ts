@@ -8,12 +8,18 @@ import type { MqttSettings } from "../../shared/mqtt-options.js";
 import { releaseManifestPath } from "../../shared/repo-layout.js";
 import { loadPrivateKey } from "../key-file.js";
 import { checkMqttSettings } from "../mqtt-connect.js";
-import { buildDeltasFromPrevious, type DeltaHook } from "../watch/delta-hook.js";
+import { type DeltaHook, deltasFromPrevious } from "../watch/delta-hook.js";
 import { releaseVersion } from "../watch/release-step.js";
 import { VersionBoard } from "../watch/version-board.js";
 import { COMPLETE_MARKER, isHiddenName, isVersionName, locate } from "../watch/version-folders.js";
 
 export const DEFAULT_STABLE_MS = 10_000;
+/**
+ * chokidar 4 can miss a file created while it lists a folder that just appeared
+ * (seen here: a marker written right after mkdir was reported only when the
+ * next change in that folder came), so waiting folders are also looked at.
+ */
+const MARKER_POLL_MS = 1000;
 
 export interface WatchOptions {
   /** Where training drops `<version>/` folders. */
@@ -27,7 +33,9 @@ export interface WatchOptions {
   stableMs?: number;
   expiresInDays?: number;
   logger: Logger;
-  /** Runs after each build, before the publish. The default says deltas are not built yet. */
+  /** Deltas from this many newest earlier releases, plus the channel's (default 2; 0: none). */
+  deltaBases?: number;
+  /** Runs after each build, before the publish (default: deltasFromPrevious(deltaBases)). */
   buildDeltas?: DeltaHook;
 }
 
@@ -68,7 +76,7 @@ export async function startWatch(opts: WatchOptions): Promise<WatchHandle> {
   const stableMs = opts.stableMs ?? DEFAULT_STABLE_MS;
   await checkOptions(opts, stableMs);
   const log = opts.logger;
-  const settings = { ...opts, buildDeltas: opts.buildDeltas ?? buildDeltasFromPrevious, logger: log };
+  const settings = { ...opts, buildDeltas: opts.buildDeltas ?? deltasFromPrevious(opts.deltaBases), logger: log };
 
   let stopped = false;
   let scanned = false;
@@ -138,6 +146,16 @@ export async function startWatch(opts: WatchOptions): Promise<WatchHandle> {
   watcher.on("error", (err) => log.warn({ err, modelsDir: opts.modelsDir }, "models folder watch error"));
   await new Promise<void>((resolve) => watcher.once("ready", () => resolve()));
   scanned = true;
+  const markerPoll = setInterval(() => {
+    for (const version of board.waiting()) {
+      access(join(opts.modelsDir, version, COMPLETE_MARKER)).then(
+        () => {
+          if (!stopped) board.touch(version, true);
+        },
+        () => undefined,
+      );
+    }
+  }, MARKER_POLL_MS);
   log.info(
     { modelsDir: opts.modelsDir, repoDir: opts.repoDir, name: opts.name, channel: opts.channel, stableMs, mqtt: opts.mqtt?.url },
     "watching for model versions",
@@ -149,6 +167,7 @@ export async function startWatch(opts: WatchOptions): Promise<WatchHandle> {
     stop() {
       stopping ??= (async () => {
         stopped = true;
+        clearInterval(markerPoll);
         board.clear();
         await watcher.close();
         if (running) {

@@ -61,7 +61,16 @@ export async function releaseVersion(s: ReleaseStepSettings, version: string, re
   );
 
   try {
-    await s.buildDeltas({ name: s.name, version, repoDir: s.repoDir, modelDir, release, logger: log });
+    await s.buildDeltas({
+      name: s.name,
+      version,
+      repoDir: s.repoDir,
+      modelDir,
+      keyPath: s.keyPath,
+      channel: s.channel,
+      release,
+      logger: log,
+    });
   } catch (thrown) {
     const err = toEdgeError(thrown);
     log.warn({ version, code: err.code, err }, "deltas failed; publishing the full bundle only");

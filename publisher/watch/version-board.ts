@@ -121,6 +121,11 @@ export class VersionBoard {
     }
   }
 
+  /** Versions whose folders are still being written (no marker seen, not quiet yet). */
+  waiting(): string[] {
+    return [...this.entries].filter(([, e]) => e.phase === "waiting").map(([v]) => v);
+  }
+
   /** Nothing waiting to become complete, complete but not started, or building. */
   isIdle(): boolean {
     for (const entry of this.entries.values()) {

@@ -9,6 +9,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildRelease } from "../../publisher/commands/build.js";
 import { keygen } from "../../publisher/commands/keygen.js";
 import { startWatch, type WatchHandle } from "../../publisher/commands/watch.js";
+import { readChannelPointer, readRelease } from "../../publisher/repo-files.js";
+import { sha256Hex } from "../../shared/digest.js";
 import { parseChannelPointer, parseEnvelopeText, parseReleaseManifest } from "../../shared/manifest.js";
 import type { MqttSettings } from "../../shared/mqtt-options.js";
 import { channelTopic } from "../../shared/topics.js";
@@ -132,14 +134,24 @@ describe("startWatch", () => {
     expect(lines.filter((l) => l.msg === "version published").map((l) => l.version)).toEqual(["1.0.0", "1.1.0", "2.0.1"]);
   });
 
-  it("takes a folder as soon as its marker appears, and says that no deltas are built", async () => {
+  it("takes a folder as soon as its marker appears, and makes a delta from the channel's release before publishing", async () => {
     // The stable time is far beyond the wait: only the marker can complete the folder.
     await start({ stableMs: 600_000 });
-    await drop("1.0.0", { "weights.bin": "w1" }, true);
+    const weights = randomBytes(300_000).toString("base64");
+    await drop("1.0.0", { "weights.bin": weights }, true);
     expect(await channelAt("1.0.0")).toEqual({ version: "1.0.0", sequence: 1 });
     expect(lines.find((l) => l.version === "1.0.0" && String(l.msg).startsWith("version complete"))?.reason).toBe("marker");
-    const deltas = lines.find((l) => l.version === "1.0.0" && l.deltas === "not-implemented");
-    expect(deltas?.msg).toContain("buildDeltasFromPrevious");
+    expect(lines.some((l) => l.version === "1.0.0" && l.msg === "no earlier release to make a delta from")).toBe(true);
+
+    await drop("1.1.0", { "weights.bin": `tuned${weights.slice(5)}` }, true);
+    expect(await channelAt("1.1.0")).toEqual({ version: "1.1.0", sequence: 2 });
+    const built = lines.find((l) => l.version === "1.1.0" && l.msg === "deltas built");
+    expect(built?.deltas).toMatchObject([{ from: "1.0.0", offered: true }]);
+    const release = await readRelease(repo, NAME, "1.1.0");
+    expect(release?.value.deltas?.map((d) => d.from)).toEqual(["1.0.0"]);
+    // The channel names the manifest with its deltas, not an earlier copy.
+    const pointer = await readChannelPointer(repo, NAME, CHANNEL);
+    expect(pointer?.value.release.sha256).toBe(sha256Hex(release?.bytes ?? Buffer.alloc(0)));
   });
 
   it("skips versions already in the repository and builds the others lowest first", async () => {
