@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeExampleModel } from "../packaging/example-service/make-model.js";
 import { buildRelease } from "../publisher/commands/build.js";
+import { makeDeltas } from "../publisher/commands/delta.js";
 import { keygen } from "../publisher/commands/keygen.js";
 import { publishChannel } from "../publisher/commands/publish.js";
 import { startRepoServer } from "../publisher/repo-server.js";
@@ -19,6 +20,7 @@ const here = import.meta.dirname;
 const AGENT = join(here, "..", "agent", "main.js");
 const SERVICE = join(here, "..", "packaging", "example-service", "server.js");
 const NAME = "demo-model";
+const MIB = 1024 * 1024;
 const started = Date.now();
 
 function say(text: string): void {
@@ -76,17 +78,25 @@ async function main(): Promise<void> {
   say(`workspace ${root}`);
   const keys = await keygen({ outDir: join(root, "keys") });
   const repoDir = join(root, "repo");
+  let previous: string | undefined;
   for (const [version, broken] of [
     ["1.0.0", false],
     ["2.0.0", false],
     ["3.0.0", true],
   ] as const) {
     const modelDir = join(root, "models", version);
-    await writeExampleModel(modelDir, { version, seed: Number(version[0]), broken });
+    // Every version shares an 8 MiB backbone and gets a new classifier head: a fine-tune, as deltas see it.
+    await writeExampleModel(modelDir, { version, seed: Number(version[0]), broken, extraBytes: 8 * MIB, paddingSeed: 7 });
     const built = await buildRelease({ modelDir, name: NAME, version, repoDir, keyPath: keys.privateKeyPath });
     process.stdout.write(
       `   built ${NAME} ${version}${broken ? " (broken on purpose: its config does not match its weights)" : ""}: ${built.release.bundle.size} bytes, sha256 ${built.release.bundle.sha256.slice(0, 16)}...\n`,
     );
+    if (previous) {
+      const made = await makeDeltas({ repoDir, name: NAME, from: [previous], to: version, keyPath: keys.privateKeyPath });
+      for (const d of made.deltas)
+        process.stdout.write(`   delta ${d.from} -> ${version}: ${d.size} bytes${d.offered ? "" : " (not offered)"}\n`);
+    }
+    previous = version;
   }
   const repo = await startRepoServer({ repoDir, port: 0, host: "127.0.0.1" });
   process.stdout.write(`   repository served at ${repo.url}\n`);
@@ -125,7 +135,9 @@ async function main(): Promise<void> {
     await waitForStatus(configPath, "1.0.0 installed", (s) => s.activeVersion === "1.0.0" && s.phase === "idle" && s.health.ok);
     await showStatus(configPath);
 
-    say("publish 2.0.0: the agent downloads, verifies, swaps, restarts and health-checks it");
+    say(
+      "publish 2.0.0: the agent downloads only the delta, rebuilds 2.0.0 beside 1.0.0, verifies, swaps, restarts and health-checks it",
+    );
     await publishChannel({ repoDir, name: NAME, version: "2.0.0", channel: "stable", keyPath: keys.privateKeyPath });
     await waitForStatus(configPath, "2.0.0 installed", (s) => s.activeVersion === "2.0.0" && s.phase === "idle" && s.health.ok);
     await showStatus(configPath);
