@@ -3,30 +3,17 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyDelta } from "../../agent/delta/apply-delta.js";
+import { gaussian, normalWeights } from "../../bench/weights.js";
 import { type TensorToWrite, writeSafetensors } from "../../packaging/example-service/safetensors.js";
 import { buildDelta } from "../../publisher/delta/build-delta.js";
 import { sha256File } from "../../shared/digest.js";
 import type { PayloadFile } from "../../shared/manifest.js";
 
-/** A seeded normal generator: the same model every run, weights with random mantissas. */
-function gaussian(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 1) / 4294967297;
-  };
-  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
-}
-
 type Weights = Record<string, Float32Array>;
 
 function makeWeights(seed: number, shapes: Record<string, [number, number]>): Weights {
-  const rand = gaussian(seed);
   const out: Weights = {};
-  for (const [name, [r, c]] of Object.entries(shapes)) out[name] = Float32Array.from({ length: r * c }, () => rand() * 0.02);
+  for (const [i, [name, [r, c]]] of Object.entries(shapes).entries()) out[name] = normalWeights(r * c, seed * 1000 + i, 0.02);
   return out;
 }
 

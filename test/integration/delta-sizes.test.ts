@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyDelta } from "../../agent/delta/apply-delta.js";
+import { gaussian, normalWeights } from "../../bench/weights.js";
 import { writeSafetensors } from "../../packaging/example-service/safetensors.js";
 import { buildDelta } from "../../publisher/delta/build-delta.js";
 import { sha256File } from "../../shared/digest.js";
@@ -12,24 +13,11 @@ import type { PayloadFile } from "../../shared/manifest.js";
 const TENSORS = 8;
 const ELEMENTS = 512 * 1024;
 
-function normal(seed: number): () => number {
-  let s = seed >>> 0;
-  const u = () => {
-    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
-    s ^= s >>> 13;
-    return ((s >>> 0) + 1) / 4294967297;
-  };
-  return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
-}
-
-const baseWeights = Array.from({ length: TENSORS }, (_, t) => {
-  const r = normal(t + 1);
-  return Float32Array.from({ length: ELEMENTS }, () => r() * 0.02);
-});
+const baseWeights = Array.from({ length: TENSORS }, (_, t) => normalWeights(ELEMENTS, t + 1, 0.02));
 
 /** A fine-tune step: a relative nudge of about 0.1 % of the weights' spread. */
 function tuned(w: Float32Array, seed: number): Float32Array {
-  const r = normal(seed);
+  const r = gaussian(seed);
   return w.map((x) => x + r() * 2e-5);
 }
 
