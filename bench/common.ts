@@ -81,6 +81,8 @@ export interface BenchResult {
   name: string;
   figures: Record<string, number | string>;
   summary: string;
+  /** Per-case details, in --json output only. */
+  rows?: unknown[];
 }
 
 export function report(results: BenchResult[], json: boolean): void {

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { type BenchResult, report } from "./common.js";
+import { benchDelta } from "./delta.js";
 import { benchFleet } from "./fleet.js";
 import { benchIdleMqtt } from "./idle-mqtt.js";
 import { benchIdleRss } from "./idle-rss.js";
@@ -9,7 +10,9 @@ import { benchRollbackTime } from "./rollback-time.js";
 /**
  * `npm run bench [-- --json] [--size-mib N] [--only install,rss,rollback]`
  * Long, only when named: `--only fleet [--devices N] [--stagger-ms M]` (a fleet of agent processes on one broker),
- * `--only idle-mqtt [--minutes N]` (the daemon idle with MQTT over N minutes).
+ * `--only idle-mqtt [--minutes N]` (the daemon idle with MQTT over N minutes),
+ * `--only delta [--delta-sizes 64,512] [--skip-slow] [--xdelta-cap-seconds S]` (our delta against the bundle,
+ * zstd --patch-from, xdelta3 and bspatch on generated model pairs; about half an hour at the default sizes).
  */
 const { values } = parseArgs({
   options: {
@@ -19,6 +22,9 @@ const { values } = parseArgs({
     devices: { type: "string", default: "50" },
     "stagger-ms": { type: "string", default: "200" },
     minutes: { type: "string", default: "10" },
+    "delta-sizes": { type: "string", default: "64,512" },
+    "skip-slow": { type: "boolean" },
+    "xdelta-cap-seconds": { type: "string", default: "900" },
   },
 });
 const only = new Set((values.only ?? "").split(","));
@@ -45,5 +51,17 @@ if (only.has("fleet")) {
 if (only.has("idle-mqtt")) {
   progress(`agent idle with MQTT for ${values.minutes} min...`);
   results.push(await benchIdleMqtt(Number(values.minutes), progress));
+}
+if (only.has("delta")) {
+  progress(`delta codec against zstd, xdelta3 and bspatch at ${values["delta-sizes"]} MiB (tens of minutes)...`);
+  results.push(
+    await benchDelta({
+      sizesMiB: (values["delta-sizes"] ?? "").split(",").map(Number),
+      skipSlow: values["skip-slow"] ?? false,
+      xdeltaCapSeconds: Number(values["xdelta-cap-seconds"]),
+      // Step by step only for a person watching.
+      ...(process.stderr.isTTY ? { step: (text: string) => progress(`  ${text}`) } : {}),
+    }),
+  );
 }
 report(results, values.json ?? false);
