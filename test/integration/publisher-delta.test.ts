@@ -60,7 +60,20 @@ describe("edge-publish delta", () => {
     await publishChannel({ repoDir, name, version: "1.0.0", channel: "lts", keyPath });
     const before = (await readChannelPointer(repoDir, name, "stable"))?.value;
 
-    const r = await cli(["delta", "--repo", repoDir, "--name", name, "--from", "1.0.0", "--to", "1.1.0", "--key", keyPath, "--json"]);
+    const r = await cli([
+      "delta",
+      "--repo",
+      repoDir,
+      "--name",
+      name,
+      "--from",
+      "1.0.0",
+      "--to",
+      "1.1.0",
+      "--key",
+      keyPath,
+      "--json",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { deltas: { from: string; offered: boolean; size: number }[]; channels: string[] };
     expect(out.channels).toEqual(["stable"]);
