@@ -57,6 +57,8 @@ interface RunningAttempt {
   phase: Phase;
   controller: AbortController;
   done: Promise<AttemptRow>;
+  /** Started because the channel named its version (not a sideload, a rollback or a resumed attempt). */
+  fromChannel: boolean;
 }
 
 /**
@@ -242,16 +244,20 @@ export class Agent {
       });
       if (decision.action === "none") {
         if (decision.reason !== "up-to-date") this.logger.info({ version, reason: decision.reason }, decision.detail);
+        else this.dropWithdrawn(version);
         return { decision, version, sequence: state.pointer.sequence };
       }
       const release = target;
-      const done = this.startAttempt({
-        kind: "update",
-        source,
-        release: release.release,
-        releaseText: release.text,
-        releaseDigest: release.digest,
-      });
+      const done = this.startAttempt(
+        {
+          kind: "update",
+          source,
+          release: release.release,
+          releaseText: release.text,
+          releaseDigest: release.digest,
+        },
+        true,
+      );
       if (!opts.wait) {
         done.catch((err) => this.logAttemptError(err));
         return { decision, version, sequence: state.pointer.sequence };
@@ -315,8 +321,22 @@ export class Agent {
     return this.startAttempt({ kind: "rollback", source, toVersion: previous });
   }
 
+  /**
+   * The channel names the active version again (an aborted rollout) while a
+   * release it named before is still downloading, staging or waiting: that
+   * release was withdrawn, so it stops before activation, as it would for a
+   * newer one. Left running, it would be installed and undone only at the next
+   * check (an hour later with MQTT).
+   */
+  private dropWithdrawn(activeVersion: string): void {
+    const r = this.running;
+    if (!r?.fromChannel || r.toVersion === activeVersion || isPastActivation(r.phase)) return;
+    this.logger.info({ withdrawn: r.toVersion, active: activeVersion }, "the channel went back to the active version");
+    r.controller.abort(new StopReason("superseded"));
+  }
+
   /** One attempt at a time; a newer update supersedes one that has not reached activation. */
-  private async startAttempt(request: UpdateRequest): Promise<AttemptRow> {
+  private async startAttempt(request: UpdateRequest, fromChannel = false): Promise<AttemptRow> {
     const version = request.kind === "update" ? request.release.version : request.toVersion;
     const current = this.running;
     if (current) {
@@ -327,15 +347,23 @@ export class Agent {
       current.controller.abort(new StopReason("superseded"));
       await current.done.catch(() => {});
     }
-    return this.track(version, request.kind === "update" ? "downloading" : "activating", (signal) =>
-      this.updater.start(request, signal),
+    return this.track(
+      version,
+      request.kind === "update" ? "downloading" : "activating",
+      (signal) => this.updater.start(request, signal),
+      fromChannel,
     );
   }
 
-  private track(toVersion: string, phase: Phase, run: (signal: AbortSignal) => Promise<AttemptRow>): Promise<AttemptRow> {
+  private track(
+    toVersion: string,
+    phase: Phase,
+    run: (signal: AbortSignal) => Promise<AttemptRow>,
+    fromChannel = false,
+  ): Promise<AttemptRow> {
     const controller = new AbortController();
     const signal = AbortSignal.any([controller.signal, this.shutdown.signal]);
-    const entry: RunningAttempt = { toVersion, phase, controller, done: Promise.resolve(undefined as never) };
+    const entry: RunningAttempt = { toVersion, phase, controller, done: Promise.resolve(undefined as never), fromChannel };
     entry.done = run(signal).finally(() => {
       if (this.running === entry) this.running = undefined;
     });
