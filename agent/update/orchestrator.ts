@@ -135,6 +135,17 @@ export class Updater {
     let journaled = !resumed; // a new attempt was begun in `first` already
     while (!isTerminal(phase)) {
       const active: ActivePhase = phase;
+      // The last stretch of staging does not watch the signal: a stop that came then must not swap `current`.
+      if (active === "activating" && signal.aborted && signal.reason instanceof StopReason) {
+        if (signal.reason.kind === "shutdown") {
+          this.log.warn({ attempt: ctx.id }, "stopping before activation; the attempt resumes on next start");
+          throw new EdgeError("INTERRUPTED", `attempt ${ctx.id} interrupted before activation`);
+        }
+        store.finishAttempt(ctx.id, "superseded");
+        await this.cleanStaging();
+        this.log.info({ attempt: ctx.id, to: ctx.toVersion }, "attempt superseded before activation");
+        return this.finished(ctx.id);
+      }
       if (!journaled) this.journal(ctx.id, active);
       journaled = false;
       try {
