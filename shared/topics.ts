@@ -78,6 +78,8 @@ export type DeviceEventType = (typeof EVENT_TYPES)[number];
 export interface DeviceEvent {
   schema: 1;
   deviceId: string;
+  /** The model the device follows: consumers on a broker shared by several models filter on it. */
+  name: string;
   type: DeviceEventType;
   at: string;
   version: string;

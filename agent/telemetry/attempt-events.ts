@@ -5,7 +5,10 @@ import type { AttemptRow } from "../state/store.js";
  * The fleet event a journaled phase change means, if any. Pure: the journal row
  * holds everything an event carries.
  */
-export function eventForAttempt(row: AttemptRow, now: Date): Omit<DeviceEvent, "schema" | "deviceId" | "at"> | undefined {
+export function eventForAttempt(
+  row: AttemptRow,
+  now: Date,
+): Omit<DeviceEvent, "schema" | "deviceId" | "at" | "name"> | undefined {
   const type = eventType(row);
   if (!type) return undefined;
   return {

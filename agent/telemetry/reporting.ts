@@ -13,9 +13,11 @@ import { readStatus } from "./status-snapshot.js";
  */
 export class FleetReporting {
   private readonly reporter: StatusReporter;
+  private readonly name: string;
 
   constructor(client: MqttClient, config: AgentConfig, agentVersion: string, logger: Logger) {
     const mqtt = config.mqtt;
+    this.name = config.name;
     this.reporter = new StatusReporter({
       client,
       deviceId: config.deviceId,
@@ -52,7 +54,7 @@ export class FleetReporting {
 
   onAttempt(row: AttemptRow): void {
     const event = eventForAttempt(row, new Date());
-    if (event) this.reporter.publishEvent(event);
+    if (event) this.reporter.publishEvent({ name: this.name, ...event });
     this.reporter.notifyChange();
   }
 

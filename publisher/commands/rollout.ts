@@ -141,7 +141,7 @@ export async function rolloutWithHalt(opts: RolloutOptions & { mqtt: MqttSetting
   if (version === undefined) {
     throw new EdgeError("RELEASE_NOT_FOUND", `channel ${opts.channel} of ${opts.name} has no pointer; publish it first`);
   }
-  const watch = await openEventWatch({ settings: opts.mqtt, version, onWarning: halt.onWarning });
+  const watch = await openEventWatch({ settings: opts.mqtt, name: opts.name, version, onWarning: halt.onWarning });
   try {
     const change = await applyAction(opts, key);
     halt.onWatching?.(change);

@@ -41,16 +41,18 @@ export function outcomeOfEvent(type: string): DeviceOutcome | undefined {
 }
 
 /**
- * Records a device event for `version`; returns whether it changed the results.
- * Events for other versions and non-final events are ignored; an older event
- * arriving late does not overwrite a newer result.
+ * Records a device event for model `name` at `version`; returns whether it
+ * changed the results. Events for other models or versions and non-final events
+ * are ignored; an older event arriving late does not overwrite a newer result.
+ * An event without a name (agents before events carried it) counts.
  */
 export function recordEvent(
   results: Results,
+  name: string,
   version: string,
-  event: { deviceId: string; type: string; version: string; at: string },
+  event: { deviceId: string; name?: string; type: string; version: string; at: string },
 ): boolean {
-  if (event.version !== version) return false;
+  if (event.version !== version || (event.name !== undefined && event.name !== name)) return false;
   const outcome = outcomeOfEvent(event.type);
   if (!outcome) return false;
   const known = results.get(event.deviceId);

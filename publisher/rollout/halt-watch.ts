@@ -16,7 +16,10 @@ export interface EventWatch {
   close(): Promise<void>;
 }
 
-function parseEvent(topic: string, payload: Buffer): { deviceId: string; type: string; version: string; at: string } | string {
+function parseEvent(
+  topic: string,
+  payload: Buffer,
+): { deviceId: string; name?: string; type: string; version: string; at: string } | string {
   const deviceId = deviceIdOfTopic(topic);
   if (deviceId === undefined) return "not a device events topic";
   if (payload.length > EVENT_MAX_BYTES) return `${payload.length} bytes`;
@@ -28,10 +31,11 @@ function parseEvent(topic: string, payload: Buffer): { deviceId: string; type: s
   }
   if (typeof body !== "object" || body === null || body.schema !== 1) return "not a schema 1 event";
   if (body.deviceId !== deviceId) return "deviceId does not match the topic";
-  const { type, version, at } = body;
+  const { type, version, at, name } = body;
   if (typeof type !== "string" || typeof version !== "string" || typeof at !== "string" || Number.isNaN(Date.parse(at)))
     return "type, version and at must be strings (at an ISO time)";
-  return { deviceId, type, version, at };
+  if (name !== undefined && typeof name !== "string") return "name must be a string";
+  return { deviceId, type, version, at, ...(name === undefined ? {} : { name }) };
 }
 
 /**
@@ -40,6 +44,8 @@ function parseEvent(topic: string, payload: Buffer): { deviceId: string; type: s
  */
 export async function openEventWatch(opts: {
   settings: MqttSettings;
+  /** The model whose devices count; events naming another model are ignored. */
+  name: string;
   version: string;
   onWarning: (text: string) => void;
   timeoutMs?: number;
@@ -57,7 +63,7 @@ export async function openEventWatch(opts: {
       opts.onWarning(`skipped a message on ${JSON.stringify(topic)}: ${event}`);
       return;
     }
-    if (recordEvent(results, opts.version, event)) onChange();
+    if (recordEvent(results, opts.name, opts.version, event)) onChange();
   });
   client.on("close", () => {
     if (!client.disconnecting) {

@@ -96,6 +96,8 @@ describe("a broker restart in the middle of an update", () => {
     );
     const allEvents = [...before.events, ...after.events].filter((e) => e.version === "2.0.0");
     expect(allEvents.map((e) => e.type)).toContain("update_started");
+    // Every event names the model, so a rollout watch on a shared broker counts only its own devices.
+    expect(allEvents.every((e) => (e as { name?: string }).name === w.name)).toBe(true);
     expect(agent.hasLog((l) => l.msg === "MQTT reconnected")).toBe(true);
   });
 

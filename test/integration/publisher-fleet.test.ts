@@ -236,6 +236,7 @@ describe("edge-publish fleet (built CLI)", () => {
     const failed: DeviceEvent = {
       schema: 1,
       deviceId: id,
+      name: "demo-model",
       type: "failed",
       at: new Date(Date.now() + 1000).toISOString(),
       version: "1.1.0",

@@ -214,6 +214,7 @@ describe("automatic halt", () => {
     return {
       schema: 1,
       deviceId,
+      name,
       type,
       at: new Date().toISOString(),
       version,

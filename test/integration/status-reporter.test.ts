@@ -225,6 +225,7 @@ describe(`status reporter (${process.env.MQTT_URL ? `broker at ${process.env.MQT
     const r = reporter(client, id, fakeSource().source, 100);
     r.start();
     const event = {
+      name: "demo-model",
       type: "succeeded" as const,
       version: "1.1.0",
       fromVersion: "1.0.0",

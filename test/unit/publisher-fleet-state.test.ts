@@ -41,6 +41,7 @@ function event(id: string, extra: Partial<DeviceEvent> = {}): DeviceEvent {
   return {
     schema: 1,
     deviceId: id,
+    name: "demo-model",
     type: "failed",
     at: "2026-03-01T10:01:00.000Z",
     version: "1.2.0",

@@ -5,7 +5,7 @@ const at = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOS
 
 function results(list: [string, string, number][], version = "2.0.0"): Results {
   const r: Results = new Map();
-  for (const [deviceId, type, s] of list) recordEvent(r, version, { deviceId, type, version, at: at(s) });
+  for (const [deviceId, type, s] of list) recordEvent(r, "m", version, { deviceId, type, version, at: at(s) });
   return r;
 }
 
@@ -30,7 +30,7 @@ describe("halt policy", () => {
       ["d", "succeeded", 4],
     ]);
     expect(decideHalt(four, policy)).toEqual({ halt: false, tally: { reported: 4, failed: 2, succeeded: 2 }, failureRate: 0.5 });
-    recordEvent(four, "2.0.0", { deviceId: "e", type: "failed", version: "2.0.0", at: at(5) });
+    recordEvent(four, "m", "2.0.0", { deviceId: "e", type: "failed", version: "2.0.0", at: at(5) });
     expect(decideHalt(four, policy)).toMatchObject({ halt: true, tally: { reported: 5, failed: 3 } });
   });
 
@@ -43,8 +43,14 @@ describe("halt policy", () => {
     ]);
     expect(r.get("a")).toEqual({ outcome: "succeeded", at: at(5) });
     expect(r.has("b")).toBe(false);
-    expect(recordEvent(r, "2.0.0", { deviceId: "c", type: "failed", version: "1.0.0", at: at(9) })).toBe(false);
-    expect(r.size).toBe(1);
+    expect(recordEvent(r, "m", "2.0.0", { deviceId: "c", type: "failed", version: "1.0.0", at: at(9) })).toBe(false);
+    // Another model's device at the same version does not count; an event without a name (older agents) does.
+    expect(recordEvent(r, "m", "2.0.0", { deviceId: "d", name: "other", type: "failed", version: "2.0.0", at: at(9) })).toBe(
+      false,
+    );
+    expect(recordEvent(r, "m", "2.0.0", { deviceId: "e", name: "m", type: "failed", version: "2.0.0", at: at(9) })).toBe(true);
+    expect(recordEvent(r, "m", "2.0.0", { deviceId: "f", type: "failed", version: "2.0.0", at: at(9) })).toBe(true);
+    expect([...r.keys()]).toEqual(["a", "e", "f"]);
   });
 
   it("a rate of 0 halts on the first failure once min-devices reported", () => {
