@@ -1,4 +1,6 @@
 import type { FileHandle } from "node:fs/promises";
+import { promisify } from "node:util";
+import { brotliDecompress } from "node:zlib";
 import {
   type Blob,
   DELTA_FORMAT,
@@ -20,13 +22,16 @@ export interface OpenedDelta {
   dataStart: number;
 }
 
-const corrupt = (message: string) => new EdgeError("BUNDLE_CORRUPT", `delta: ${message}`);
+const corrupt = (message: string, cause?: unknown) => new EdgeError("BUNDLE_CORRUPT", `delta: ${message}`, { cause });
+const unbrotli = promisify(brotliDecompress);
 const isCount = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const SHA256_RE = /^[0-9a-f]{64}$/;
+const COPY_ADD_STREAMS = ["instructions", "offsets", "literals"] as const;
 
 /**
- * Reads the prefix and header and checks the structure: every blob inside the
+ * Reads the prefix and the compressed header (its decompressed length bounded
+ * before anything is allocated) and checks the structure: every blob inside the
  * data section, the file ending exactly after it, sizes and piece lengths
  * within the bounds that keep the device's memory bounded. What depends on the
  * base (tensor names, window ranges) is checked while applying.
@@ -35,22 +40,35 @@ export async function readDeltaHeader(handle: FileHandle, fileSize: number): Pro
   if (fileSize < DELTA_PREFIX_BYTES) throw new EdgeError("BUNDLE_TRUNCATED", `delta: ${fileSize} bytes, shorter than its prefix`);
   const prefix = Buffer.alloc(DELTA_PREFIX_BYTES);
   await handle.read(prefix, 0, DELTA_PREFIX_BYTES, 0);
-  if (!prefix.subarray(0, 8).equals(DELTA_MAGIC))
-    throw corrupt(`magic ${JSON.stringify(prefix.subarray(0, 8).toString("latin1"))}, expected EPDELTA1`);
-  const length = prefix.readBigUInt64LE(8);
-  if (length > BigInt(Math.min(MAX_DELTA_HEADER_BYTES, fileSize - DELTA_PREFIX_BYTES))) {
-    throw corrupt(`header length ${length} exceeds the file (${fileSize} bytes) or ${MAX_DELTA_HEADER_BYTES}`);
+  if (!prefix.subarray(0, 8).equals(DELTA_MAGIC)) {
+    throw corrupt(
+      `magic ${JSON.stringify(prefix.subarray(0, 8).toString("latin1"))}, expected ${DELTA_MAGIC.toString("latin1")}`,
+    );
   }
-  const json = Buffer.alloc(Number(length));
-  const { bytesRead } = await handle.read(json, 0, json.length, DELTA_PREFIX_BYTES);
-  if (bytesRead !== json.length) throw new EdgeError("BUNDLE_TRUNCATED", "delta: header cut short");
+  const stored = prefix.readUInt32LE(8);
+  const decoded = prefix.readUInt32LE(12);
+  if (stored === 0 || stored > Math.min(MAX_DELTA_HEADER_BYTES, fileSize - DELTA_PREFIX_BYTES)) {
+    throw corrupt(`header length ${stored} is zero or exceeds the file (${fileSize} bytes) or ${MAX_DELTA_HEADER_BYTES}`);
+  }
+  if (decoded === 0 || decoded > MAX_DELTA_HEADER_BYTES)
+    throw corrupt(`header announces ${decoded} bytes decompressed, outside 1..${MAX_DELTA_HEADER_BYTES}`);
+  const packed = Buffer.alloc(stored);
+  const { bytesRead } = await handle.read(packed, 0, stored, DELTA_PREFIX_BYTES);
+  if (bytesRead !== stored) throw new EdgeError("BUNDLE_TRUNCATED", "delta: header cut short");
+  let json: Buffer;
+  try {
+    json = await unbrotli(packed, { maxOutputLength: decoded });
+  } catch (err) {
+    throw corrupt(`header does not decompress within ${decoded} bytes: ${(err as Error).message}`, err);
+  }
+  if (json.length !== decoded) throw corrupt(`header decompresses to ${json.length} bytes, the prefix says ${decoded}`);
   let raw: unknown;
   try {
     raw = JSON.parse(json.toString("utf8"));
   } catch (err) {
-    throw new EdgeError("BUNDLE_CORRUPT", `delta: header is not JSON: ${(err as Error).message}`, { cause: err });
+    throw corrupt(`header is not JSON: ${(err as Error).message}`, err);
   }
-  const dataStart = DELTA_PREFIX_BYTES + json.length;
+  const dataStart = DELTA_PREFIX_BYTES + stored;
   const header = checkHeader(raw);
   if (dataStart + header.dataLength !== fileSize) {
     const code = dataStart + header.dataLength > fileSize ? "BUNDLE_TRUNCATED" : "BUNDLE_CORRUPT";
@@ -78,14 +96,12 @@ function checkHeader(raw: unknown): DeltaHeader {
   const seen = new Set<string>();
   for (const [i, file] of files.entries()) {
     if (!isObject(file)) throw corrupt(`files[${i}] is not an object`);
-    const { path, size, sha256 } = file;
+    const { path } = file;
     if (typeof path !== "string") throw corrupt(`files[${i}].path is not a string`);
     const reason = unsafePathReason(path);
     if (reason) throw new EdgeError("PATH_UNSAFE", `delta: file path ${JSON.stringify(path)} ${reason}`);
     if (seen.has(path)) throw corrupt(`file ${path} is listed twice`);
     seen.add(path);
-    if (!isCount(size) || typeof sha256 !== "string" || !SHA256_RE.test(sha256))
-      throw corrupt(`file ${path}: bad size or sha256`);
     const blobs = blobsOf(file, path);
     for (const [where, blob] of blobs) checkBlob(blob, dataLength, `file ${path} ${where}`);
   }
@@ -104,18 +120,24 @@ function blobsOf(file: Record<string, unknown>, path: string): [string, unknown]
       return out;
     case "full":
       return [["data", file.data]];
-    case "bsdiff":
+    case "windows":
     case "tensors": {
       const base = file.base;
       if (!isObject(base) || !isCount(base.size) || typeof base.sha256 !== "string" || !SHA256_RE.test(base.sha256)) {
         throw corrupt(`file ${path}: base is not {size, sha256}`);
       }
-      if (file.op === "bsdiff") {
+      if (file.op === "windows") {
         for (const [i, w] of list(file.windows, "windows").entries()) {
           if (!isObject(w)) throw corrupt(`file ${path}: window ${i} is not an object`);
           if (w.op === "bsdiff") out.push([`window ${i}`, w.patch]);
           else if (w.op === "data") out.push([`window ${i}`, w.data]);
-          else if (w.op !== "copy") throw corrupt(`file ${path}: window ${i} op ${JSON.stringify(w.op)}`);
+          else if (w.op === "copy-add") {
+            for (const stream of COPY_ADD_STREAMS) {
+              const blob = w[stream];
+              if (!isObject(blob) || !isCount(blob.size)) throw corrupt(`file ${path}: window ${i} ${stream} has no size`);
+              out.push([`window ${i} ${stream}`, blob]);
+            }
+          } else if (w.op !== "copy") throw corrupt(`file ${path}: window ${i} op ${JSON.stringify(w.op)}`);
         }
         return out;
       }

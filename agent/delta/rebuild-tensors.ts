@@ -12,7 +12,7 @@ import { readBaseRange } from "./base-reader.js";
 import type { DeltaBlobs } from "./delta-blobs.js";
 import type { OutputFile } from "./output-file.js";
 
-type TensorsEntry = Extract<DeltaFile, { op: "tensors" }>;
+type TensorsEntry = Extract<DeltaFile, { op: "tensors" }> & { size: number };
 
 const corrupt = (message: string, cause?: unknown) => new EdgeError("BUNDLE_CORRUPT", `delta: ${message}`, { cause });
 

@@ -26,7 +26,7 @@ export interface BuildDeltaOptions {
   outPath: string;
   baseVersion?: string;
   targetVersion?: string;
-  /** bsdiff window (default 16 MiB): the publisher needs about 17x this, the device about 2x. */
+  /** Generic-file window (default 16 MiB): the publisher needs about 17x this (bsdiff), the device at most 3x. */
   windowBytes?: number;
   /** Tensor chunk (default 4 MiB), a multiple of 8. */
   chunkBytes?: number;
@@ -67,7 +67,7 @@ export async function buildDelta(opts: BuildDeltaOptions): Promise<BuildDeltaRes
       files.push(entry);
       perFile.push({ path: file.path, op: entry.op, size: file.size, deltaBytes: sink.length - mark });
     }
-    const prefix = encodeDeltaPrefix({
+    const prefix = await encodeDeltaPrefix({
       format: DELTA_FORMAT,
       formatVersion: DELTA_FORMAT_VERSION,
       baseVersion: opts.baseVersion ?? "",
@@ -101,15 +101,16 @@ type EncodeContext = BuildDeltaOptions & { windowBytes: number; chunkBytes: numb
 
 async function encodeFile(file: PayloadFile, base: PayloadFile | undefined, ctx: EncodeContext): Promise<DeltaFile> {
   const { path, size, sha256 } = file;
+  // Target sizes and digests are the signed manifest's: the header names only paths and how to rebuild them.
   const targetPath = join(ctx.targetDir, path);
   if (base && base.sha256 === sha256 && base.size === size) {
     ctx.onBytes?.(size);
-    return { path, size, sha256, op: "same" };
+    return { path, op: "same" };
   }
   if (!base) {
     const data = await ctx.sink.appendFile(targetPath, size);
     ctx.onBytes?.(size);
-    return { path, size, sha256, op: "full", data };
+    return { path, op: "full", data };
   }
   const baseRef = { size: base.size, sha256: base.sha256 };
   const mark = ctx.sink.length;
@@ -130,9 +131,9 @@ async function encodeFile(file: PayloadFile, base: PayloadFile | undefined, ctx:
           onBytes: ctx.onBytes,
         });
         // Every tensor in full (a new dtype, new names): the base helps nothing, so ship the plain file.
-        if (tensors.some((t) => t.op !== "full")) return { path, size, sha256, op: "tensors", base: baseRef, header, tensors };
+        if (tensors.some((t) => t.op !== "full")) return { path, op: "tensors", base: baseRef, header, tensors };
         await ctx.sink.rewind(mark);
-        return { path, size, sha256, op: "full", data: await ctx.sink.appendFile(targetPath, size) };
+        return { path, op: "full", data: await ctx.sink.appendFile(targetPath, size) };
       }
     }
     const encoded = await encodeWindows({
@@ -146,11 +147,10 @@ async function encodeFile(file: PayloadFile, base: PayloadFile | undefined, ctx:
       label: path,
       onBytes: ctx.onBytes,
     });
-    if (encoded.bytes < encoded.fullEstimate)
-      return { path, size, sha256, op: "bsdiff", base: baseRef, windows: encoded.windows };
+    if (encoded.bytes < encoded.fullEstimate) return { path, op: "windows", base: baseRef, windows: encoded.windows };
     // The patch saves nothing over the compressed file: ship the file.
     await ctx.sink.rewind(mark);
-    return { path, size, sha256, op: "full", data: await ctx.sink.appendFile(targetPath, size) };
+    return { path, op: "full", data: await ctx.sink.appendFile(targetPath, size) };
   } catch (err) {
     throw new EdgeError("INTERNAL", `delta for ${path}: ${(err as Error).message}`, { cause: err });
   } finally {

@@ -2,17 +2,32 @@ import { createReadStream } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { promisify } from "node:util";
 import { brotliCompress, constants, createBrotliCompress } from "node:zlib";
-import { type Blob, BROTLI_QUALITY } from "../../shared/delta-format.js";
+import { type Blob, BROTLI_QUALITY, brotliQualityFor, type SizedBlob } from "../../shared/delta-format.js";
 import { IO_CHUNK } from "../../shared/digest.js";
 
 const brotli = promisify(brotliCompress);
 
-function brotliParams(sizeHint: number): Record<number, number> {
+function brotliParams(sizeHint: number, quality = BROTLI_QUALITY): Record<number, number> {
   return {
-    [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+    [constants.BROTLI_PARAM_QUALITY]: quality,
     [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_GENERIC,
     [constants.BROTLI_PARAM_SIZE_HINT]: sizeHint,
   };
+}
+
+/** Bytes ready to append: brotli at the quality for their size when that is shorter, raw otherwise. */
+export interface Packed {
+  stored: Buffer;
+  codec: Blob["codec"];
+  size: number;
+}
+
+export async function pack(bytes: Buffer): Promise<Packed> {
+  if (bytes.length === 0) return { stored: bytes, codec: "raw", size: 0 };
+  const packed = await brotli(bytes, { params: brotliParams(bytes.length, brotliQualityFor(bytes.length)) });
+  return packed.length < bytes.length
+    ? { stored: packed, codec: "brotli", size: bytes.length }
+    : { stored: bytes, codec: "raw", size: bytes.length };
 }
 
 /**
@@ -38,6 +53,12 @@ export class DataSink {
     const at = this.end;
     await this.write(bytes);
     return { at, len: bytes.length, codec: "raw" };
+  }
+
+  async appendPacked(packed: Packed): Promise<SizedBlob> {
+    const at = this.end;
+    await this.write(packed.stored);
+    return { at, len: packed.stored.length, codec: packed.codec, size: packed.size };
   }
 
   /** Brotli when it is shorter, raw otherwise. */

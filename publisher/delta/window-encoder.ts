@@ -1,9 +1,10 @@
 import type { FileHandle } from "node:fs/promises";
 import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type DeltaWindow, pieceCount, pieceRange } from "../../shared/delta-format.js";
+import { type CopyAddStreams, type DeltaWindow, pieceCount, pieceRange } from "../../shared/delta-format.js";
 import { bsdiffFiles } from "./bsdiff.js";
-import type { DataSink } from "./data-sink.js";
+import { encodeCopyAdd } from "./copy-add-encoder.js";
+import { type DataSink, type Packed, pack } from "./data-sink.js";
 import { readRange } from "./read-range.js";
 
 export interface WindowEncoding {
@@ -14,10 +15,16 @@ export interface WindowEncoding {
   fullEstimate: number;
 }
 
+type Choice =
+  | { op: "data"; bytes: number }
+  | { op: "copy-add"; bytes: number; streams: CopyAddStreams<Packed> }
+  | { op: "bsdiff"; bytes: number; patch: Buffer };
+
 /**
- * Cuts the target into windows and patches each against the same range of the
- * base: bsdiff's memory (about 17x its input) stays bounded by the window, and
- * an unchanged window costs nothing.
+ * Cuts the target into windows and encodes each against the same range of
+ * the base, as the smallest of a BSDIFF40 patch, copy-add streams and the
+ * compressed window: memory (bsdiff's is about 17x its input) stays bounded
+ * by the window, and an unchanged window costs nothing.
  */
 export async function encodeWindows(opts: {
   base: FileHandle;
@@ -35,9 +42,7 @@ export async function encodeWindows(opts: {
   const windows: DeltaWindow[] = [];
   const start = sink.length;
   let fullEstimate = 0;
-  const oldPath = join(tempDir, "window.old");
-  const newPath = join(tempDir, "window.new");
-  const patchPath = join(tempDir, "window.patch");
+  const paths = { old: join(tempDir, "window.old"), new: join(tempDir, "window.new"), patch: join(tempDir, "window.patch") };
   for (let i = 0; i < pieceCount(targetSize, windowBytes); i++) {
     const [begin, end] = pieceRange(i, windowBytes, targetSize);
     const next = await readRange(target, begin, end, `${label} target`);
@@ -49,17 +54,48 @@ export async function encodeWindows(opts: {
       windows.push({ op: "copy" });
       continue;
     }
-    let patch: Buffer | undefined;
+    // Ties go to the simpler op: data, then copy-add, then bsdiff.
+    let best: Choice = { op: "data", bytes: dataSize };
+    const copyAdd = await copyAddChoice(old, next);
+    if (copyAdd && copyAdd.bytes < best.bytes) best = copyAdd;
     if (old.length > 0) {
-      await writeFile(oldPath, old);
-      await writeFile(newPath, next);
-      await rm(patchPath, { force: true });
-      await bsdiffFiles(oldPath, newPath, patchPath);
-      patch = await readFile(patchPath);
+      const patch = await bsdiffWindow(old, next, paths);
+      if (patch.length < best.bytes) best = { op: "bsdiff", bytes: patch.length, patch };
     }
-    if (patch && patch.length < dataSize) windows.push({ op: "bsdiff", patch: await sink.appendRaw(patch) });
-    else windows.push({ op: "data", data: await sink.appendBest(next) });
+    if (best.op === "bsdiff") windows.push({ op: "bsdiff", patch: await sink.appendRaw(best.patch) });
+    else if (best.op === "copy-add") {
+      const { instructions, offsets, literals } = best.streams;
+      windows.push({
+        op: "copy-add",
+        instructions: await sink.appendPacked(instructions),
+        offsets: await sink.appendPacked(offsets),
+        literals: await sink.appendPacked(literals),
+      });
+    } else windows.push({ op: "data", data: await sink.appendBest(next) });
   }
-  await Promise.all([oldPath, newPath, patchPath].map((p) => rm(p, { force: true })));
+  await Promise.all(Object.values(paths).map((p) => rm(p, { force: true })));
   return { windows, bytes: sink.length - start, fullEstimate };
+}
+
+/** The copy-add encoding of a window, unless its streams would not fit the format's bound (the window's length). */
+async function copyAddChoice(old: Buffer, next: Buffer): Promise<Choice | undefined> {
+  const raw = await encodeCopyAdd(old, next);
+  // Nothing copied: the streams can only cost more than the window as data.
+  if (raw.literals.length === next.length) return undefined;
+  if (raw.instructions.length + raw.offsets.length + raw.literals.length > next.length) return undefined;
+  const streams = {
+    instructions: await pack(raw.instructions),
+    offsets: await pack(raw.offsets),
+    literals: await pack(raw.literals),
+  };
+  const bytes = streams.instructions.stored.length + streams.offsets.stored.length + streams.literals.stored.length;
+  return { op: "copy-add", bytes, streams };
+}
+
+async function bsdiffWindow(old: Buffer, next: Buffer, paths: { old: string; new: string; patch: string }): Promise<Buffer> {
+  await writeFile(paths.old, old);
+  await writeFile(paths.new, next);
+  await rm(paths.patch, { force: true });
+  await bsdiffFiles(paths.old, paths.new, paths.patch);
+  return readFile(paths.patch);
 }

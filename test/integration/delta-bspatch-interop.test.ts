@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDelta } from "../../publisher/delta/build-delta.js";
-import { DELTA_PREFIX_BYTES, type DeltaFile, type DeltaHeader, pieceRange } from "../../shared/delta-format.js";
+import { type DeltaHeader, pieceRange } from "../../shared/delta-format.js";
 import { sha256File } from "../../shared/digest.js";
+import { fileOf, relocatedTable, splitDelta } from "../helpers/delta-craft.js";
 
 const run = promisify(execFile);
 
@@ -31,9 +32,9 @@ let data: Buffer;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "edgepull-delta-interop-"));
-  const text = (tag: string) => Array.from({ length: 12000 }, (_, i) => `${i}:${i % 501 === 0 ? tag : "x"}`).join("\n");
-  base = Buffer.from(text("old"));
-  target = Buffer.from(text("new-value"));
+  // Moved pointers in a binary table: the kind of change where a bsdiff patch is the smallest window encoding.
+  base = relocatedTable(3 * WINDOW, false);
+  target = relocatedTable(3 * WINDOW, true);
   await writeFile(join(root, "base.bin"), base);
   await writeFile(join(root, "target.bin"), target);
   const file = (name: string) => sha256File(join(root, name)).then((d) => ({ path: "f.bin", mode: 0o644, ...d }));
@@ -50,10 +51,7 @@ beforeAll(async () => {
     outPath: join(root, "d.delta"),
     windowBytes: WINDOW,
   });
-  const bytes = await readFile(join(root, "d.delta"));
-  const length = Number(bytes.readBigUInt64LE(8));
-  header = JSON.parse(bytes.subarray(DELTA_PREFIX_BYTES, DELTA_PREFIX_BYTES + length).toString("utf8")) as DeltaHeader;
-  data = bytes.subarray(DELTA_PREFIX_BYTES + length);
+  ({ header, data } = splitDelta(await readFile(join(root, "d.delta"))));
 });
 
 afterAll(async () => {
@@ -61,8 +59,7 @@ afterAll(async () => {
 });
 
 function firstPatchWindow(): { index: number; patch: Buffer } {
-  const file = header.files[0] as Extract<DeltaFile, { op: "bsdiff" }>;
-  expect(file.op).toBe("bsdiff");
+  const file = fileOf(header, "windows", "f.bin");
   const index = file.windows.findIndex((w) => w.op === "bsdiff");
   const w = file.windows[index];
   if (w?.op !== "bsdiff") throw new Error("no bsdiff window in the delta");

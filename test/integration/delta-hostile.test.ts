@@ -1,13 +1,12 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyDelta } from "../../agent/delta/apply-delta.js";
 import { writeSafetensors } from "../../packaging/example-service/safetensors.js";
 import { buildDelta } from "../../publisher/delta/build-delta.js";
-import { DELTA_PREFIX_BYTES, type DeltaFile, type DeltaHeader, encodeDeltaPrefix } from "../../shared/delta-format.js";
-import { sha256File } from "../../shared/digest.js";
+import type { DeltaFile, DeltaHeader } from "../../shared/delta-format.js";
 import type { PayloadFile } from "../../shared/manifest.js";
+import { deltaFolders, fileOf, joinDelta, payloadOf, relocatedTable, splitDelta } from "../helpers/delta-craft.js";
 
 let root: string;
 let baseDir: string;
@@ -24,33 +23,25 @@ function floats(n: number, seed: number): Float32Array {
   });
 }
 
-async function payload(dir: string, paths: string[]): Promise<PayloadFile[]> {
-  const out: PayloadFile[] = [];
-  for (const path of paths) out.push({ path, mode: 0o644, ...(await sha256File(join(dir, path))) });
-  return out;
-}
-
 const lines = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `line ${i} ${i % 97 === 0 ? tag : ""}`).join("\n");
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), "edgepull-delta-hostile-"));
-  baseDir = join(root, "base");
-  targetDir = join(root, "target");
-  await mkdir(baseDir);
-  await mkdir(targetDir);
+  ({ root, baseDir, targetDir } = await deltaFolders("edgepull-delta-hostile-"));
   const a = floats(65536, 1);
   const b = a.map((x) => x * 1.001);
   await writeSafetensors(join(baseDir, "model.safetensors"), { w: { dtype: "F32", shape: [256, 256], data: a } });
   await writeSafetensors(join(targetDir, "model.safetensors"), { w: { dtype: "F32", shape: [256, 256], data: b } });
   await writeFile(join(baseDir, "notes.txt"), lines(4000, "old"));
   await writeFile(join(targetDir, "notes.txt"), `${lines(4000, "new")}\n${lines(2000, "tail")}`);
-  const paths = ["model.safetensors", "notes.txt"];
-  targetFiles = await payload(targetDir, paths);
+  await writeFile(join(baseDir, "table.bin"), relocatedTable(64 * 1024, false));
+  await writeFile(join(targetDir, "table.bin"), relocatedTable(64 * 1024, true));
+  const paths = ["model.safetensors", "notes.txt", "table.bin"];
+  targetFiles = await payloadOf(targetDir, paths);
   const outPath = join(root, "good.delta");
   await buildDelta({
     baseDir,
     targetDir,
-    baseFiles: await payload(baseDir, paths),
+    baseFiles: await payloadOf(baseDir, paths),
     targetFiles,
     outPath,
     windowBytes: 16384,
@@ -68,23 +59,11 @@ async function unchangedOnly(): Promise<{ base: string; delta: string; files: Pa
   const base = join(root, "same-base");
   await mkdir(base);
   await writeFile(join(base, "config.json"), '{"a":1}');
-  const files = await payload(base, ["config.json"]);
+  const files = await payloadOf(base, ["config.json"]);
   const delta = join(root, "same.delta");
   const built = await buildDelta({ baseDir: base, targetDir: base, baseFiles: files, targetFiles: files, outPath: delta });
   expect(built.perFile.map((f) => f.op)).toEqual(["same"]);
   return { base, delta, files };
-}
-
-function split(bytes: Buffer): { header: DeltaHeader; data: Buffer } {
-  const length = Number(bytes.readBigUInt64LE(8));
-  const header = JSON.parse(bytes.subarray(DELTA_PREFIX_BYTES, DELTA_PREFIX_BYTES + length).toString("utf8")) as DeltaHeader;
-  return { header, data: bytes.subarray(DELTA_PREFIX_BYTES + length) };
-}
-
-function fileOf<Op extends DeltaFile["op"]>(header: DeltaHeader, op: Op): Extract<DeltaFile, { op: Op }> {
-  const file = header.files.find((f) => f.op === op);
-  if (!file) throw new Error(`no ${op} file in the delta`);
-  return file as Extract<DeltaFile, { op: Op }>;
 }
 
 let counter = 0;
@@ -93,10 +72,10 @@ async function applyTampered(
   edit: (header: DeltaHeader, data: Buffer) => Buffer | undefined,
   opts: { expected?: PayloadFile[]; signal?: AbortSignal } = {},
 ) {
-  const { header, data } = split(Buffer.from(deltaBytes));
+  const { header, data } = splitDelta(Buffer.from(deltaBytes));
   const newData = edit(header, data) ?? data;
   const deltaPath = join(root, `tampered-${++counter}.delta`);
-  await writeFile(deltaPath, Buffer.concat([encodeDeltaPrefix(header), newData]));
+  await writeFile(deltaPath, await joinDelta(header, newData));
   const destDir = join(root, `dest-${counter}`);
   const run = applyDelta({
     deltaPath,
@@ -109,13 +88,13 @@ async function applyTampered(
 }
 
 describe("applyDelta refuses hostile or mismatched deltas", () => {
-  it("applies the untampered delta (the fixture is sound), using both a tensor and a windowed bsdiff file", async () => {
-    const { header } = split(deltaBytes);
-    expect(header.files.map((f) => f.op)).toEqual(["tensors", "bsdiff"]);
-    const bsdiff = fileOf(header, "bsdiff");
-    expect(bsdiff.windows.map((w) => w.op)).toContain("bsdiff");
+  it("applies the untampered delta (the fixture is sound), using tensors, copy-add windows and bsdiff windows", async () => {
+    const { header } = splitDelta(deltaBytes);
+    expect(header.files.map((f) => f.op)).toEqual(["tensors", "windows", "windows"]);
+    expect(fileOf(header, "windows", "notes.txt").windows.map((w) => w.op)).toContain("copy-add");
+    expect(fileOf(header, "windows", "table.bin").windows.map((w) => w.op)).toContain("bsdiff");
     const { run } = await applyTampered(() => undefined);
-    await expect(run).resolves.toEqual({ files: 2, bytes: targetFiles.reduce((n, f) => n + f.size, 0) });
+    await expect(run).resolves.toEqual({ files: 3, bytes: targetFiles.reduce((n, f) => n + f.size, 0) });
   });
 
   it("a path that escapes the destination", async () => {
@@ -129,9 +108,9 @@ describe("applyDelta refuses hostile or mismatched deltas", () => {
 
   it("a blob offset past the end of the data section", async () => {
     const { run } = await applyTampered((h, data) => {
-      const w = fileOf(h, "bsdiff").windows.find((x) => x.op !== "copy");
-      if (w?.op === "bsdiff") w.patch.at = data.length;
-      else if (w?.op === "data") w.data.at = data.length;
+      const w = fileOf(h, "windows", "notes.txt").windows.find((x) => x.op === "copy-add");
+      if (w?.op !== "copy-add") throw new Error("expected a copy-add window");
+      w.literals.at = data.length;
       return undefined;
     });
     await expect(run).rejects.toMatchObject({
@@ -173,7 +152,7 @@ describe("applyDelta refuses hostile or mismatched deltas", () => {
 
   it("a copy window that reads past the end of the base", async () => {
     const { run } = await applyTampered((h) => {
-      const windows = fileOf(h, "bsdiff").windows;
+      const windows = fileOf(h, "windows", "notes.txt").windows;
       windows[windows.length - 1] = { op: "copy" };
       return undefined;
     });
@@ -182,7 +161,7 @@ describe("applyDelta refuses hostile or mismatched deltas", () => {
 
   it("a bsdiff patch that lies about its window's size", async () => {
     const { run } = await applyTampered((h, data) => {
-      const w = fileOf(h, "bsdiff").windows.find((x) => x.op === "bsdiff");
+      const w = fileOf(h, "windows", "table.bin").windows.find((x) => x.op === "bsdiff");
       if (w?.op !== "bsdiff") throw new Error("expected a bsdiff window");
       const copy = Buffer.from(data);
       copy.writeBigUInt64LE(1n << 40n, w.patch.at + 24);
@@ -193,7 +172,7 @@ describe("applyDelta refuses hostile or mismatched deltas", () => {
 
   it("a bsdiff patch whose compressed blocks are garbage is refused by bspatch, not fatal to the process", async () => {
     const { run } = await applyTampered((h, data) => {
-      const w = fileOf(h, "bsdiff").windows.find((x) => x.op === "bsdiff");
+      const w = fileOf(h, "windows", "table.bin").windows.find((x) => x.op === "bsdiff");
       if (w?.op !== "bsdiff") throw new Error("expected a bsdiff window");
       const copy = Buffer.from(data);
       copy.fill(0xa5, w.patch.at + 32, w.patch.at + w.patch.len);

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ import { changeRollout } from "../../publisher/commands/rollout.js";
 import { readChannelPointer, readRelease } from "../../publisher/repo-files.js";
 import { sha256Hex } from "../../shared/digest.js";
 import { parseEnvelopeText } from "../../shared/manifest.js";
+import { readSafetensorsHeader } from "../../shared/safetensors-header.js";
 import { parsePublicKey, verifyEnvelope } from "../../shared/signature.js";
 import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
 import { PUBLISH_BIN, runNode } from "../helpers/processes.js";
@@ -133,9 +134,10 @@ describe("edge-publish delta", () => {
   });
 
   it("does not offer a delta that is no smaller than the bundle", async () => {
-    // A tiny model with other weights: the delta's header alone outweighs the whole bundle.
+    // The backbone zeroed (pruned): its XOR with the base's random backbone is as large as the backbone, while
+    // the bundle compresses the zeros away.
     await buildRelease({
-      modelDir: await writeTiny("2.0.0"),
+      modelDir: await writeZeroedBackbone("2.0.0"),
       name,
       version: "2.0.0",
       repoDir,
@@ -171,8 +173,18 @@ describe("edge-publish delta", () => {
   });
 });
 
-async function writeTiny(version: string): Promise<string> {
-  const dir = join(root, "models", version);
-  await writeExampleModel(dir, { version, seed: 12345 });
+/** The 1.x model's shape with other classifier weights and every backbone weight 0. */
+async function writeZeroedBackbone(version: string): Promise<string> {
+  const dir = await model(version, 12345);
+  const file = await open(join(dir, "model.safetensors"), "r+");
+  try {
+    const { layout } = await readSafetensorsHeader(file, (await file.stat()).size);
+    const backbone = layout.tensors.find((t) => t.name === "backbone.padding");
+    if (!backbone) throw new Error("no backbone tensor");
+    const zeros = Buffer.alloc(backbone.end - backbone.begin);
+    await file.write(zeros, 0, zeros.length, layout.dataStart + backbone.begin);
+  } finally {
+    await file.close();
+  }
   return dir;
 }

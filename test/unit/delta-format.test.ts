@@ -1,3 +1,4 @@
+import { brotliDecompressSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { checkBsdiffHeader } from "../../agent/delta/bspatch.js";
 import { xorPlanes } from "../../publisher/delta/tensor-encoder.js";
@@ -19,23 +20,24 @@ const header: DeltaHeader = {
   windowBytes: 4096,
   chunkBytes: 4096,
   dataLength: 3,
-  files: [{ path: "a", op: "full", size: 3, sha256: "0".repeat(64), data: { at: 0, len: 3, codec: "raw" } }],
+  files: [{ path: "a", op: "full", data: { at: 0, len: 3, codec: "raw" } }],
 };
 
 describe("delta prefix", () => {
-  it("is magic, a little-endian length and canonical JSON", () => {
-    const prefix = encodeDeltaPrefix(header);
-    expect(prefix.subarray(0, 8).toString("ascii")).toBe("EPDELTA1");
-    const length = Number(prefix.readBigUInt64LE(8));
-    expect(prefix.length).toBe(16 + length);
-    const json = prefix.subarray(16).toString("utf8");
+  it("is magic, the stored and decompressed header lengths (32-bit little-endian) and brotli of canonical JSON", async () => {
+    const prefix = await encodeDeltaPrefix(header);
+    expect(prefix.subarray(0, 8).toString("ascii")).toBe("EPDELTA2");
+    const stored = prefix.readUInt32LE(8);
+    expect(prefix.length).toBe(16 + stored);
+    const json = brotliDecompressSync(prefix.subarray(16)).toString("utf8");
+    expect(prefix.readUInt32LE(12)).toBe(Buffer.byteLength(json));
     expect(json.startsWith('{"baseVersion":"1.0.0","chunkBytes":4096,"dataLength":3,"files":[{"data":{"at":0,')).toBe(true);
     expect(JSON.parse(json)).toEqual(header);
   });
 
-  it("does not depend on key order", () => {
+  it("does not depend on key order", async () => {
     const shuffled = Object.fromEntries(Object.entries(header).reverse()) as unknown as DeltaHeader;
-    expect(encodeDeltaPrefix(shuffled).equals(encodeDeltaPrefix(header))).toBe(true);
+    expect((await encodeDeltaPrefix(shuffled)).equals(await encodeDeltaPrefix(header))).toBe(true);
   });
 });
 
