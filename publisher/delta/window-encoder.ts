@@ -54,14 +54,13 @@ export async function encodeWindows(opts: {
       windows.push({ op: "copy" });
       continue;
     }
-    // Ties go to the simpler op: data, then copy-add, then bsdiff.
+    // Ties go to the simpler op: data, then copy-add, then bsdiff. bsdiff runs first and frees its memory
+    // (about 17x the window) before the matcher's tables are allocated: the peak is the larger of the two.
+    const patch = old.length > 0 ? await bsdiffWindow(old, next, paths) : undefined;
     let best: Choice = { op: "data", bytes: dataSize };
     const copyAdd = await copyAddChoice(old, next);
     if (copyAdd && copyAdd.bytes < best.bytes) best = copyAdd;
-    if (old.length > 0) {
-      const patch = await bsdiffWindow(old, next, paths);
-      if (patch.length < best.bytes) best = { op: "bsdiff", bytes: patch.length, patch };
-    }
+    if (patch && patch.length < best.bytes) best = { op: "bsdiff", bytes: patch.length, patch };
     if (best.op === "bsdiff") windows.push({ op: "bsdiff", patch: await sink.appendRaw(best.patch) });
     else if (best.op === "copy-add") {
       const { instructions, offsets, literals } = best.streams;
