@@ -1,6 +1,6 @@
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { type FSWatcher, watch } from "chokidar";
+import type { FSWatcher } from "chokidar";
 import { toEdgeError } from "../../shared/errors.js";
 import type { InstallResult } from "../agent.js";
 import type { Logger } from "../logging.js";
@@ -27,6 +27,8 @@ export class InboxWatcher {
   ) {}
 
   async start(): Promise<void> {
+    // Loaded here: most devices have no inbox, and chokidar would cost them about 0.5 MiB for nothing.
+    const { watch } = await import("chokidar");
     await mkdir(join(this.dir, INBOX_DONE), { recursive: true });
     await mkdir(join(this.dir, INBOX_FAILED), { recursive: true });
     const watcher = watch(this.dir, {

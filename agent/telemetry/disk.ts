@@ -1,5 +1,5 @@
 import { realpath, statfs } from "node:fs/promises";
-import si from "systeminformation";
+import { systemInformation } from "./system-info.js";
 
 export interface DiskSpace {
   mount: string;
@@ -15,7 +15,7 @@ export interface DiskSpace {
 export async function diskSpaceFor(path: string): Promise<DiskSpace> {
   const real = await realpath(path);
   try {
-    const mounts = await si.fsSize();
+    const mounts = await systemInformation().fsSize();
     let best: (typeof mounts)[number] | undefined;
     for (const m of mounts) {
       const mount = m.mount;

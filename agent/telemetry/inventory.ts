@@ -1,7 +1,7 @@
 import os from "node:os";
-import si from "systeminformation";
 import type { Inventory } from "../../shared/topics.js";
 import { diskSpaceFor } from "./disk.js";
+import { systemInformation } from "./system-info.js";
 
 type StaticPart = Pick<Inventory, "os" | "kernel" | "arch" | "cpu"> & { totalBytes: number };
 
@@ -23,6 +23,7 @@ function positive(value: unknown): number | undefined {
 }
 
 async function readStatic(): Promise<StaticPart> {
+  const si = systemInformation();
   const [osInfo, cpu] = await Promise.all([si.osInfo().catch(() => undefined), si.cpu().catch(() => undefined)]);
   const distro = [text(osInfo?.distro), text(osInfo?.release)].filter((s) => s !== undefined).join(" ");
   // Node's own view is a cheap, always-available second source for the basics.
@@ -43,7 +44,7 @@ async function readStatic(): Promise<StaticPart> {
 /** Boards without a sensor report null, NaN or -1; none of those is a temperature, nor is anything outside what silicon survives. */
 async function readTemperature(): Promise<number | null> {
   try {
-    const t = await si.cpuTemperature();
+    const t = await systemInformation().cpuTemperature();
     const main = t.main;
     return typeof main === "number" && Number.isFinite(main) && main !== -1 && main > -60 && main < 150 ? main : null;
   } catch {
@@ -53,7 +54,7 @@ async function readTemperature(): Promise<number | null> {
 
 async function readMemory(fallbackTotal: number): Promise<Inventory["memory"]> {
   try {
-    const m = await si.mem();
+    const m = await systemInformation().mem();
     const total = positive(m.total) ?? fallbackTotal;
     // `available` counts reclaimable cache; `free` alone would make every box look full.
     const available = typeof m.available === "number" && Number.isFinite(m.available) ? m.available : os.freemem();

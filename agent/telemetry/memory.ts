@@ -1,5 +1,5 @@
 import { freemem } from "node:os";
-import si from "systeminformation";
+import { systemInformation } from "./system-info.js";
 
 /**
  * Memory a new allocation can get without swapping: the kernel's MemAvailable
@@ -8,7 +8,7 @@ import si from "systeminformation";
  */
 export async function availableMemory(): Promise<number> {
   try {
-    const mem = await si.mem();
+    const mem = await systemInformation().mem();
     if (Number.isFinite(mem.available) && mem.available > 0) return mem.available;
   } catch {
     // fall through to os.freemem
