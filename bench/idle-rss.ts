@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -10,15 +11,39 @@ import { publishChannel } from "../publisher/commands/publish.js";
 import { startRepoServer } from "../publisher/repo-server.js";
 import { AGENT_BIN, type BenchResult, median, rssKiB } from "./common.js";
 
-async function sampleRss(pid: number, settleMs: number, samples: number): Promise<number> {
+/**
+ * RSS split as the kernel counts it: anonymous (heap, JS heap, malloc) and
+ * file-backed (mostly the node binary's own code and data, paged in as the
+ * process uses more of Node; shared with any other node process).
+ */
+function residentPartsKiB(pid: number): { anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN);
+  return { anon: field("RssAnon"), file: field("RssFile") };
+}
+
+interface RssSample {
+  rssKiB: number;
+  anonKiB: number;
+  fileKiB: number;
+}
+
+async function sampleRss(pid: number, settleMs: number, samples: number): Promise<RssSample> {
   await new Promise((r) => setTimeout(r, settleMs));
   const values: number[] = [];
+  const anon: number[] = [];
+  const file: number[] = [];
   for (let i = 0; i < samples; i++) {
     values.push(rssKiB(pid));
+    const parts = residentPartsKiB(pid);
+    anon.push(parts.anon);
+    file.push(parts.file);
     await new Promise((r) => setTimeout(r, 1000));
   }
-  return median(values);
+  return { rssKiB: median(values), anonKiB: median(anon), fileKiB: median(file) };
 }
+
+const mib = (kib: number): number => Number((kib / 1024).toFixed(1));
 
 /** Resident memory of the idle daemon (a version installed, polling) against a bare `node` process. */
 export async function benchIdleRss(): Promise<BenchResult> {
@@ -51,17 +76,25 @@ export async function benchIdleRss(): Promise<BenchResult> {
   const agent = spawn(process.execPath, [AGENT_BIN, "run", "--config", configPath], { stdio: "ignore" });
   const bare = spawn(process.execPath, ["-e", "setInterval(() => {}, 1e9)"], { stdio: "ignore" });
   try {
-    const [agentKiB, bareKiB] = await Promise.all([
+    const [agentRss, bareRss] = await Promise.all([
       sampleRss(agent.pid as number, 8000, 10),
       sampleRss(bare.pid as number, 8000, 10),
     ]);
+    const agentKiB = agentRss.rssKiB;
+    const bareKiB = bareRss.rssKiB;
     return {
       name: "idle RSS of the agent daemon",
-      summary: `agent ${(agentKiB / 1024).toFixed(1)} MiB vs bare node ${(bareKiB / 1024).toFixed(1)} MiB: ratio ${(agentKiB / bareKiB).toFixed(2)}`,
+      summary:
+        `agent ${(agentKiB / 1024).toFixed(1)} MiB vs bare node ${(bareKiB / 1024).toFixed(1)} MiB: ratio ${(agentKiB / bareKiB).toFixed(2)} ` +
+        `(anonymous ${mib(agentRss.anonKiB)} vs ${mib(bareRss.anonKiB)} MiB, file-backed ${mib(agentRss.fileKiB)} vs ${mib(bareRss.fileKiB)} MiB)`,
       figures: {
-        agentRssMiB: Number((agentKiB / 1024).toFixed(1)),
-        bareNodeRssMiB: Number((bareKiB / 1024).toFixed(1)),
+        agentRssMiB: mib(agentKiB),
+        bareNodeRssMiB: mib(bareKiB),
         ratio: Number((agentKiB / bareKiB).toFixed(2)),
+        agentAnonMiB: mib(agentRss.anonKiB),
+        agentFileBackedMiB: mib(agentRss.fileKiB),
+        bareNodeAnonMiB: mib(bareRss.anonKiB),
+        bareNodeFileBackedMiB: mib(bareRss.fileKiB),
       },
     };
   } finally {
