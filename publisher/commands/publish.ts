@@ -1,22 +1,11 @@
-import { mkdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { canonicalJson } from "../../shared/canonical-json.js";
-import { sha256Hex } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
-import { writeFileAtomic } from "../../shared/fs-atomic.js";
-import { CHANNEL_TYPE, type ChannelPointer, nameProblem, SPEC_VERSION } from "../../shared/manifest.js";
+import { type ChannelPointer, nameProblem } from "../../shared/manifest.js";
 import type { MqttSettings } from "../../shared/mqtt-options.js";
-import { channelPointerPath, releaseManifestPath } from "../../shared/repo-layout.js";
-import { signEnvelope } from "../../shared/signature.js";
-import { channelTopic } from "../../shared/topics.js";
 import { loadPrivateKey } from "../key-file.js";
 import { checkMqttSettings } from "../mqtt-connect.js";
-import { publishPointerToBroker } from "../mqtt-publish.js";
-import { readChannelPointer, readRelease } from "../repo-files.js";
+import { readChannelPointer } from "../repo-files.js";
+import { DEFAULT_EXPIRES_DAYS, writeChannelPointer } from "../rollout/pointer-writer.js";
 import { validateNameAndVersion } from "./build.js";
-
-export const DEFAULT_EXPIRES_DAYS = 30;
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface PublishOptions {
   repoDir: string;
@@ -53,44 +42,18 @@ export async function publishChannel(opts: PublishOptions): Promise<PublishResul
   if (opts.mqtt) checkMqttSettings(opts.mqtt);
   const key = await loadPrivateKey(opts.keyPath);
 
-  const release = await readRelease(opts.repoDir, opts.name, opts.version);
-  if (!release) {
-    throw new EdgeError(
-      "RELEASE_NOT_FOUND",
-      `${opts.name} ${opts.version} is not built in this repository (looked for ${join(opts.repoDir, releaseManifestPath(opts.name, opts.version))}); build it first`,
-    );
-  }
   // A malformed previous pointer stops us: restarting at 1 would look like a replay to every device.
   const previous = await readChannelPointer(opts.repoDir, opts.name, opts.channel);
-  const now = opts.now ?? new Date();
-  const pointer: ChannelPointer = {
-    _type: CHANNEL_TYPE,
-    specVersion: SPEC_VERSION,
+  return writeChannelPointer({
+    repoDir: opts.repoDir,
     name: opts.name,
     channel: opts.channel,
     version: opts.version,
-    sequence: (previous?.value.sequence ?? 0) + 1,
-    createdAt: now.toISOString(),
-    expiresAt: new Date(now.getTime() + days * DAY_MS).toISOString(),
-    release: {
-      url: releaseManifestPath(opts.name, opts.version),
-      size: release.bytes.length,
-      sha256: sha256Hex(release.bytes),
-    },
-  };
-  const path = join(opts.repoDir, channelPointerPath(opts.name, opts.channel));
-  await mkdir(dirname(path), { recursive: true });
-  const bytes = Buffer.from(canonicalJson(signEnvelope(pointer, [key])), "utf8");
-  await writeFileAtomic(path, bytes);
-  if (!opts.mqtt) return { pointer, path };
-  try {
-    await publishPointerToBroker({ settings: opts.mqtt, name: opts.name, channel: opts.channel, pointerBytes: bytes });
-  } catch (err) {
-    if (err instanceof EdgeError) {
-      // Polling devices already see the new pointer; only pushed devices miss it.
-      throw new EdgeError(err.code, `${err.message} (${path} was written; only the broker is behind)`, { cause: err });
-    }
-    throw err;
-  }
-  return { pointer, path, mqtt: { topic: channelTopic(opts.name, opts.channel) } };
+    key,
+    previous: previous?.value,
+    expiresInDays: days,
+    now: opts.now,
+    mqtt: opts.mqtt,
+    recordHistory: false,
+  });
 }

@@ -9,11 +9,11 @@ import type { MqttSettings } from "../../shared/mqtt-options.js";
 import { channelPointerPath, releaseManifestPath } from "../../shared/repo-layout.js";
 import { type PrivateKeyInfo, signEnvelope } from "../../shared/signature.js";
 import { channelTopic } from "../../shared/topics.js";
-import { DEFAULT_EXPIRES_DAYS } from "../commands/publish.js";
 import { publishPointerToBroker } from "../mqtt-publish.js";
 import { readRelease } from "../repo-files.js";
 import { recordPointers } from "./channel-history.js";
 
+export const DEFAULT_EXPIRES_DAYS = 30;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface WritePointerOptions {
@@ -29,6 +29,8 @@ export interface WritePointerOptions {
   expiresInDays?: number;
   now?: Date;
   mqtt?: MqttSettings;
+  /** Record the pointer in the channel's history (default true; `publish` does not). */
+  recordHistory?: boolean;
 }
 
 export interface WrittenPointer {
@@ -47,7 +49,7 @@ export async function writeChannelPointer(opts: WritePointerOptions): Promise<Wr
   if (!release) {
     throw new EdgeError(
       "RELEASE_NOT_FOUND",
-      `${opts.name} ${opts.version} is not built in this repository (looked for ${join(opts.repoDir, releaseManifestPath(opts.name, opts.version))})`,
+      `${opts.name} ${opts.version} is not built in this repository (looked for ${join(opts.repoDir, releaseManifestPath(opts.name, opts.version))}); build it first`,
     );
   }
   const days = opts.expiresInDays ?? DEFAULT_EXPIRES_DAYS;
@@ -74,7 +76,9 @@ export async function writeChannelPointer(opts: WritePointerOptions): Promise<Wr
   await mkdir(dirname(path), { recursive: true });
   const bytes = Buffer.from(canonicalJson(signEnvelope(pointer, [opts.key])), "utf8");
   await writeFileAtomic(path, bytes);
-  await recordPointers(opts.repoDir, opts.name, opts.channel, opts.previous ? [opts.previous, pointer] : [pointer]);
+  if (opts.recordHistory !== false) {
+    await recordPointers(opts.repoDir, opts.name, opts.channel, opts.previous ? [opts.previous, pointer] : [pointer]);
+  }
   if (!opts.mqtt) return { pointer, path };
   try {
     await publishPointerToBroker({ settings: opts.mqtt, name: opts.name, channel: opts.channel, pointerBytes: bytes });
