@@ -66,16 +66,39 @@ export function keysOf(doc: KeysDocument): PublicKeyInfo[] {
   });
 }
 
+/** Keyids shortened the way every message in this chain names them. */
+export function shortIds(ids: readonly string[]): string {
+  return ids.length === 0 ? "none" : ids.map((id) => id.slice(0, 16)).join(", ");
+}
+
+/** The keyids an envelope claims to be signed by (unchecked: for messages and for choosing where to start). */
+export function signerIds(envelope: SignedEnvelope<unknown>): string[] {
+  if (!Array.isArray(envelope.signatures)) return [];
+  return envelope.signatures.flatMap((s) => (typeof s?.keyid === "string" ? [s.keyid] : []));
+}
+
 /**
  * Verifies the next link of the chain: signed by a key of the current set, and
- * numbered one past it. Returns the new set.
+ * numbered one past it. Returns the new set. `currentFrom` says where the
+ * current set came from ("keys document 2", "this device's trustedKeys"), so a
+ * refusal names the document, its signers and the keys that could have signed it.
  */
 export function verifyNextKeys(
   envelope: SignedEnvelope<unknown>,
   current: PublicKeyInfo[],
   expectedVersion: number,
+  currentFrom = `keys document ${expectedVersion - 1}`,
 ): { doc: KeysDocument; keys: PublicKeyInfo[] } {
-  verifyEnvelope(envelope, current, `keys document ${expectedVersion}`);
+  const what = `keys document ${expectedVersion}`;
+  try {
+    verifyEnvelope(envelope, current, what);
+  } catch (err) {
+    if (!(err instanceof EdgeError) || err.code !== "KEY_UNTRUSTED") throw err;
+    throw new EdgeError(
+      "KEY_UNTRUSTED",
+      `${what} (${keysDocumentPath(expectedVersion)}) is signed by ${shortIds(signerIds(envelope))}, but only a key of ${currentFrom} may sign it (${shortIds(current.map((k) => k.keyid))}, the keys this device trusts now)`,
+    );
+  }
   const doc = parseKeysDocument(envelope.signed, expectedVersion);
   return { doc, keys: keysOf(doc) };
 }

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { writeExampleModel } from "../../packaging/example-service/make-model.js";
@@ -81,5 +81,102 @@ describe("key rotation without touching the device", () => {
 
     // Re-checking what the journal recorded under earlier keys still works.
     expect((await w.cli(["verify", "--version", "1.0.0"])).code).toBe(0);
+  });
+});
+
+/** keys/1 signed by K1 listing K1, keys/2 by K1 listing K2, keys/3 by K2 listing K3 (the last only with `rotations: 2`). */
+async function rotatedRepository(w: World, rotations: 1 | 2): Promise<{ k1: KeyFiles; k2: KeyFiles; k3: KeyFiles }> {
+  const k1: KeyFiles = { privateKeyPath: w.keyPath, publicKeyPath: w.publicKeyPath, keyid: "" };
+  k1.keyid = parsePrivateKey(await readFile(k1.privateKeyPath), "k1").keyid;
+  const k2 = await keygen({ outDir: join(w.root, "keys-2") });
+  const k3 = await keygen({ outDir: join(w.root, "keys-3") });
+  await writeKeysDoc(w.repoDir, 1, [k1], k1);
+  await writeKeysDoc(w.repoDir, 2, [k2], k1);
+  if (rotations === 2) await writeKeysDoc(w.repoDir, 3, [k3], k2);
+  return { k1, k2, k3 };
+}
+
+/** A new device: its config ships with only these public keys. */
+async function shipWith(w: World, ...keys: KeyFiles[]): Promise<void> {
+  await w.writeConfig({ extraConfig: { trustedKeys: keys.map((k) => k.publicKeyPath) } });
+}
+
+async function checkNow(w: World): Promise<{ code: number | null; stderr: string }> {
+  const r = await w.cli(["check", "--json"]);
+  return { code: r.code, stderr: r.stderr };
+}
+
+/** Releases `version` signed by `key` and checks: the device installs it. */
+async function expectInstalled(w: World, version: string, key: KeyFiles): Promise<void> {
+  await w.release(version, { keyPath: key.privateKeyPath });
+  const r = await checkNow(w);
+  expect(r.code, r.stderr).toBe(0);
+  expect((await w.status()).activeVersion).toBe(version);
+}
+
+/** Releases `version` signed by `key` and checks: refused as KEY_UNTRUSTED, the active version unchanged. */
+async function expectUntrusted(w: World, version: string, key: KeyFiles): Promise<string> {
+  const before = (await w.status()).activeVersion;
+  await w.release(version, { keyPath: key.privateKeyPath });
+  const r = await checkNow(w);
+  expect(r.code).toBe(1);
+  const line = r.stderr.split("\n").find((l) => l.startsWith("edge-agent: KEY_UNTRUSTED: "));
+  expect(line, r.stderr).toBeDefined();
+  expect((await w.status()).activeVersion).toBe(before);
+  return line as string;
+}
+
+describe("a new device shipped with a rotated key", () => {
+  it("shipped with only the newest key (K3), starts on a twice-rotated repository, installs, and follows the next rotation", async () => {
+    world = await World.create();
+    const w = world;
+    const { k3 } = await rotatedRepository(w, 2);
+    await shipWith(w, k3);
+    await expectInstalled(w, "1.0.0", k3);
+
+    // K3 signs keys/4 handing over to K4: the device enters the signed chain there.
+    const k4 = await keygen({ outDir: join(w.root, "keys-4") });
+    await writeKeysDoc(w.repoDir, 4, [k4], k3);
+    await expectInstalled(w, "2.0.0", k4);
+    await expectUntrusted(w, "3.0.0", k3);
+  });
+
+  it("shipped with only K2, starts from keys/3 (which K2 signs) and no longer trusts K2", async () => {
+    world = await World.create();
+    const w = world;
+    const { k2, k3 } = await rotatedRepository(w, 2);
+    await shipWith(w, k2);
+    await expectInstalled(w, "1.0.0", k3);
+    await expectUntrusted(w, "2.0.0", k2);
+  });
+
+  it("shipped with only K2, starts from keys/2 before the second rotation, follows it, and refuses the chain going back", async () => {
+    world = await World.create();
+    const w = world;
+    const { k2, k3 } = await rotatedRepository(w, 1);
+    await shipWith(w, k2);
+    await expectInstalled(w, "1.0.0", k2);
+
+    await writeKeysDoc(w.repoDir, 3, [k3], k2);
+    await expectInstalled(w, "2.0.0", k3);
+
+    // A mirror serving the chain without keys/3 cannot bring K2 back: the journal holds keys/3.
+    await rm(join(w.repoDir, keysDocumentPath(3)));
+    await expectUntrusted(w, "3.0.0", k2);
+  });
+
+  it("shipped with an unrelated key, fails naming each document's signers and keys and the device's key", async () => {
+    world = await World.create();
+    const w = world;
+    const { k1, k2, k3 } = await rotatedRepository(w, 2);
+    const stranger = await keygen({ outDir: join(w.root, "keys-x") });
+    await shipWith(w, stranger);
+    const line = await expectUntrusted(w, "1.0.0", k3);
+    const s = (k: KeyFiles) => k.keyid.slice(0, 16);
+    expect(line).toContain(`this device's trustedKeys (${s(stranger)})`);
+    expect(line).toContain(`keys/1.json is signed by ${s(k1)} and lists ${s(k1)}`);
+    expect(line).toContain(`keys/2.json is signed by ${s(k1)} and lists ${s(k2)}`);
+    expect(line).toContain(`keys/3.json is signed by ${s(k2)} and lists ${s(k3)}`);
+    expect(line).toContain("no document lists this device's keys");
   });
 });

@@ -15,6 +15,8 @@ export interface ReleaseOptions {
   /** false: build only, leave the channel where it is. */
   publish?: boolean;
   compatibility?: { arch?: string[]; labels?: string[] };
+  /** Sign the release and its pointer with this private key instead of the repository's own (`keys/`). */
+  keyPath?: string;
 }
 
 /**
@@ -65,14 +67,14 @@ export class TestRepository {
       name: this.name,
       version,
       repoDir: this.repoDir,
-      keyPath: this.keyPath,
+      keyPath: opts.keyPath ?? this.keyPath,
       compatibility: opts.compatibility,
     });
-    if (opts.publish !== false) await this.publish(version);
+    if (opts.publish !== false) await this.publish(version, opts.keyPath);
   }
 
-  async publish(version: string): Promise<void> {
-    await publishChannel({ repoDir: this.repoDir, name: this.name, version, channel: this.channel, keyPath: this.keyPath });
+  async publish(version: string, keyPath = this.keyPath): Promise<void> {
+    await publishChannel({ repoDir: this.repoDir, name: this.name, version, channel: this.channel, keyPath });
   }
 
   readFile(rel: string): Promise<Buffer> {
