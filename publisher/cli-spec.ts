@@ -206,11 +206,13 @@ says so and exits 1. Otherwise stops after --watch-seconds (default 600) or Ctrl
 ${MQTT_HELP}`,
   keys: `Usage: edge-publish keys init --repo REPO_DIR --key PRIVATE_KEY [--json]
        edge-publish keys rotate --repo REPO_DIR --key PRIVATE_KEY [--add PUBLIC_KEY]... [--remove KEYID]... [--json]
-init writes keys/1.json listing the key's public key, signed by it: devices must ship with that key.
+init writes keys/1.json listing the key's public key, signed by it.
 rotate writes keys/(n+1).json: the keys of keys/n.json plus each --add (a .pub file), minus each --remove
 (a keyid or a unique prefix of at least 8 hex digits), signed by --key, which must be listed in keys/n.json
-(else KEY_UNTRUSTED). Devices follow the chain from the keys they shipped with and trust only the newest
-document's keys for new metadata. A document with no key left is refused.
+(else KEY_UNTRUSTED). A document with no key left is refused. Devices enter the chain at the lowest document
+a key they shipped with signs (or, with none, trust a shipped key the newest document lists), follow it to
+the newest, and trust only its keys for new metadata: ship new devices with a key the newest document lists.
+Never delete a keys document: devices shipped with an older key walk the chain from it.
 `,
 };
 

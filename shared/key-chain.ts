@@ -7,11 +7,11 @@ import { type PublicKeyInfo, parsePublicKey, type SignedEnvelope, verifyEnvelope
  * The repository holds numbered keys documents, `keys/1.json`, `keys/2.json`,
  * ...: each a signed envelope of KeysDocument listing the publisher keys that
  * may sign pointers and releases from then on. Document N+1 must be signed by a
- * key listed in document N; document 1 by a key the device shipped with
- * (`trustedKeys` in its config). A device walks the chain from the last
- * document it accepted, one number at a time, until the next is missing; the
- * keys of the newest document are then the only ones it trusts for new
- * metadata, so a removed key is refused from then on.
+ * key listed in document N. A device without an accepted document enters the
+ * chain from the keys it shipped with (`trustedKeys`, see key-chain-entry.ts);
+ * once it has accepted one it walks on from the last, one number at a time,
+ * until the next is missing. The keys of the newest document are then the only
+ * ones it trusts for new metadata, so a removed key is refused from then on.
  */
 export const KEYS_TYPE = "edgepull/keys";
 

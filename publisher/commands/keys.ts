@@ -48,7 +48,7 @@ async function writeKeysDocument(repoDir: string, doc: KeysDocument, keyPath: st
   return path;
 }
 
-/** keys/1.json listing the signing key itself: devices must ship with that key. */
+/** keys/1.json listing the signing key itself: where devices shipped with that key enter the chain. */
 export async function keysInit(opts: { repoDir: string; keyPath: string; now?: Date }): Promise<KeysWriteResult> {
   const existing = await readIfPresent(join(opts.repoDir, keysDocumentPath(1)));
   if (existing !== undefined) {
