@@ -87,7 +87,7 @@ export function verifyNextKeys(
   envelope: SignedEnvelope<unknown>,
   current: PublicKeyInfo[],
   expectedVersion: number,
-  currentFrom = `keys document ${expectedVersion - 1}`,
+  currentFrom = expectedVersion === 1 ? "this device's trustedKeys" : `keys document ${expectedVersion - 1}`,
 ): { doc: KeysDocument; keys: PublicKeyInfo[] } {
   const what = `keys document ${expectedVersion}`;
   try {

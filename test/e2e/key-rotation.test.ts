@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { writeExampleModel } from "../../packaging/example-service/make-model.js";
 import { buildRelease } from "../../publisher/commands/build.js";
 import { keygen } from "../../publisher/commands/keygen.js";
+import { keysInit, keysRotate } from "../../publisher/commands/keys.js";
 import { publishChannel } from "../../publisher/commands/publish.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { KEYS_TYPE, type KeysDocument, keysDocumentPath } from "../../shared/key-chain.js";
@@ -178,5 +179,32 @@ describe("a new device shipped with a rotated key", () => {
     expect(line).toContain(`keys/2.json is signed by ${s(k1)} and lists ${s(k2)}`);
     expect(line).toContain(`keys/3.json is signed by ${s(k2)} and lists ${s(k3)}`);
     expect(line).toContain("no document lists this device's keys");
+  });
+});
+
+describe("the rotation procedure in packaging/README.md", () => {
+  it("keys init, rotate --add, sign with the new key, rotate --remove: the running device, a new-key device and an old image all follow", async () => {
+    world = await World.create();
+    const w = world;
+    const k1: KeyFiles = { privateKeyPath: w.keyPath, publicKeyPath: w.publicKeyPath, keyid: "" };
+    k1.keyid = parsePrivateKey(await readFile(k1.privateKeyPath), "k1").keyid;
+    await keysInit({ repoDir: w.repoDir, keyPath: k1.privateKeyPath });
+    await expectInstalled(w, "1.0.0", k1);
+
+    const k2 = await keygen({ outDir: join(w.root, "new") });
+    await keysRotate({ repoDir: w.repoDir, keyPath: k1.privateKeyPath, add: [k2.publicKeyPath] });
+    await expectInstalled(w, "2.0.0", k2);
+    await keysRotate({ repoDir: w.repoDir, keyPath: k2.privateKeyPath, remove: [k1.keyid.slice(0, 16)] });
+
+    for (const [dataDir, shipped] of [
+      ["data-new-key", k2],
+      ["data-old-image", k1],
+    ] as const) {
+      await w.writeConfig({ extraConfig: { dataDir, trustedKeys: [shipped.publicKeyPath] } });
+      const r = await checkNow(w);
+      expect(r.code, `${dataDir}: ${r.stderr}`).toBe(0);
+      expect((await w.status()).activeVersion).toBe("2.0.0");
+    }
+    await expectUntrusted(w, "3.0.0", k1);
   });
 });
