@@ -85,10 +85,15 @@ describe("key rotation without touching the device", () => {
   });
 });
 
+/** The key the world's repository signs with (K1). */
+async function worldKey(w: World): Promise<KeyFiles> {
+  const keyid = parsePrivateKey(await readFile(w.keyPath), "k1").keyid;
+  return { privateKeyPath: w.keyPath, publicKeyPath: w.publicKeyPath, keyid };
+}
+
 /** keys/1 signed by K1 listing K1, keys/2 by K1 listing K2, keys/3 by K2 listing K3 (the last only with `rotations: 2`). */
 async function rotatedRepository(w: World, rotations: 1 | 2): Promise<{ k1: KeyFiles; k2: KeyFiles; k3: KeyFiles }> {
-  const k1: KeyFiles = { privateKeyPath: w.keyPath, publicKeyPath: w.publicKeyPath, keyid: "" };
-  k1.keyid = parsePrivateKey(await readFile(k1.privateKeyPath), "k1").keyid;
+  const k1 = await worldKey(w);
   const k2 = await keygen({ outDir: join(w.root, "keys-2") });
   const k3 = await keygen({ outDir: join(w.root, "keys-3") });
   await writeKeysDoc(w.repoDir, 1, [k1], k1);
@@ -186,8 +191,7 @@ describe("the rotation procedure in packaging/README.md", () => {
   it("keys init, rotate --add, sign with the new key, rotate --remove: the running device, a new-key device and an old image all follow", async () => {
     world = await World.create();
     const w = world;
-    const k1: KeyFiles = { privateKeyPath: w.keyPath, publicKeyPath: w.publicKeyPath, keyid: "" };
-    k1.keyid = parsePrivateKey(await readFile(k1.privateKeyPath), "k1").keyid;
+    const k1 = await worldKey(w);
     await keysInit({ repoDir: w.repoDir, keyPath: k1.privateKeyPath });
     await expectInstalled(w, "1.0.0", k1);
 
