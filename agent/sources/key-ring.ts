@@ -137,13 +137,17 @@ export class KeyRing {
       if (texts.length === MAX_LINKS_PER_REFRESH) throw this.tooLong();
       texts.push(text);
     }
+    const ids = (keys: PublicKeyInfo[]) => keys.map((k) => k.keyid).join();
+    const before = { version: this.version, keys: ids(this.keys) };
     const entry = enterChain(
       texts.map((text, i) => parseEnvelopeText(text, `keys document ${i + 1}`)),
       this.shipped,
     );
-    for (const { version } of entry.accepted) this.store.acceptKeysDocument(version, texts[version - 1] as string);
-    const ids = (keys: PublicKeyInfo[]) => keys.map((k) => k.keyid).join();
-    const changed = entry.version !== this.version || ids(entry.keys) !== ids(this.keys);
+    for (const link of entry.accepted) {
+      this.store.acceptKeysDocument(link.version, texts[link.version - 1] as string);
+      this.adopt(link.keys, link.version, true); // every key trusted on the way counts for re-checking records, as at a restart
+    }
+    const changed = entry.version !== before.version || ids(entry.keys) !== before.keys;
     this.adopt(entry.keys, entry.version, entry.accepted.length > 0);
     if (changed && entry.version > 0) {
       const from = entry.accepted[0];

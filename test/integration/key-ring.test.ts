@@ -102,7 +102,9 @@ describe("key ring (real SQLite, loopback HTTP)", () => {
   });
 
   it("resumes a journal kept under other shipped keys from the first document the new keys sign, and trusts none before it", async () => {
-    await ring([k1]).refresh(repo.url);
+    const first = ring([k1]);
+    await first.refresh(repo.url);
+    expect(ids(first.everTrusted()).sort()).toEqual([k1.id, k2.id, k3.id].sort());
     expect(new StateStore(db).keysDocuments().map((d) => d.version)).toEqual([1, 2, 3]);
     repo.asked.length = 0;
     const reshippedK2 = ring([k2]);
