@@ -5,6 +5,7 @@ import type { ChannelPointer } from "../shared/manifest.js";
 import type { PublicKeyInfo } from "../shared/signature.js";
 import type { AgentConfig } from "./config.js";
 import { readCurrentVersion } from "./install/activate.js";
+import { sweepDownloads } from "./install/downloads-janitor.js";
 import { type Layout, layoutFor, versionDir } from "./install/layout.js";
 import type { Logger } from "./logging.js";
 import type { ServiceController } from "./service/controller.js";
@@ -159,7 +160,7 @@ export class Agent {
     if (this.service instanceof Supervisor && (await this.service.killOrphan())) {
       this.logger.warn("stopped a service left running by a previous agent process");
     }
-    const plan = await planRecovery(this.layout, this.store, this.logger.child({ component: "recovery" }));
+    const plan = await planRecovery(this.layout, this.store, this.config.name, this.logger.child({ component: "recovery" }));
     const preActivation = plan.resume && !isPastActivation(plan.resume.phase);
     if (plan.active && (!plan.resume || preActivation) && this.config.service.mode === "supervise") {
       await this.service.restart(versionDir(this.layout, plan.active));
@@ -245,6 +246,8 @@ export class Agent {
       if (decision.action === "none") {
         if (decision.reason !== "up-to-date") this.logger.info({ version, reason: decision.reason }, decision.detail);
         else this.dropWithdrawn(version);
+        if (!this.running)
+          this.keepDownloadsOf(decision.reason === "up-to-date" || decision.reason === "denied" ? undefined : version, active);
         return { decision, version, sequence: state.pointer.sequence };
       }
       const release = target;
@@ -333,6 +336,16 @@ export class Agent {
     if (!r?.fromChannel || r.toVersion === activeVersion || isPastActivation(r.phase)) return;
     this.logger.info({ withdrawn: r.toVersion, active: activeVersion }, "the channel went back to the active version");
     r.controller.abort(new StopReason("superseded"));
+  }
+
+  /**
+   * With no attempt running, the release the channel names is the only one
+   * whose resumable partials are worth keeping (none once it is active or
+   * deny-listed): whatever an earlier, now withdrawn or replaced release left goes.
+   */
+  private keepDownloadsOf(version: string | undefined, active: string | undefined): void {
+    const wanted = version && { name: this.config.name, version, deltaFrom: active, partialOnly: true };
+    sweepDownloads(this.layout, wanted || undefined, this.logger.child({ component: "downloads" }));
   }
 
   /** One attempt at a time; a newer update supersedes one that has not reached activation. */

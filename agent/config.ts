@@ -47,7 +47,8 @@ export interface AgentConfig {
   pollJitterFraction: number;
   keepVersions: number;
   diskReserveMiB: number;
-  download: { retries: number; idleTimeoutSeconds: number };
+  /** `maxFolderMiB`: the most downloads/ may hold; it only ever keeps the wanted release's bundle and delta. */
+  download: { retries: number; idleTimeoutSeconds: number; maxFolderMiB: number };
   /** Deltas: taken when offered from the active version, unless disabled or memory is short. */
   delta: { enabled: boolean; minFreeMemoryMiB: number };
   service: ServiceConfig;
@@ -193,6 +194,8 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
   const download = {
     retries: num(d, "retries", "download.", 6, 0, 100),
     idleTimeoutSeconds: num(d, "idleTimeoutSeconds", "download.", 30, 1, 3600),
+    // Room for one large model's bundle; a release bigger than this is refused before its first byte.
+    maxFolderMiB: num(d, "maxFolderMiB", "download.", 8192, 1, 1024 * 1024),
   };
 
   const dl = obj("delta");

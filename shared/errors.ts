@@ -35,6 +35,7 @@ export const ERROR_CODES = [
   "ENTRY_MISSING",
   "ENTRY_TOO_LARGE",
   "DISK_SPACE_LOW",
+  "DOWNLOAD_TOO_LARGE",
   // deltas (the agent falls back to the full bundle on each of these)
   "DELTA_BASE_MISMATCH",
   "DELTA_FAILED",

@@ -59,3 +59,17 @@ export function versionFromLinkTarget(target: string): string | undefined {
 export function deltaPartPath(layout: Layout, name: string, fromVersion: string, version: string): string {
   return join(layout.downloadsDir, `${name}-${version}.from-${fromVersion}.epdelta.part`);
 }
+
+/** The finished download a `.part` file becomes once it verifies. */
+export function finishedDownloadPath(partPath: string): string {
+  return partPath.replace(/\.part$/, "");
+}
+
+/**
+ * Whether a file in downloads/ has a name the agent gives (a bundle or a delta,
+ * partial or finished): `<name>-<version>.tar.gz[.part]` or
+ * `<name>-<version>.from-<version>.epdelta[.part]`. Anything else there is not ours.
+ */
+export function isDownloadFileName(file: string): boolean {
+  return /^[a-z0-9][a-z0-9._-]*-\d[0-9A-Za-z.+-]*(\.tar\.gz|\.from-\d[0-9A-Za-z.+-]*\.epdelta)(\.part)?$/.test(file);
+}

@@ -12,6 +12,7 @@ import { copyLocalBundle } from "../bundle/local-copy.js";
 import type { AgentConfig } from "../config.js";
 import { applyDelta } from "../delta/apply-delta.js";
 import { activateVersion, deactivate, readCurrentVersion } from "../install/activate.js";
+import { checkFolderCap, sweepDownloads } from "../install/downloads-janitor.js";
 import { deltaPartPath, downloadPartPath, type Layout, versionDir } from "../install/layout.js";
 import { pruneVersions } from "../install/prune.js";
 import type { Logger } from "../logging.js";
@@ -24,6 +25,7 @@ import { availableMemory } from "../telemetry/memory.js";
 import { type MachineOptions, ROLLBACK_START, transition, UPDATE_START } from "./machine.js";
 import { insideWindow } from "./maintenance-window.js";
 import { type ActivePhase, isPastActivation, isTerminal, type Phase } from "./phases.js";
+import { downloadsWanted } from "./wanted-downloads.js";
 
 /** Why an attempt's signal was aborted: the agent is stopping (resume later) or a newer target arrived. */
 export class StopReason extends Error {
@@ -196,9 +198,12 @@ export class Updater {
     if (row) this.deps.onPhase?.(row);
   }
 
+  /** Every ending goes through here: downloads/ keeps only what the attempt may still need. */
   private finished(id: number): AttemptRow {
-    const row = this.deps.store.getAttempt(id);
+    const { store, layout, config } = this.deps;
+    const row = store.getAttempt(id);
     if (!row) throw new EdgeError("INTERNAL", `attempt ${id} vanished from the journal`);
+    sweepDownloads(layout, downloadsWanted(row, config.name, store.isDenied(row.toVersion) !== undefined), this.log);
     this.deps.onPhase?.(row);
     return row;
   }
@@ -275,8 +280,7 @@ export class Updater {
       { attempt: ctx.id, from, to: release.version, code: err.code, err },
       "delta not usable; downloading the full bundle",
     );
-    const part = deltaPartPath(this.deps.layout, release.name, from, release.version);
-    await Promise.all([rm(part, { force: true }), rm(this.deltaFile(release, from), { force: true })]);
+    sweepDownloads(this.deps.layout, { name: release.name, version: release.version }, this.log);
   }
 
   private async download(ctx: AttemptContext, signal: AbortSignal): Promise<void> {
@@ -297,7 +301,7 @@ export class Updater {
     this.deps.store.setDelivery(ctx.id, "bundle", null);
     const { layout } = this.deps;
     const partPath = downloadPartPath(layout, release.name, release.version);
-    await this.checkDiskSpace(release, release.bundle.size, partPath);
+    await this.makeRoom(release, release.bundle.size, partPath, null);
     if (release.bundle.url.startsWith("file:")) {
       await copyLocalBundle({
         url: release.bundle.url,
@@ -317,7 +321,7 @@ export class Updater {
     store.setDelivery(ctx.id, "delta", offer.from);
     if (await exists(this.deltaFile(release, offer.from))) return;
     const partPath = deltaPartPath(layout, release.name, offer.from, release.version);
-    await this.checkDiskSpace(release, offer.size, partPath);
+    await this.makeRoom(release, offer.size, partPath, offer.from);
     this.log.info(
       { attempt: ctx.id, from: offer.from, to: release.version, deltaBytes: offer.size, bundleBytes: release.bundle.size },
       "downloading a delta instead of the bundle",
@@ -346,12 +350,30 @@ export class Updater {
     store.setBytesDownloaded(ctx.id, before + result.bytesTransferred);
   }
 
-  /** Room for the artifact still to come, the unpacked files and the reserve. */
-  private async checkDiskSpace(release: ReleaseManifest, artifactSize: number, partPath: string): Promise<void> {
+  /**
+   * Before any byte of a download: downloads/ keeps only this release's bundle
+   * (and its delta from `deltaFrom`), the artifact fits under download.maxFolderMiB,
+   * and the disk has room.
+   */
+  private async makeRoom(
+    release: ReleaseManifest,
+    artifactSize: number,
+    partPath: string,
+    deltaFrom: string | null,
+  ): Promise<void> {
+    const { layout, config } = this.deps;
+    const sweep = sweepDownloads(layout, { name: release.name, version: release.version, deltaFrom }, this.log);
     const have = await stat(partPath).then(
       (s) => s.size,
       () => 0,
     );
+    const what = `${release.version}'s ${deltaFrom ? `delta from ${deltaFrom}` : "bundle"}`;
+    checkFolderCap({ sweep, partBytes: have, artifactSize, capMiB: config.download.maxFolderMiB, what });
+    await this.checkDiskSpace(release, artifactSize, have);
+  }
+
+  /** Room for the artifact still to come (`have` bytes of it are here), the unpacked files and the reserve. */
+  private async checkDiskSpace(release: ReleaseManifest, artifactSize: number, have: number): Promise<void> {
     const payload = release.files.reduce((sum, f) => sum + f.size, 0);
     const reserve = this.deps.config.diskReserveMiB * 1024 * 1024;
     const needed = artifactSize - have + payload + reserve;

@@ -1,10 +1,12 @@
 import { access } from "node:fs/promises";
 import { readCurrentVersion, removeLeftovers } from "../install/activate.js";
+import { sweepDownloads } from "../install/downloads-janitor.js";
 import { type Layout, versionDir } from "../install/layout.js";
 import type { Logger } from "../logging.js";
 import type { AttemptRow, StateStore } from "../state/store.js";
 import { resumePhase } from "./machine.js";
 import type { ActivePhase } from "./phases.js";
+import { downloadsWanted } from "./wanted-downloads.js";
 
 export interface RecoveryPlan {
   /** What `current` points at on disk right now. */
@@ -17,9 +19,11 @@ export interface RecoveryPlan {
 /**
  * Runs before any source starts. The symlink on disk is the truth; the journal
  * says what was intended. Partial staging and half-made links are discarded;
- * an open attempt is continued from the phase that may be half done.
+ * an open attempt is continued from the phase that may be half done, and
+ * downloads/ keeps only what that attempt (or a failed last one, which may be
+ * retried) can still use. `name` is the model the device follows.
  */
-export async function planRecovery(layout: Layout, store: StateStore, logger: Logger): Promise<RecoveryPlan> {
+export async function planRecovery(layout: Layout, store: StateStore, name: string, logger: Logger): Promise<RecoveryPlan> {
   const removed = await removeLeftovers(layout);
   if (removed.length > 0) logger.warn({ removed }, "removed leftovers of an interrupted run");
   const active = await readCurrentVersion(layout);
@@ -31,6 +35,9 @@ export async function planRecovery(layout: Layout, store: StateStore, logger: Lo
     if (!present) logger.error({ active }, "current points at a version folder that does not exist");
   }
   const attempt = store.openAttempt();
+  const owner = attempt ?? store.lastFinishedAttempt();
+  const wanted = owner && downloadsWanted(owner, name, store.isDenied(owner.toVersion) !== undefined);
+  sweepDownloads(layout, wanted, logger);
   if (!attempt) return { active, removed };
   const phase = resumePhase(attempt.phase as ActivePhase, active, attempt);
   logger.warn({ attempt: attempt.id, recorded: attempt.phase, onDisk: active, resumeAt: phase }, "found an interrupted attempt");

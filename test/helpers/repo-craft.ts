@@ -57,6 +57,7 @@ export async function writeRelease(
     bundle: Buffer;
     key: PrivateKeyInfo;
     bundleRef?: Partial<ReleaseManifest["bundle"]>;
+    deltas?: ReleaseManifest["deltas"];
   },
 ): Promise<string> {
   const rel = bundlePath(opts.name, opts.version);
@@ -71,6 +72,7 @@ export async function writeRelease(
     files: opts.files,
     bundle: { url: rel, size: opts.bundle.length, sha256: sha256Hex(opts.bundle), ...opts.bundleRef },
   };
+  if (opts.deltas) release.deltas = opts.deltas;
   const text = canonicalJson(signEnvelope(release, [opts.key]));
   await writeFile(join(repoDir, releaseManifestPath(opts.name, opts.version)), text);
   return text;

@@ -1,32 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { AttemptRow } from "../../agent/state/store.js";
 import { eventForAttempt } from "../../agent/telemetry/attempt-events.js";
+import { attemptRow } from "../helpers/attempt-row.js";
 
-const row = (patch: Partial<AttemptRow>): AttemptRow => ({
-  id: 7,
-  kind: "update",
-  source: "mqtt",
-  fromVersion: "1.0.0",
-  toVersion: "2.0.0",
-  releaseJson: null,
-  releaseDigest: null,
-  phase: "downloading",
-  result: null,
-  errorCode: null,
-  errorMessage: null,
-  rollbackErrorCode: null,
-  rollbackErrorMessage: null,
-  bytesDownloaded: 1234,
-  delivery: null,
-  deltaFrom: null,
-  deltaFallbackCode: null,
-  deltaFallbackMessage: null,
-  bytesSaved: 0,
-  startedAt: "2026-01-01T00:00:00.000Z",
-  updatedAt: "2026-01-01T00:00:00.000Z",
-  finishedAt: null,
-  ...patch,
-});
+const row = attemptRow;
 const now = new Date("2026-01-01T00:00:02.500Z");
 
 describe("eventForAttempt", () => {

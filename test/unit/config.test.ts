@@ -54,4 +54,14 @@ describe("agent config", () => {
     }
     expect(message).toMatch(/has 8 problem/);
   });
+
+  it("bounds the downloads folder: download.maxFolderMiB defaults to 8192 and must be a whole number of MiB from 1", () => {
+    expect(parseConfig(valid, "/x/agent.json").download.maxFolderMiB).toBe(8192);
+    expect(parseConfig({ ...valid, download: { maxFolderMiB: 512 } }, "/x/agent.json").download.maxFolderMiB).toBe(512);
+    for (const bad of [0, -1, 1.5, "512"]) {
+      expect(() => parseConfig({ ...valid, download: { maxFolderMiB: bad } }, "/x/agent.json")).toThrow(
+        /download\.maxFolderMiB must be an integer from 1 to/,
+      );
+    }
+  });
 });
