@@ -252,6 +252,7 @@ export class Agent {
         {
           kind: "update",
           source,
+          origin: "repository",
           release: release.release,
           releaseText: release.text,
           releaseDigest: release.digest,
@@ -304,6 +305,7 @@ export class Agent {
     const attempt = await this.startAttempt({
       kind: "update",
       source,
+      origin: "sideload",
       release: verified.release,
       releaseText: verified.text,
       releaseDigest: verified.digest,
