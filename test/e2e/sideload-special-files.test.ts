@@ -24,7 +24,7 @@ describe("edge-agent install refuses what is not a regular file", () => {
     const fifoInFolder = join(usb, "folder", "demo-model-1.0.0.tar.gz");
     execFileSync("mkfifo", [fifo, fifoInFolder]);
 
-    for (const target of [fifo, join(usb, "folder"), "/dev/zero"]) {
+    for (const target of [join(usb, "folder"), fifo, "/dev/zero"]) {
       const r = await w.cli(["install", target]);
       expect(r.code, `${target}: ${r.stderr}`).toBe(1);
       expect(r.stderr).toMatch(

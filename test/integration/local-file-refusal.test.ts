@@ -67,7 +67,7 @@ describe("sideloads never block on a file that is not regular", () => {
   it("installLocal refuses a FIFO, a folder whose bundle is a FIFO, and a device", async () => {
     const fifo = mkfifo(join(root, "usb", "pipe.tar.gz"));
     mkfifo(join(root, "usb", "folder", "demo-model-1.0.0.tar.gz"));
-    for (const target of [fifo, join(root, "usb", "folder"), "/dev/zero"]) {
+    for (const target of [join(root, "usb", "folder"), fifo, "/dev/zero"]) {
       expect(await codeOf(agent.installLocal(target, "sideload")), target).toBe("FILE_NOT_REGULAR");
     }
     expect(agent.store.history(10)).toEqual([]);
