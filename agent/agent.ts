@@ -255,6 +255,7 @@ export class Agent {
         {
           kind: "update",
           source,
+          origin: "repository",
           release: release.release,
           releaseText: release.text,
           releaseDigest: release.digest,
@@ -307,6 +308,7 @@ export class Agent {
     const attempt = await this.startAttempt({
       kind: "update",
       source,
+      origin: "sideload",
       release: verified.release,
       releaseText: verified.text,
       releaseDigest: verified.digest,

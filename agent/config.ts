@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { EdgeError } from "../shared/errors.js";
 import { nameProblem, versionProblem } from "../shared/manifest.js";
 import { type MqttSettings, mqttUrlProblem } from "../shared/mqtt-options.js";
+import { type DownloadPolicy, normalizeOrigin, originProblem } from "../shared/url-policy.js";
 import { DAYS, type Day, type MaintenanceWindow, parseClock } from "./update/maintenance-window.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/edgepull/agent.json";
@@ -47,8 +48,11 @@ export interface AgentConfig {
   pollJitterFraction: number;
   keepVersions: number;
   diskReserveMiB: number;
-  /** `maxFolderMiB`: the most downloads/ may hold; it only ever keeps the wanted release's bundle and delta. */
-  download: { retries: number; idleTimeoutSeconds: number; maxFolderMiB: number };
+  /**
+   * `maxFolderMiB`: the most downloads/ may hold; it only ever keeps the wanted release's bundle and delta.
+   * `allowedOrigins`: where else than the repository's origin bundles and deltas may be downloaded from (a CDN).
+   */
+  download: { retries: number; idleTimeoutSeconds: number; maxFolderMiB: number; allowedOrigins: string[] };
   /** Deltas: taken when offered from the active version, unless disabled or memory is short. */
   delta: { enabled: boolean; minFreeMemoryMiB: number };
   service: ServiceConfig;
@@ -191,11 +195,24 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
   const diskReserveMiB = num(c, "diskReserveMiB", "", 64, 0, 1024 * 1024);
 
   const d = obj("download");
+  for (const key of Object.keys(d))
+    if (!["retries", "idleTimeoutSeconds", "maxFolderMiB", "allowedOrigins"].includes(key))
+      problems.push(`unknown key "download.${key}"`);
+  const allowedOrigins: string[] = [];
+  if (d.allowedOrigins !== undefined && !Array.isArray(d.allowedOrigins)) {
+    problems.push("download.allowedOrigins must be a list of origins (scheme://host[:port])");
+  }
+  for (const [i, origin] of (Array.isArray(d.allowedOrigins) ? (d.allowedOrigins as unknown[]) : []).entries()) {
+    const problem = originProblem(origin);
+    if (problem) problems.push(`download.allowedOrigins[${i}] ${problem}`);
+    else allowedOrigins.push(normalizeOrigin(origin as string));
+  }
   const download = {
     retries: num(d, "retries", "download.", 6, 0, 100),
     idleTimeoutSeconds: num(d, "idleTimeoutSeconds", "download.", 30, 1, 3600),
     // Room for one large model's bundle; a release bigger than this is refused before its first byte.
     maxFolderMiB: num(d, "maxFolderMiB", "download.", 8192, 1, 1024 * 1024),
+    allowedOrigins,
   };
 
   const dl = obj("delta");
@@ -364,4 +381,9 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
     inbox,
     logLevel,
   };
+}
+
+/** The URL policy for what a repository release may name (shared/url-policy.ts). */
+export function downloadPolicy(config: Pick<AgentConfig, "repository" | "download">): DownloadPolicy {
+  return { repository: config.repository, allowedOrigins: config.download.allowedOrigins };
 }

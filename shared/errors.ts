@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   "VERSION_EXISTS",
   "RELEASE_NOT_FOUND",
   "NAME_MISMATCH",
+  "FILE_NOT_REGULAR",
   // signed metadata
   "METADATA_MALFORMED",
   "SIGNATURE_MISSING",
@@ -21,6 +22,7 @@ export const ERROR_CODES = [
   "METADATA_EXPIRED",
   "SEQUENCE_REPLAY",
   "VERSION_DENIED",
+  "URL_FORBIDDEN",
   // transfer and bundle
   "HTTP_ERROR",
   "MQTT_ERROR",

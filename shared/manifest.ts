@@ -43,7 +43,7 @@ export interface PayloadManifest {
 }
 
 export interface ArtifactRef {
-  /** Relative to the repository root, or absolute http(s) URL. */
+  /** Relative to the repository root, or an absolute URL (the agent follows only what shared/url-policy.ts allows). */
   url: string;
   size: number;
   sha256: string;
@@ -133,13 +133,19 @@ function checkSize(value: unknown): boolean {
   return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
+/** `scheme:` at the start (RFC 3986): the value is a URL, whatever the scheme. */
+const URL_SCHEME_RE = /^[A-Za-z][A-Za-z0-9+.-]*:/;
+
 function checkArtifact(p: Problems, value: unknown, what: string): void {
   if (!isRecord(value)) {
     p.add(`${what} must be an object with url, size and sha256`);
     return;
   }
   if (typeof value.url !== "string" || value.url.length === 0) p.add(`${what}.url must be a non-empty string`);
-  else if (!value.url.startsWith("http://") && !value.url.startsWith("https://")) {
+  else if (URL_SCHEME_RE.test(value.url)) {
+    // A URL, not a path: which schemes and hosts may be followed is the agent's URL policy (shared/url-policy.ts).
+    if (!URL.canParse(value.url)) p.add(`${what}.url is not a valid URL`);
+  } else {
     const reason = unsafePathReason(value.url);
     if (reason) p.add(`${what}.url ${reason}`);
   }

@@ -1,15 +1,19 @@
-import { createReadStream, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
 import { HashingStream, IO_CHUNK } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
 import { fsyncFile } from "../../shared/fs-atomic.js";
+import { openRegularFile, readChunks } from "./regular-file.js";
 
 /**
  * Copies a sideloaded bundle into the data folder, hashing while copying: a
  * USB stick can change or vanish between the check and the install, so what is
  * installed is the copy, checked against the digest taken when it was offered.
+ * Only ever called for a sideload (the attempt's origin says so, not the URL):
+ * a release from the repository never reaches this function.
  */
 export async function copyLocalBundle(opts: {
   url: string;
@@ -18,12 +22,13 @@ export async function copyLocalBundle(opts: {
   expectedSha256: string;
   signal?: AbortSignal;
 }): Promise<{ path: string; bytes: number }> {
-  const source = fileURLToPath(opts.url);
+  const source = localPathOf(opts.url);
   const final = opts.partPath.replace(/\.part$/, "");
   const hasher = new HashingStream();
+  const input = await openRegularFile(source, "DOWNLOAD_FAILED");
   try {
     await pipeline(
-      createReadStream(source, { highWaterMark: IO_CHUNK }),
+      Readable.from(readChunks(input), { objectMode: false }),
       hasher,
       createWriteStream(opts.partPath, { highWaterMark: IO_CHUNK }),
       { signal: opts.signal },
@@ -32,6 +37,8 @@ export async function copyLocalBundle(opts: {
     await rm(opts.partPath, { force: true });
     if (opts.signal?.aborted) throw opts.signal.reason;
     throw new EdgeError("DOWNLOAD_FAILED", `cannot copy ${source}: ${(cause as Error).message}`, { cause });
+  } finally {
+    await input.close();
   }
   const sha256 = hasher.hash.digest("hex");
   if (hasher.bytes !== opts.expectedSize || sha256 !== opts.expectedSha256) {
@@ -44,4 +51,15 @@ export async function copyLocalBundle(opts: {
   await fsyncFile(opts.partPath);
   await rename(opts.partPath, final);
   return { path: final, bytes: hasher.bytes };
+}
+
+/** The path a sideload record's `file:` URL names; anything else is refused, so a sideload never touches the network. */
+function localPathOf(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol === "file:") return fileURLToPath(parsed);
+  } catch {
+    // refused below, like any other URL that is not a local file
+  }
+  throw new EdgeError("URL_FORBIDDEN", `sideload source ${JSON.stringify(url)} is not a local file URL`);
 }

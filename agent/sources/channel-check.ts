@@ -2,7 +2,8 @@ import { sha256Hex } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
 import type { ChannelPointer } from "../../shared/manifest.js";
 import { channelPointerPath, releaseManifestPath, resolveArtifactUrl } from "../../shared/repo-layout.js";
-import type { AgentConfig } from "../config.js";
+import { checkDownloadUrl, checkReleaseUrls } from "../../shared/url-policy.js";
+import { type AgentConfig, downloadPolicy } from "../config.js";
 import type { Logger } from "../logging.js";
 import type { StateStore } from "../state/store.js";
 import { type VerifiedRelease, verifyPointerText, verifyReleaseEnvelope, verifyReleaseText } from "./intake.js";
@@ -88,15 +89,20 @@ export class ChannelChecker {
     if (release.name !== config.name || release.version !== version) {
       throw new EdgeError("NAME_MISMATCH", `${url} names ${release.name} ${release.version}, expected ${config.name} ${version}`);
     }
+    checkReleaseUrls(release, downloadPolicy(config));
     return { release, text: fetched.text, digest: sha256Hex(fetched.text) };
   }
 
   private async release(pointer: ChannelPointer, signal?: AbortSignal): Promise<VerifiedRelease> {
     if (this.cachedRelease?.digest === pointer.release.sha256) return this.cachedRelease;
-    const url = resolveArtifactUrl(this.deps.config.repository, pointer.release.url);
+    const policy = downloadPolicy(this.deps.config);
+    const url = checkDownloadUrl(pointer.release.url, policy, `${pointer.version} release manifest`);
     const fetched = await fetchMetadata(url, { timeoutMs: 30_000, signal });
     if (fetched.status !== "ok") throw new Error("unreachable: no ETag was sent");
-    this.cachedRelease = verifyReleaseText(fetched.text, pointer, this.deps.keyRing.current());
-    return this.cachedRelease;
+    const verified = verifyReleaseText(fetched.text, pointer, this.deps.keyRing.current());
+    // Refused here, at intake, before any attempt starts (and again before each download).
+    checkReleaseUrls(verified.release, policy);
+    this.cachedRelease = verified;
+    return verified;
   }
 }

@@ -31,6 +31,8 @@ export class InboxWatcher {
     const { watch } = await import("chokidar");
     await mkdir(join(this.dir, INBOX_DONE), { recursive: true });
     await mkdir(join(this.dir, INBOX_FAILED), { recursive: true });
+    // chokidar's stability check only stats (it never opens a file), so a FIFO cannot block it; the pickup
+    // reads through `install`, which opens without blocking and refuses anything but a regular file.
     const watcher = watch(this.dir, {
       depth: 0,
       ignoreInitial: false,

@@ -1,12 +1,12 @@
-import { createReadStream } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
+import { type FileHandle, readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
 import { MANIFEST_ENTRY, MANIFEST_MAX_BYTES } from "../../shared/bundle-format.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
-import { IO_CHUNK, sha256File, sha256Hex } from "../../shared/digest.js";
+import { sha256Hex, sha256Stream } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
 import {
   type ArtifactRef,
@@ -17,6 +17,7 @@ import {
   type ReleaseManifest,
 } from "../../shared/manifest.js";
 import { type PublicKeyInfo, verifyEnvelope } from "../../shared/signature.js";
+import { openRegularFile, readChunks } from "../bundle/regular-file.js";
 import { verifyReleaseEnvelope } from "./intake.js";
 
 /**
@@ -41,14 +42,17 @@ export interface VerifiedSideload {
   digest: string;
 }
 
-/** A bundle file, or a folder holding exactly one. */
+/**
+ * A bundle file, or a folder holding exactly one. Only a folder is told apart
+ * here (stat never blocks); whether the bundle is a regular file is checked on
+ * the handle it is read from (verifySideload), not on the path.
+ */
 export async function findBundle(path: string): Promise<string> {
   const full = resolve(path);
   const st = await stat(full).catch((cause) => {
     throw new EdgeError("USAGE", `${full} does not exist`, { cause });
   });
-  if (st.isFile()) return full;
-  if (!st.isDirectory()) throw new EdgeError("USAGE", `${full} is neither a bundle file nor a folder`);
+  if (!st.isDirectory()) return full;
   const bundles = (await readdir(full)).filter((n) => n.endsWith(".tar.gz") && !n.startsWith("."));
   if (bundles.length !== 1) {
     throw new EdgeError("USAGE", `${full} must hold exactly one .tar.gz bundle (found ${bundles.length})`);
@@ -57,10 +61,10 @@ export async function findBundle(path: string): Promise<string> {
 }
 
 /** Reads the first entry of a bundle, which must be its manifest, without unpacking the rest. */
-async function readBundleManifest(bundlePath: string): Promise<string> {
+async function readBundleManifest(bundlePath: string, file: FileHandle): Promise<string> {
   const extract = tarExtract();
   const gunzip = createGunzip();
-  const input = createReadStream(bundlePath, { highWaterMark: IO_CHUNK });
+  const input = Readable.from(readChunks(file), { objectMode: false });
   const done = new Promise<string>((resolvePromise, reject) => {
     let settled = false;
     const finish = (err: Error | undefined, text?: string): void => {
@@ -117,44 +121,75 @@ function verifyPayloadText(text: string, trustedKeys: PublicKeyInfo[]): PayloadM
   return parsePayloadManifest(envelope.signed);
 }
 
-/** Verifies a local bundle's signed manifest and hashes the file, for an install request. */
+/**
+ * Verifies a local bundle's signed manifest and hashes the file, for an install
+ * request; both read the one handle opened (without blocking) and checked to be
+ * a regular file.
+ */
 export async function verifySideload(
   bundlePath: string,
   trustedKeys: PublicKeyInfo[],
   expectedName: string,
   now: Date,
 ): Promise<VerifiedSideload> {
-  const payloadText = await readBundleManifest(bundlePath);
-  const payload = verifyPayloadText(payloadText, trustedKeys);
-  if (payload.name !== expectedName) {
-    throw new EdgeError(
-      "NAME_MISMATCH",
-      `${bundlePath} holds ${payload.name} ${payload.version}; this device runs ${expectedName}`,
-    );
+  const file = await openRegularFile(bundlePath, "USAGE");
+  try {
+    const payloadText = await readBundleManifest(bundlePath, file);
+    const payload = verifyPayloadText(payloadText, trustedKeys);
+    if (payload.name !== expectedName) {
+      throw new EdgeError(
+        "NAME_MISMATCH",
+        `${bundlePath} holds ${payload.name} ${payload.version}; this device runs ${expectedName}`,
+      );
+    }
+    const digest = await sha256Stream(readChunks(file));
+    const record: SideloadRecord = {
+      _type: SIDELOAD_TYPE,
+      payload: payloadText,
+      bundle: { url: pathToFileURL(bundlePath).toString(), size: digest.size, sha256: digest.sha256 },
+      receivedAt: now.toISOString(),
+    };
+    const text = canonicalJson(record);
+    return { release: releaseFrom(payload, record.bundle, record.receivedAt), text, digest: sha256Hex(text) };
+  } finally {
+    await file.close();
   }
-  const digest = await sha256File(bundlePath);
-  const record: SideloadRecord = {
-    _type: SIDELOAD_TYPE,
-    payload: payloadText,
-    bundle: { url: pathToFileURL(bundlePath).toString(), size: digest.size, sha256: digest.sha256 },
-    receivedAt: now.toISOString(),
-  };
-  const text = canonicalJson(record);
-  return { release: releaseFrom(payload, record.bundle, record.receivedAt), text, digest: sha256Hex(text) };
 }
 
-/** The release a journal entry describes, its signature checked again: a repository release or a sideload. */
-export function parseStoredRelease(text: string, trustedKeys: PublicKeyInfo[]): ReleaseManifest {
+/**
+ * Where an attempt's release came from, which decides how its bundle is
+ * fetched: a repository release (HTTP poll, pinned version, MQTT push) only
+ * over the network under the URL policy, a sideload only from its local file.
+ */
+export type ReleaseOrigin = "repository" | "sideload";
+
+export interface StoredRelease {
+  release: ReleaseManifest;
+  origin: ReleaseOrigin;
+}
+
+/** The release a journal entry describes, its signature checked again, and whether it is a repository release or a sideload. */
+export function readStoredRelease(text: string, trustedKeys: PublicKeyInfo[]): StoredRelease {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (cause) {
     throw new EdgeError("METADATA_MALFORMED", "the journal's release record is not JSON", { cause });
   }
-  const record = value as Partial<SideloadRecord>;
-  if (record._type !== SIDELOAD_TYPE) return verifyReleaseEnvelope(text, trustedKeys);
+  const record = value as Partial<SideloadRecord> & { signed?: unknown };
+  // A repository release is a signed envelope, and stays one even if it also carries sideload-looking members:
+  // those members are not signed, and a resumed attempt must not take its bundle URL from them.
+  if (typeof value !== "object" || value === null || record._type !== SIDELOAD_TYPE || "signed" in record) {
+    return { release: verifyReleaseEnvelope(text, trustedKeys), origin: "repository" };
+  }
   if (typeof record.payload !== "string" || !record.bundle || typeof record.receivedAt !== "string") {
     throw new EdgeError("METADATA_MALFORMED", "the journal's sideload record is incomplete");
   }
-  return releaseFrom(verifyPayloadText(record.payload, trustedKeys), record.bundle, record.receivedAt);
+  const release = releaseFrom(verifyPayloadText(record.payload, trustedKeys), record.bundle, record.receivedAt);
+  return { release, origin: "sideload" };
+}
+
+/** The release a journal entry describes, its signature checked again: a repository release or a sideload. */
+export function parseStoredRelease(text: string, trustedKeys: PublicKeyInfo[]): ReleaseManifest {
+  return readStoredRelease(text, trustedKeys).release;
 }

@@ -4,12 +4,12 @@ import { sleep } from "../../shared/backoff.js";
 import { EdgeError, toEdgeError } from "../../shared/errors.js";
 import { fsyncDir } from "../../shared/fs-atomic.js";
 import type { ArtifactRef, DeltaRef, ReleaseManifest } from "../../shared/manifest.js";
-import { resolveArtifactUrl } from "../../shared/repo-layout.js";
 import type { PublicKeyInfo } from "../../shared/signature.js";
+import { checkDownloadUrl } from "../../shared/url-policy.js";
 import { downloadArtifact } from "../bundle/download.js";
 import { extractBundle } from "../bundle/extract.js";
 import { copyLocalBundle } from "../bundle/local-copy.js";
-import type { AgentConfig } from "../config.js";
+import { type AgentConfig, downloadPolicy } from "../config.js";
 import { applyDelta } from "../delta/apply-delta.js";
 import { activateVersion, deactivate, readCurrentVersion } from "../install/activate.js";
 import { checkFolderCap, sweepDownloads } from "../install/downloads-janitor.js";
@@ -18,7 +18,7 @@ import { pruneVersions } from "../install/prune.js";
 import type { Logger } from "../logging.js";
 import type { ServiceController } from "../service/controller.js";
 import { holdProbation, waitForReady } from "../service/health.js";
-import { parseStoredRelease } from "../sources/sideload.js";
+import { type ReleaseOrigin, readStoredRelease } from "../sources/sideload.js";
 import type { AttemptRow, StateStore } from "../state/store.js";
 import { diskSpaceFor } from "../telemetry/disk.js";
 import { availableMemory } from "../telemetry/memory.js";
@@ -55,7 +55,15 @@ export interface UpdaterDeps {
 }
 
 export type UpdateRequest =
-  | { kind: "update"; source: string; releaseText: string; releaseDigest: string; release: ReleaseManifest }
+  | {
+      kind: "update";
+      source: string;
+      /** Decides where the bundle may come from: the network (under the URL policy) or the sideload's own file. */
+      origin: ReleaseOrigin;
+      releaseText: string;
+      releaseDigest: string;
+      release: ReleaseManifest;
+    }
   | { kind: "rollback"; source: string; toVersion: string };
 
 interface AttemptContext {
@@ -64,6 +72,8 @@ interface AttemptContext {
   fromVersion: string | null;
   toVersion: string;
   release: ReleaseManifest | undefined;
+  /** Undefined for a rollback, which installs nothing. */
+  origin: ReleaseOrigin | undefined;
   releaseDigest: string | null;
   cause: EdgeError | undefined;
 }
@@ -104,6 +114,7 @@ export class Updater {
       fromVersion,
       toVersion: request.kind === "update" ? request.release.version : request.toVersion,
       release: request.kind === "update" ? request.release : undefined,
+      origin: request.kind === "update" ? request.origin : undefined,
       releaseDigest: request.kind === "update" ? request.releaseDigest : null,
       cause: undefined,
     };
@@ -118,12 +129,15 @@ export class Updater {
 
   /** Continues an attempt the journal left open, from the phase recovery chose. */
   async resume(row: AttemptRow, phase: ActivePhase, signal: AbortSignal): Promise<AttemptRow> {
+    // The journal's record says what the attempt was: a sideload record or a repository release.
+    const stored = row.releaseJson ? readStoredRelease(row.releaseJson, this.deps.recordedKeys()) : undefined;
     const ctx: AttemptContext = {
       id: row.id,
       kind: row.kind,
       fromVersion: row.fromVersion,
       toVersion: row.toVersion,
-      release: row.releaseJson ? parseStoredRelease(row.releaseJson, this.deps.recordedKeys()) : undefined,
+      release: stored?.release,
+      origin: stored?.origin,
       releaseDigest: row.releaseDigest,
       cause: row.errorCode ? new EdgeError(row.errorCode, row.errorMessage ?? row.errorCode) : undefined,
     };
@@ -253,8 +267,8 @@ export class Updater {
     const release = ctx.release;
     const from = ctx.fromVersion;
     if (!release || !from || ctx.kind !== "update" || !this.deps.config.delta.enabled) return undefined;
-    // Sideloaded from a file: the device may have no network to fetch a delta with.
-    if (release.bundle.url.startsWith("file:")) return undefined;
+    // A sideload never touches the network (the device may have none), so it never takes a delta.
+    if (ctx.origin !== "repository") return undefined;
     const offer = release.deltas?.find((d) => d.from === from);
     if (!offer || offer.size >= release.bundle.size) return undefined;
     if (this.deps.store.getAttempt(ctx.id)?.deltaFallbackCode) return undefined;
@@ -302,7 +316,7 @@ export class Updater {
     const { layout } = this.deps;
     const partPath = downloadPartPath(layout, release.name, release.version);
     await this.makeRoom(release, release.bundle.size, partPath, null);
-    if (release.bundle.url.startsWith("file:")) {
+    if (ctx.origin === "sideload") {
       await copyLocalBundle({
         url: release.bundle.url,
         partPath,
@@ -312,7 +326,7 @@ export class Updater {
       });
       return;
     }
-    await this.fetchArtifact(ctx, release.bundle, partPath, signal);
+    await this.fetchArtifact(ctx, "bundle", release.bundle, partPath, signal);
   }
 
   /** Downloads the delta (resumable, like the bundle), checked against the signed size and SHA-256. */
@@ -326,14 +340,23 @@ export class Updater {
       { attempt: ctx.id, from: offer.from, to: release.version, deltaBytes: offer.size, bundleBytes: release.bundle.size },
       "downloading a delta instead of the bundle",
     );
-    await this.fetchArtifact(ctx, offer, partPath, signal);
+    await this.fetchArtifact(ctx, `delta from ${offer.from}`, offer, partPath, signal);
   }
 
-  /** Resumable HTTP download checked against the signed size and SHA-256; the bytes count in the journal. */
-  private async fetchArtifact(ctx: AttemptContext, artifact: ArtifactRef, partPath: string, signal: AbortSignal): Promise<void> {
+  /**
+   * Resumable HTTP download checked against the signed size and SHA-256; the bytes count in the journal.
+   * The URL policy was applied at intake; it is applied again here because a journaled attempt may predate it.
+   */
+  private async fetchArtifact(
+    ctx: AttemptContext,
+    what: string,
+    artifact: ArtifactRef,
+    partPath: string,
+    signal: AbortSignal,
+  ): Promise<void> {
     const { config, store } = this.deps;
     const result = await downloadArtifact({
-      url: resolveArtifactUrl(config.repository, artifact.url),
+      url: checkDownloadUrl(artifact.url, downloadPolicy(config), `${ctx.toVersion} ${what}`),
       partPath,
       expectedSize: artifact.size,
       expectedSha256: artifact.sha256,

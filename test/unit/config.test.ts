@@ -12,6 +12,17 @@ const valid = {
   health: { url: "http://127.0.0.1:9208/ready" },
 };
 
+/** The CONFIG_INVALID message for a config that must be refused. */
+function configProblems(raw: unknown): string {
+  try {
+    parseConfig(raw, "/x/agent.json");
+  } catch (err) {
+    expect((err as { code: string }).code).toBe("CONFIG_INVALID");
+    return (err as Error).message;
+  }
+  throw new Error("the config was accepted");
+}
+
 describe("agent config", () => {
   it("applies defaults and resolves relative paths against the config folder", () => {
     const c = parseConfig(valid, "/etc/edgepull/agent.json");
@@ -33,13 +44,7 @@ describe("agent config", () => {
       health: { url: "nope", timeoutSeconds: "60" },
       extra: true,
     };
-    let message = "";
-    try {
-      parseConfig(bad, "/x/agent.json");
-    } catch (err) {
-      expect((err as { code: string }).code).toBe("CONFIG_INVALID");
-      message = (err as Error).message;
-    }
+    const message = configProblems(bad);
     for (const fragment of [
       "deviceId",
       "repository",
@@ -63,5 +68,34 @@ describe("agent config", () => {
         /download\.maxFolderMiB must be an integer from 1 to/,
       );
     }
+  });
+
+  it("takes download.allowedOrigins as normalised origins, empty by default", () => {
+    expect(parseConfig(valid, "/x/agent.json").download.allowedOrigins).toEqual([]);
+    const c = parseConfig(
+      {
+        ...valid,
+        download: { allowedOrigins: ["https://CDN.example.com", "http://mirror.example:8080/", "https://a.example:443"] },
+      },
+      "/x/agent.json",
+    );
+    expect(c.download.allowedOrigins).toEqual(["https://cdn.example.com", "http://mirror.example:8080", "https://a.example"]);
+  });
+
+  it("refuses allowedOrigins that are not bare http(s) origins, and unknown download keys", () => {
+    const bad = {
+      ...valid,
+      download: {
+        allowedOrigins: ["file:///", "https://cdn.example.com/models", "https://u:p@cdn.example.com", "cdn.example.com", 7],
+        allowedOrigin: ["https://cdn.example.com"],
+      },
+    };
+    const message = configProblems(bad);
+    for (let i = 0; i < 5; i++) expect(message).toContain(`download.allowedOrigins[${i}]`);
+    expect(message).toContain('unknown key "download.allowedOrigin"');
+    expect(message).toMatch(/has 6 problem/);
+    expect(() => parseConfig({ ...valid, download: { allowedOrigins: "https://cdn.example.com" } }, "/x/agent.json")).toThrow(
+      /download.allowedOrigins must be a list/,
+    );
   });
 });
