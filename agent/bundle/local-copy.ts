@@ -1,4 +1,4 @@
-import { createWriteStream } from "node:fs";
+import { constants, createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -28,9 +28,10 @@ export async function copyLocalBundle(opts: {
   const input = await openRegularFile(source, "DOWNLOAD_FAILED");
   try {
     await pipeline(
-      Readable.from(readChunks(input), { objectMode: false }),
+      // One byte past the signed size is enough to know the file is not the one checked.
+      Readable.from(readChunks(input, opts.expectedSize + 1), { objectMode: false }),
       hasher,
-      createWriteStream(opts.partPath, { highWaterMark: IO_CHUNK }),
+      createWriteStream(opts.partPath, { highWaterMark: IO_CHUNK, flags: PART_FLAGS }),
       { signal: opts.signal },
     );
   } catch (cause) {
@@ -52,6 +53,9 @@ export async function copyLocalBundle(opts: {
   await rename(opts.partPath, final);
   return { path: final, bytes: hasher.bytes };
 }
+
+/** A symlink planted where the part file goes is refused (ELOOP), never followed out of the data folder. */
+const PART_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 
 /** The path a sideload record's `file:` URL names; anything else is refused, so a sideload never touches the network. */
 function localPathOf(url: string): string {

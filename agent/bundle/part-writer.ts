@@ -1,7 +1,8 @@
 import { createHash, type Hash } from "node:crypto";
-import { createReadStream } from "node:fs";
+import { constants, createReadStream } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { IO_CHUNK } from "../../shared/digest.js";
+import { EdgeError } from "../../shared/errors.js";
 
 /** How much a power cut may cost: the part file is fsynced at least this often. */
 export const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
@@ -30,7 +31,15 @@ export class PartWriter {
 
   /** Opens (or creates) the part file; a file longer than `maxSize` cannot be ours and is emptied. */
   static async open(path: string, maxSize: number): Promise<PartWriter> {
-    const handle = await open(path, "a");
+    // O_NOFOLLOW: a symlink planted where the part file goes is refused (ELOOP), never followed out of the data folder.
+    const handle = await open(
+      path,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
+      0o644,
+    ).catch((cause: NodeJS.ErrnoException) => {
+      if (cause.code !== "ELOOP") throw cause;
+      throw new EdgeError("PATH_UNSAFE", `${path} is a symlink; downloads are written only to the agent's own files`, { cause });
+    });
     try {
       let size = (await handle.stat()).size;
       if (size > maxSize) {

@@ -45,15 +45,18 @@ export async function openRegularFile(path: string, openFailed: ErrorCode): Prom
 }
 
 /**
- * The file's bytes from the start, read from the handle by position. Not a
- * stream made from the handle: destroying one of those closes the descriptor,
- * and the handle is read more than once (the manifest, then the hash).
+ * The file's bytes from the start, read from the handle by position, and no
+ * more than `limit` of them (a file that grows while it is copied must not fill
+ * the data folder). Not a stream made from the handle: destroying one of those
+ * closes the descriptor, and the handle is read more than once (the manifest,
+ * then the hash).
  */
-export async function* readChunks(handle: FileHandle): AsyncGenerator<Buffer> {
+export async function* readChunks(handle: FileHandle, limit = Number.POSITIVE_INFINITY): AsyncGenerator<Buffer> {
   let position = 0;
-  for (;;) {
-    const buffer = Buffer.allocUnsafe(IO_CHUNK);
-    const { bytesRead } = await handle.read(buffer, 0, IO_CHUNK, position);
+  while (position < limit) {
+    const want = Math.min(IO_CHUNK, limit - position);
+    const buffer = Buffer.allocUnsafe(want);
+    const { bytesRead } = await handle.read(buffer, 0, want, position);
     if (bytesRead === 0) return;
     position += bytesRead;
     yield buffer.subarray(0, bytesRead);
