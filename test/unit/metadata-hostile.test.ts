@@ -4,16 +4,10 @@ import { checkBundleManifest } from "../../agent/bundle/bundle-manifest.js";
 import { verifyPointerText, verifyReleaseText } from "../../agent/sources/intake.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { sha256Hex } from "../../shared/digest.js";
-import { KEYS_TYPE, verifyNextKeys } from "../../shared/key-chain.js";
-import {
-  CHANNEL_TYPE,
-  type ChannelPointer,
-  PAYLOAD_TYPE,
-  parseEnvelopeText,
-  RELEASE_TYPE,
-  type ReleaseManifest,
-} from "../../shared/manifest.js";
+import { verifyNextKeys } from "../../shared/key-chain.js";
+import { parseEnvelopeText } from "../../shared/manifest.js";
 import { signEnvelope } from "../../shared/signature.js";
+import { SAMPLE, sampleDocuments } from "../helpers/metadata-craft.js";
 import { newSigner } from "../helpers/tar-craft.js";
 
 /**
@@ -25,52 +19,18 @@ const signer = newSigner();
 const stranger = newSigner();
 const trusted = [signer.publicKey];
 const NOW = new Date("2030-06-01T00:00:00Z");
-const NAME = "demo-model";
-const CHANNEL = "stable";
+const { name: NAME, channel: CHANNEL } = SAMPLE;
 const sha = (s: string) => sha256Hex(s);
-
-const files = [
-  { path: "config.json", size: 12, sha256: sha("config"), mode: 0o644 },
-  { path: "weights/model.bin", size: 4096, sha256: sha("weights"), mode: 0o644 },
-];
-const release: ReleaseManifest = {
-  _type: RELEASE_TYPE,
-  specVersion: 1,
-  name: NAME,
-  version: "1.2.0",
-  createdAt: "2030-05-01T00:00:00Z",
-  files,
-  bundle: { url: "releases/demo-model/1.2.0/demo-model-1.2.0.tar.gz", size: 5000, sha256: sha("bundle") },
-  deltas: [{ from: "1.1.0", url: "releases/demo-model/1.2.0/deltas/1.1.0.epdelta", size: 100, sha256: sha("delta") }],
-};
-const pointer: ChannelPointer = {
-  _type: CHANNEL_TYPE,
-  specVersion: 1,
-  name: NAME,
-  channel: CHANNEL,
-  version: "1.2.0",
-  sequence: 7,
-  createdAt: "2030-05-01T00:00:00Z",
-  expiresAt: "2030-07-01T00:00:00Z",
-  release: { url: "releases/demo-model/1.2.0/release.json", size: 1000, sha256: sha("release") },
-};
-const payload = { _type: PAYLOAD_TYPE, specVersion: 1, name: NAME, version: "1.2.0", files };
+const { files, release, pointer, payload, keys: keysDoc } = sampleDocuments(signer);
 const publicPem = (s = newSigner()) => s.publicKey.key.export({ type: "spki", format: "pem" }).toString();
-const keysDoc = {
-  _type: KEYS_TYPE,
-  specVersion: 1,
-  version: 1,
-  createdAt: "2030-05-01T00:00:00Z",
-  keys: [{ keyid: signer.publicKey.keyid, publicKey: publicPem(signer) }],
-};
 
 type Json = Record<string, unknown>;
 type Doc = "pointer" | "release" | "payload" | "keys";
 const bases: Record<Doc, Json> = {
   pointer: pointer as unknown as Json,
   release: release as unknown as Json,
-  payload,
-  keys: keysDoc,
+  payload: payload as unknown as Json,
+  keys: keysDoc as unknown as Json,
 };
 
 /** The document with `edit` applied to a copy of its content, signed by the trusted key. */
