@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   "METADATA_EXPIRED",
   "SEQUENCE_REPLAY",
   "VERSION_DENIED",
+  "VERSION_WITHDRAWN",
   // transfer and bundle
   "HTTP_ERROR",
   "MQTT_ERROR",
