@@ -5,6 +5,7 @@ import { ControlServer } from "../control/control-server.js";
 import { connectMqtt } from "../mqtt-link.js";
 import { InboxWatcher } from "../sources/inbox.js";
 import { MqttPushListener } from "../sources/mqtt-listener.js";
+import { MqttWithdrawalListener } from "../sources/mqtt-withdrawals.js";
 import { LocalEndpoint } from "../telemetry/local-endpoint.js";
 import { FleetReporting } from "../telemetry/reporting.js";
 import type { CliContext } from "./context.js";
@@ -26,6 +27,7 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   const agent = await Agent.open(config, logger, "daemon", {
     ...ctx.agentOptions,
     onAttempt: (row) => reporting?.onAttempt(row),
+    onWithdrawals: () => reporting?.refresh(),
   });
   const control = new ControlServer(
     agent.layout.controlSocket,
@@ -62,6 +64,24 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
           logger.child({ component: "mqtt-push" }),
         )
       : undefined;
+  const withdrawalPush =
+    mqttClient && config.mqtt
+      ? new MqttWithdrawalListener(
+          mqttClient,
+          config.name,
+          {
+            accept: (text) => agent.withdrawals.consider(text),
+            refreshKeys: async () => {
+              await agent.keyRing.refresh(config.repository);
+            },
+            actOn: async () => {
+              await agent.check("mqtt", { wait: false });
+            },
+          },
+          config.mqtt.pushJitterSeconds * 1000,
+          logger.child({ component: "mqtt-withdrawals" }),
+        )
+      : undefined;
   const inbox = config.inbox
     ? new InboxWatcher(config.inbox, (path) => agent.installLocal(path, "inbox"), logger.child({ component: "inbox" }))
     : undefined;
@@ -94,12 +114,14 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   const started = recovered.then(() => {
     if (agent.stopping.aborted) return;
     push?.start();
+    withdrawalPush?.start();
     inbox?.start().catch((err) => logger.error({ err, dir: config.inbox }, "cannot watch the inbox"));
     agent.startPolling(config.mqtt ? config.mqtt.fallbackPollIntervalSeconds : config.pollIntervalSeconds);
   });
   await stopRequested;
   logger.info("agent stopping");
   push?.stop();
+  withdrawalPush?.stop();
   await inbox?.stop();
   clearInterval(refresh);
   await control.stop();

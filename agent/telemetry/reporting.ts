@@ -43,6 +43,7 @@ export class FleetReporting {
               }
             : null,
           health: { ok: s.health.ok, status: s.health.status, error: s.health.error },
+          withdrawn: s.withdrawn,
         };
       },
     });
