@@ -1,12 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import mqtt from "mqtt";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { buildRelease } from "../../publisher/commands/build.js";
-import { keygen } from "../../publisher/commands/keygen.js";
 import { promote } from "../../publisher/commands/promote.js";
 import { publishChannel } from "../../publisher/commands/publish.js";
 import { changeRollout } from "../../publisher/commands/rollout.js";
@@ -21,6 +18,7 @@ import { parseWithdrawalList } from "../../shared/withdrawals.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
 import { PUBLISH_BIN, runNode } from "../helpers/processes.js";
+import { tempPublisher } from "../helpers/temp-publisher.js";
 
 let root: string;
 let repoDir: string;
@@ -31,17 +29,7 @@ let name: string;
 beforeEach(async () => {
   // Unique per test: on a shared broker (MQTT_URL) retained messages outlive the test.
   name = `wd-${randomBytes(3).toString("hex")}`;
-  root = await mkdtemp(join(tmpdir(), "edgepull-withdraw-"));
-  repoDir = join(root, "repo");
-  const k = await keygen({ outDir: join(root, "keys") });
-  keyPath = k.privateKeyPath;
-  publicKeyPath = k.publicKeyPath;
-  const model = join(root, "model");
-  await mkdir(model);
-  for (const version of ["1.0.0", "1.1.0", "1.2.0"]) {
-    await writeFile(join(model, "weights.bin"), `weights ${version}`);
-    await buildRelease({ modelDir: model, name, version, repoDir, keyPath });
-  }
+  ({ root, repoDir, keyPath, publicKeyPath } = await tempPublisher("edgepull-withdraw-", name, ["1.0.0", "1.1.0", "1.2.0"]));
 });
 
 afterEach(async () => {

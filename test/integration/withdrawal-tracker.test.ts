@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../../agent/config.js";
@@ -11,12 +10,13 @@ import { WithdrawalTracker } from "../../agent/sources/withdrawal-tracker.js";
 import { type Db, openDb } from "../../agent/state/db.js";
 import { StateStore } from "../../agent/state/store.js";
 import { loadTrustedKeys } from "../../agent/trusted-keys.js";
-import { buildRelease } from "../../publisher/commands/build.js";
 import { keygen } from "../../publisher/commands/keygen.js";
 import { withdraw } from "../../publisher/commands/withdraw.js";
 import { withdrawalListPath } from "../../shared/repo-layout.js";
+import { type TempPublisher, tempPublisher } from "../helpers/temp-publisher.js";
 
 const NAME = "det";
+let publisher: TempPublisher;
 let root: string;
 let repoDir: string;
 let keyPath: string;
@@ -30,17 +30,8 @@ let served: Buffer | undefined;
 const dbs: Db[] = [];
 
 beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), "edgepull-withdrawals-"));
-  repoDir = join(root, "repo");
-  const k = await keygen({ outDir: join(root, "keys") });
-  keyPath = k.privateKeyPath;
-  publicKeyPath = k.publicKeyPath;
-  const model = join(root, "model");
-  await mkdir(model);
-  for (const version of ["1.0.0", "1.1.0"]) {
-    await writeFile(join(model, "w.bin"), version);
-    await buildRelease({ modelDir: model, name: NAME, version, repoDir, keyPath });
-  }
+  publisher = await tempPublisher("edgepull-withdrawals-", NAME, ["1.0.0", "1.1.0"]);
+  ({ root, repoDir, keyPath, publicKeyPath } = publisher);
   statuses = [];
   served = undefined;
   // A static server with ETag and If-None-Match, reading the file afresh each time.
@@ -134,7 +125,7 @@ describe("the device's withdrawal list", () => {
     await withdraw({ repoDir, name: NAME, version: "1.1.0", reason: "x", keyPath: stranger.privateKeyPath });
     await expect(t.refresh()).rejects.toMatchObject({ code: "KEY_UNTRUSTED" });
     await rm(join(repoDir, withdrawalListPath(NAME)));
-    await buildRelease({ modelDir: join(root, "model"), name: "other", version: "1.0.0", repoDir, keyPath });
+    await publisher.build("other", "1.0.0");
     await withdraw({ repoDir, name: "other", version: "1.0.0", reason: "x", keyPath });
     served = await readFile(join(repoDir, withdrawalListPath("other")));
     await expect(t.refresh()).rejects.toMatchObject({ code: "NAME_MISMATCH" });
