@@ -118,5 +118,5 @@ export interface HistoryEntryJson {
   to: string;
   result: string | null;
   errorCode: string | null;
-  phases: { phase: string }[];
+  phases: { phase: string; at: string }[];
 }
