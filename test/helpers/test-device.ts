@@ -118,5 +118,8 @@ export interface HistoryEntryJson {
   to: string;
   result: string | null;
   errorCode: string | null;
+  bytesDownloaded: number;
+  startedAt: string;
+  finishedAt: string | null;
   phases: { phase: string; at: string }[];
 }
