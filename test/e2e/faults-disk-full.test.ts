@@ -1,8 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import type { ReleaseManifest } from "../../shared/manifest.js";
-import { bundleFileName, releaseManifestPath } from "../../shared/repo-layout.js";
+import { bundleFileName } from "../../shared/repo-layout.js";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.js";
 import { type LoggedProcess, waitFor } from "../helpers/processes.js";
 import { expectSettled } from "../helpers/settled.js";
@@ -44,13 +43,6 @@ async function smallDevice(): Promise<{ w: World; agent: LoggedProcess; disk: Sm
   return { w, agent, disk, proxy };
 }
 
-async function bundleSize(w: World, version: string): Promise<number> {
-  const release = JSON.parse((await w.readRepoFile(releaseManifestPath(w.name, version))).toString()) as {
-    signed: ReleaseManifest;
-  };
-  return release.signed.bundle.size;
-}
-
 describe.skipIf(problem)(`disk full on the data folder's filesystem${why}`, () => {
   it.each([
     // The disk fills 1 MiB into the download: 8 KiB free, and 3 MiB still to come.
@@ -62,7 +54,7 @@ describe.skipIf(problem)(`disk full on the data folder's filesystem${why}`, () =
     async (_name, phase, holdAt, leaveFree) => {
       const { w, agent, disk: d, proxy: p } = await smallDevice();
       await w.release("2.0.0", { publish: false, extraBytes: 4 * MiB });
-      const hold = p.holdNext(bundleFileName(w.name, "2.0.0"), holdAt(await bundleSize(w, "2.0.0")));
+      const hold = p.holdNext(bundleFileName(w.name, "2.0.0"), holdAt((await w.releaseManifest("2.0.0")).bundle.size));
       await w.publish("2.0.0");
       await hold.reached;
       await d.fill(leaveFree);

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { ReleaseManifest } from "../../shared/manifest.js";
-import { bundleFileName, releaseManifestPath } from "../../shared/repo-layout.js";
+import { bundleFileName } from "../../shared/repo-layout.js";
 import { type FaultProxy, startFaultProxy } from "../helpers/fault-proxy.js";
 import { waitFor } from "../helpers/processes.js";
 import { expectSettled } from "../helpers/settled.js";
@@ -31,9 +30,7 @@ describe("the repository server killed mid-download", () => {
 
     await w.release("2.0.0", { publish: false, extraBytes: 4 * MiB });
     const bundle = bundleFileName(w.name, "2.0.0");
-    const size = (
-      JSON.parse((await w.readRepoFile(releaseManifestPath(w.name, "2.0.0"))).toString()) as { signed: ReleaseManifest }
-    ).signed.bundle.size;
+    const size = (await w.releaseManifest("2.0.0")).bundle.size;
     const hold = p.holdNext(bundle, 1 * MiB);
     await w.publish("2.0.0");
     await hold.reached;

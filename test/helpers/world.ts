@@ -1,6 +1,8 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ReleaseManifest } from "../../shared/manifest.js";
+import { releaseManifestPath } from "../../shared/repo-layout.js";
 import { EXAMPLE_SERVICE, freePort, type LoggedProcess, type RunResult } from "./processes.js";
 import { agentConfig, type HistoryEntryJson, type StatusJson, TestDevice } from "./test-device.js";
 import { type ReleaseOptions, TestRepository } from "./test-repository.js";
@@ -139,6 +141,12 @@ export class World {
 
   readRepoFile(rel: string): Promise<Buffer> {
     return this.repo.readFile(rel);
+  }
+
+  /** The signed release manifest `version` was built with (its `signed` part). */
+  async releaseManifest(version: string): Promise<ReleaseManifest> {
+    const text = await this.repo.readFile(releaseManifestPath(this.name, version));
+    return (JSON.parse(text.toString("utf8")) as { signed: ReleaseManifest }).signed;
   }
 
   /** SIGTERM to every agent started here, and waits for them (close() does this too). */
