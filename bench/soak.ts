@@ -223,6 +223,9 @@ export async function benchSoak(cycles: number, progress: (text: string) => void
       rssAfterLastMiB: mib(last?.rssKiB),
       rssChangePercent: Number(rssChange.toFixed(1)),
       rssMaxMiB: mib(Math.max(...run.samples.map((s) => s.rssKiB))),
+      // A single sample lands anywhere in V8's GC saw-tooth: the medians of ten and fifty cycles too.
+      rssMedianCycles41To50MiB: mib(median(run.samples.slice(40, 50).map((s) => s.rssKiB))),
+      rssMedianLast50MiB: mib(median(run.samples.slice(-50).map((s) => s.rssKiB))),
       fdsMin: Math.min(...fds),
       fdsMax: Math.max(...fds),
       fdsLast: last?.fds ?? Number.NaN,
