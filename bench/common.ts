@@ -6,6 +6,9 @@ import { join } from "node:path";
 export const ROOT = join(import.meta.dirname, "..", "..");
 export const AGENT_BIN = join(ROOT, "dist", "agent", "main.js");
 export const SERVICE_BIN = join(ROOT, "dist", "packaging", "example-service", "server.js");
+export const AGENT_UNIT = join(ROOT, "packaging", "systemd", "edgepull-agent.service");
+/** Preloaded into the soak bench's daemon for its V8 figures; never shipped. */
+export const PROBE_BIN = join(ROOT, "dist", "bench", "memory-probe.js");
 
 export function rssKiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

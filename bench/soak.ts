@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -9,22 +9,22 @@ import { buildRelease } from "../publisher/commands/build.js";
 import { keygen } from "../publisher/commands/keygen.js";
 import { publishChannel } from "../publisher/commands/publish.js";
 import { startRepoServer } from "../publisher/repo-server.js";
-import { AGENT_BIN, type BenchResult, freePort, median, rssKiB, SERVICE_BIN } from "./common.js";
+import { AGENT_BIN, AGENT_UNIT, type BenchResult, freePort, median, PROBE_BIN, SERVICE_BIN } from "./common.js";
+import type { ProbeLine } from "./memory-probe.js";
+import { type ResidentMemory, residentMemory } from "./process-memory.js";
+
+/** The daemon's own V8 figures after a cycle (from the bench's memory probe preloaded into it). */
+export type V8Figures = Omit<ProbeLine, "seq" | "rssKiB" | "forcedGc">;
 
 /** What is measured after each cycle, on the one daemon process. */
-export interface SoakSample {
+export interface SoakSample extends ResidentMemory, V8Figures, FolderFigures {
   cycle: number;
-  rssKiB: number;
-  fds: number;
-  versions: number;
-  downloadFiles: number;
-  downloadBytes: number;
-  /** The journal's logical size (page_count × page_size, WAL included). */
-  journalBytes: number;
 }
 
 export interface SoakRun {
   samples: SoakSample[];
+  /** Taken every IDLE_STEP_SECONDS after the last cycle while the daemon does nothing. */
+  idle: { seconds: number; sample: SoakSample }[];
   keepVersions: number;
   /** `edge-agent history --json` (its default 50 entries, and every entry), after the first cycle and after the last. */
   historyMs: { first: { recent: number; all: number }; last: { recent: number; all: number } };
@@ -37,10 +37,27 @@ export interface SoakOptions {
   keepVersions?: number;
   agentBin?: string;
   serviceBin?: string;
+  /** The built memory probe (dist/bench/memory-probe.js). */
+  probeBin?: string;
   /** Runs of `history --json` per figure (the median is kept); default 3. */
   historyRuns?: number;
+  /**
+   * A full GC in the daemon after each cycle, before its V8 figures are read (the RSS is read first):
+   * heapUsed is then the live heap. It changes how the heap grows, so it is off for the target's figures.
+   */
+  forceGc?: boolean;
+  /** Seconds to watch the daemon idle after the last cycle (default 0). */
+  idleSeconds?: number;
+  /** The systemd unit whose Environment= lines the daemon gets (default packaging/systemd/edgepull-agent.service). */
+  unitPath?: string;
+  /** More environment for the daemon, for experiments. */
+  extraEnv?: Record<string, string>;
+  /** Extra node flags for the daemon, for experiments (the systemd unit passes none). */
+  nodeFlags?: string[];
   progress?: (text: string) => void;
 }
+
+const IDLE_STEP_SECONDS = 5;
 
 interface AttemptResult {
   result: string | null;
@@ -54,11 +71,12 @@ interface AttemptResult {
  * real repository server, asks the daemon to check (over its control socket,
  * as `edge-agent check` does) and waits for the commit, then asks it to roll
  * back, health-checked like an update. The daemon runs as the systemd unit
- * runs it (MALLOC_ARENA_MAX=1).
+ * runs it (its Environment= lines, no node flags).
  */
 export async function runSoak(opts: SoakOptions): Promise<SoakRun> {
   const agentBin = opts.agentBin ?? AGENT_BIN;
   const serviceBin = opts.serviceBin ?? SERVICE_BIN;
+  const probeBin = opts.probeBin ?? PROBE_BIN;
   const keepVersions = opts.keepVersions ?? 3;
   const root = await mkdtemp(join(tmpdir(), "edgepull-soak-"));
   const keys = await keygen({ outDir: join(root, "keys") });
@@ -93,9 +111,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakRun> {
     }),
   );
   await publish("1.0.0", 1);
-  const agent = spawn(process.execPath, [agentBin, "run", "--config", configPath], {
+  const probeFile = join(root, "memory-probe.jsonl");
+  const flags = [...(opts.forceGc ? ["--expose-gc"] : []), ...(opts.nodeFlags ?? [])];
+  const agent = spawn(process.execPath, [...flags, "--import", probeBin, agentBin, "run", "--config", configPath], {
     stdio: ["ignore", "ignore", "inherit"],
-    env: { ...process.env, MALLOC_ARENA_MAX: "1" },
+    env: {
+      ...(await unitEnvironment(opts.unitPath)),
+      ...opts.extraEnv,
+      EDGEPULL_MEMORY_PROBE: probeFile,
+      ...(opts.forceGc ? { EDGEPULL_MEMORY_PROBE_GC: "1" } : {}),
+    },
   });
   const exited = new Promise<void>((resolve) => agent.once("exit", () => resolve()));
   const socket = join(dataDir, "agent.sock");
@@ -104,6 +129,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakRun> {
     await untilActive(socket, "1.0.0");
     const pid = agent.pid as number;
     const samples: SoakSample[] = [];
+    let probes = 0;
+    const sample = async (cycle: number): Promise<SoakSample> => {
+      // The kernel's figures first: a forced GC in the probe must not shrink the RSS recorded for the cycle.
+      const resident = await residentMemory(pid);
+      const v8 = await probe(pid, probeFile, ++probes);
+      return { cycle, ...resident, ...v8, ...(await folders(dataDir, pid)) };
+    };
     let historyFirst = { recent: 0, all: 0 };
     for (let cycle = 1; cycle <= opts.cycles; cycle++) {
       const version = `1.${cycle}.0`;
@@ -112,9 +144,16 @@ export async function runSoak(opts: SoakOptions): Promise<SoakRun> {
       expectResult(check?.attempt, version, `cycle ${cycle}: update`);
       const back = await callDaemon<AttemptResult>(socket, "/rollback");
       expectResult(back, undefined, `cycle ${cycle}: rollback`);
-      samples.push({ cycle, rssKiB: rssKiB(pid), ...(await folders(dataDir, pid)) });
+      const s = await sample(cycle);
+      samples.push(s);
       if (cycle === 1) historyFirst = await historyTimes(agentBin, configPath, opts.historyRuns ?? 3);
-      if (cycle % 50 === 0) opts.progress?.(`cycle ${cycle}/${opts.cycles}, RSS ${(rssKiB(pid) / 1024).toFixed(1)} MiB`);
+      if (cycle % 50 === 0) opts.progress?.(progressLine(s, opts.cycles));
+    }
+    // A device idles between updates: what the daemon keeps once nothing happens for a while.
+    const idle: { seconds: number; sample: SoakSample }[] = [];
+    for (let seconds = IDLE_STEP_SECONDS; seconds <= (opts.idleSeconds ?? 0); seconds += IDLE_STEP_SECONDS) {
+      await new Promise((res) => setTimeout(res, IDLE_STEP_SECONDS * 1000));
+      idle.push({ seconds, sample: await sample(opts.cycles) });
     }
     const historyLast = await historyTimes(agentBin, configPath, opts.historyRuns ?? 3);
     const entries = JSON.parse(
@@ -122,6 +161,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakRun> {
     );
     return {
       samples,
+      idle,
       keepVersions,
       historyMs: { first: historyFirst, last: historyLast },
       historyEntries: (entries as unknown[]).length,
@@ -133,6 +173,50 @@ export async function runSoak(opts: SoakOptions): Promise<SoakRun> {
     await repo.close();
     await rm(root, { recursive: true, force: true });
   }
+}
+
+/**
+ * What systemd gives the agent: a clean environment with PATH and the user's HOME, plus every
+ * `Environment=` line of packaging/systemd/edgepull-agent.service (read from the unit itself, so
+ * the two cannot drift apart), and no node flags (ExecStart runs the script through its
+ * `#!/usr/bin/env node` line). Nothing of the bench's own environment (NODE_OPTIONS, say) leaks in.
+ */
+export async function unitEnvironment(unitPath = AGENT_UNIT): Promise<Record<string, string>> {
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin",
+    ...(process.env.HOME ? { HOME: process.env.HOME } : {}),
+  };
+  for (const line of (await readFile(unitPath, "utf8")).split("\n")) {
+    const assignment = /^Environment=([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (assignment) env[assignment[1] as string] = assignment[2] as string;
+  }
+  return env;
+}
+
+/** Asks the daemon's memory probe for its V8 figures (SIGUSR2) and waits for the answer numbered `seq`. */
+async function probe(pid: number, file: string, seq: number): Promise<V8Figures> {
+  process.kill(pid, "SIGUSR2");
+  for (let i = 0; i < 3000; i++) {
+    const text = await readFile(file, "utf8").catch(() => "");
+    const line = text ? (JSON.parse(text.trimEnd().split("\n").at(-1) as string) as ProbeLine) : undefined;
+    if (line?.seq === seq) {
+      // Read, so removed: the probe creates it again for the next one.
+      await rm(file, { force: true });
+      const { seq: _seq, rssKiB: _rss, forcedGc: _gc, ...figures } = line;
+      return figures;
+    }
+    await new Promise((res) => setTimeout(res, 5));
+  }
+  throw new Error(`the daemon's memory probe did not answer request ${seq}`);
+}
+
+function progressLine(s: SoakSample, cycles: number): string {
+  const mib = (kib: number): string => (kib / 1024).toFixed(1);
+  return (
+    `cycle ${s.cycle}/${cycles}, RSS ${mib(s.rssKiB)} MiB (anon ${mib(s.rssAnonKiB)}: brk heap ${mib(s.brkHeapKiB)}, ` +
+    `other anon ${mib(s.anonMappingsKiB)}; file ${mib(s.rssFileKiB)}), V8 heap ${mib(s.heapUsedKiB)}/${mib(s.heapTotalKiB)} ` +
+    `(after last major GC ${mib(s.heapUsedAfterMajorGcKiB)}, code ${mib(s.codeSpaceKiB)}), external ${mib(s.externalKiB)}`
+  );
 }
 
 function expectResult(attempt: AttemptResult | undefined, version: string | undefined, what: string): void {
@@ -151,7 +235,16 @@ async function untilActive(socket: string, version: string): Promise<void> {
   throw new Error(`the daemon never reported ${version} up to date`);
 }
 
-async function folders(dataDir: string, pid: number): Promise<Omit<SoakSample, "cycle" | "rssKiB">> {
+interface FolderFigures {
+  fds: number;
+  versions: number;
+  downloadFiles: number;
+  downloadBytes: number;
+  /** The journal's logical size (page_count × page_size, WAL included). */
+  journalBytes: number;
+}
+
+async function folders(dataDir: string, pid: number): Promise<FolderFigures> {
   const downloads = await readdir(join(dataDir, "downloads"));
   let downloadBytes = 0;
   for (const f of downloads) downloadBytes += (await stat(join(dataDir, "downloads", f))).size;

@@ -1,6 +1,7 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { journalGrowth, runSoak } from "../../bench/soak.js";
-import { AGENT_BIN, EXAMPLE_SERVICE } from "../helpers/processes.js";
+import { AGENT_BIN, EXAMPLE_SERVICE, REPO_ROOT } from "../helpers/processes.js";
 
 const CYCLES = 50;
 
@@ -13,7 +14,14 @@ describe("soak: one daemon through 50 update and rollback cycles", () => {
   it("keeps file descriptors flat, the folders bounded, the journal growing linearly, and memory settled", {
     timeout: 240_000,
   }, async () => {
-    const run = await runSoak({ cycles: CYCLES, agentBin: AGENT_BIN, serviceBin: EXAMPLE_SERVICE, historyRuns: 1 });
+    const run = await runSoak({
+      cycles: CYCLES,
+      agentBin: AGENT_BIN,
+      serviceBin: EXAMPLE_SERVICE,
+      probeBin: join(REPO_ROOT, "dist", "bench", "memory-probe.js"),
+      unitPath: join(REPO_ROOT, "packaging", "systemd", "edgepull-agent.service"),
+      historyRuns: 1,
+    });
     const { samples } = run;
     expect(samples).toHaveLength(CYCLES);
 
