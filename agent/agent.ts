@@ -8,6 +8,7 @@ import type { AgentConfig } from "./config.js";
 import { readCurrentVersion } from "./install/activate.js";
 import { sweepDownloads } from "./install/downloads-janitor.js";
 import { type Layout, layoutFor, versionDir } from "./install/layout.js";
+import { linkSignals } from "./linked-signal.js";
 import type { Logger } from "./logging.js";
 import type { ServiceController } from "./service/controller.js";
 import { RestartCommand } from "./service/restart-command.js";
@@ -406,9 +407,10 @@ export class Agent {
     fromChannel = false,
   ): Promise<AttemptRow> {
     const controller = new AbortController();
-    const signal = AbortSignal.any([controller.signal, this.shutdown.signal]);
+    const linked = linkSignals(controller.signal, this.shutdown.signal);
     const entry: RunningAttempt = { toVersion, phase, controller, done: Promise.resolve(undefined as never), fromChannel };
-    entry.done = run(signal).finally(() => {
+    entry.done = run(linked.signal).finally(() => {
+      linked.dispose();
       if (this.running === entry) this.running = undefined;
     });
     this.running = entry;

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { sleep } from "../../shared/backoff.js";
+import { linkSignals } from "../linked-signal.js";
 import type { Logger } from "../logging.js";
 import type { ServiceController } from "./controller.js";
 import { describeProbe, type ProbeResult, probeOnce } from "./health.js";
@@ -62,9 +63,10 @@ export class HealthWatch extends EventEmitter<{ change: [HealthReading] }> {
       while (!signal.aborted) {
         // A crash wakes the loop at once; a crash signal that already fired would wake it forever.
         const crash = this.opts.service.crashSignal();
-        const wake = crash.aborted ? signal : AbortSignal.any([signal, crash]);
+        const wake = linkSignals(signal, crash.aborted ? undefined : crash);
         if (!this.opts.busy()) await this.probeAndApply(signal).catch(() => {});
-        await sleep(this.opts.intervalMs, wake).catch(() => {});
+        await sleep(this.opts.intervalMs, wake.signal).catch(() => {});
+        wake.dispose();
       }
     })();
   }

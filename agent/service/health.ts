@@ -2,6 +2,7 @@ import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { sleep } from "../../shared/backoff.js";
 import { EdgeError, isEdgeError } from "../../shared/errors.js";
+import { linkSignals } from "../linked-signal.js";
 
 export interface ProbeResult {
   ok: boolean;
@@ -99,7 +100,8 @@ export interface WaitForReadyOptions {
 export async function waitForReady(opts: WaitForReadyOptions): Promise<{ waitedMs: number; probes: number }> {
   const intervalMs = opts.intervalMs ?? 250;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
-  const watch = combine(opts.signal, opts.crash);
+  const linked = linkSignals(opts.signal, opts.crash);
+  const watch = linked.signal;
   const started = Date.now();
   const deadline = started + opts.timeoutMs;
   let probes = 0;
@@ -120,6 +122,8 @@ export async function waitForReady(opts: WaitForReadyOptions): Promise<{ waitedM
     }
   } catch (err) {
     throw crashOr(err, opts.crash);
+  } finally {
+    linked.dispose();
   }
 }
 
@@ -139,7 +143,8 @@ export interface HoldProbationOptions {
 export async function holdProbation(opts: HoldProbationOptions): Promise<{ probes: number }> {
   const intervalMs = opts.intervalMs ?? 1000;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
-  const watch = combine(opts.signal, opts.crash);
+  const linked = linkSignals(opts.signal, opts.crash);
+  const watch = linked.signal;
   const started = Date.now();
   const deadline = started + opts.durationMs;
   let probes = 0;
@@ -160,13 +165,9 @@ export async function holdProbation(opts: HoldProbationOptions): Promise<{ probe
     return { probes };
   } catch (err) {
     throw crashOr(err, opts.crash);
+  } finally {
+    linked.dispose();
   }
-}
-
-function combine(...signals: (AbortSignal | undefined)[]): AbortSignal | undefined {
-  const present = signals.filter((s): s is AbortSignal => s !== undefined);
-  if (present.length <= 1) return present[0];
-  return AbortSignal.any(present);
 }
 
 function throwIfCrashed(crash: AbortSignal | undefined): void {

@@ -1,5 +1,6 @@
 import { EdgeError } from "../../shared/errors.js";
 import { type OpenedResponse, openGet } from "../bundle/http-get.js";
+import { linkSignals } from "../linked-signal.js";
 
 /** Metadata documents are small; a server sending more is broken or hostile. */
 export const METADATA_MAX_BYTES = 1024 * 1024;
@@ -18,20 +19,32 @@ export type FetchResult =
  * compiles its WebAssembly HTTP parser, which left an idle daemon about
  * 13 MiB larger (polling every 5 s) for the rest of its life (see README, Benchmarks).
  */
-export async function fetchMetadata(
+export async function fetchMetadata(url: string, opts: FetchMetadataOptions): Promise<FetchResult> {
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  const linked = linkSignals(opts.signal, timeout);
+  try {
+    return await fetchUntil(url, opts, timeout, linked.signal);
+  } finally {
+    linked.dispose();
+  }
+}
+
+export interface FetchMetadataOptions {
+  etag?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+  maxBytes?: number;
+  /** A 404 is an answer ("no such document yet"), not an error. */
+  notFoundIsAnswer?: boolean;
+}
+
+async function fetchUntil(
   url: string,
-  opts: {
-    etag?: string;
-    timeoutMs: number;
-    signal?: AbortSignal;
-    maxBytes?: number;
-    /** A 404 is an answer ("no such document yet"), not an error. */
-    notFoundIsAnswer?: boolean;
-  },
+  opts: FetchMetadataOptions,
+  timeout: AbortSignal,
+  signal: AbortSignal,
 ): Promise<FetchResult> {
   const maxBytes = opts.maxBytes ?? METADATA_MAX_BYTES;
-  const timeout = AbortSignal.timeout(opts.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
   const failed = (cause: unknown): unknown => {
     if (opts.signal?.aborted) return opts.signal.reason;
     if (cause instanceof EdgeError) return cause;
