@@ -6,7 +6,7 @@ import { benchIdleMqtt } from "./idle-mqtt.js";
 import { benchIdleRss } from "./idle-rss.js";
 import { benchInstall } from "./install-throughput.js";
 import { benchRollbackTime } from "./rollback-time.js";
-import { benchSoak } from "./soak.js";
+import { benchSoak, SOAK_IDLE_SECONDS } from "./soak-report.js";
 
 /**
  * `npm run bench [-- --json] [--size-mib N] [--only install,rss,rollback]`
@@ -14,7 +14,8 @@ import { benchSoak } from "./soak.js";
  * `--only idle-mqtt [--minutes N]` (the daemon idle with MQTT over N minutes),
  * `--only delta [--delta-sizes 64,512] [--skip-slow] [--xdelta-cap-seconds S]` (our delta against the bundle,
  * zstd --patch-from, xdelta3 and bspatch on generated model pairs; about half an hour at the default sizes),
- * `--only soak [--cycles N]` (one daemon through N update and rollback cycles: RSS, fds, folders, journal, history).
+ * `--only soak [--cycles N] [--idle-seconds S]` (one daemon through N update and rollback cycles: RSS and what it is
+ * made of, fds, folders, journal, history; then S seconds idle, default 150).
  */
 const { values } = parseArgs({
   options: {
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     "skip-slow": { type: "boolean" },
     "xdelta-cap-seconds": { type: "string", default: "900" },
     cycles: { type: "string", default: "1000" },
+    "idle-seconds": { type: "string", default: String(SOAK_IDLE_SECONDS) },
   },
 });
 const only = new Set((values.only ?? "").split(","));
@@ -68,7 +70,9 @@ if (only.has("delta")) {
   );
 }
 if (only.has("soak")) {
-  progress(`soak: ${values.cycles} update and rollback cycles on one daemon (about 0.6 s each)...`);
-  results.push(await benchSoak(Number(values.cycles), progress));
+  progress(
+    `soak: ${values.cycles} update and rollback cycles on one daemon (about 0.6 s each), then ${values["idle-seconds"]} s idle...`,
+  );
+  results.push(await benchSoak(Number(values.cycles), progress, Number(values["idle-seconds"])));
 }
 report(results, values.json ?? false);

@@ -9,7 +9,7 @@ import { buildRelease } from "../publisher/commands/build.js";
 import { keygen } from "../publisher/commands/keygen.js";
 import { publishChannel } from "../publisher/commands/publish.js";
 import { startRepoServer } from "../publisher/repo-server.js";
-import { AGENT_BIN, AGENT_UNIT, type BenchResult, freePort, median, PROBE_BIN, SERVICE_BIN } from "./common.js";
+import { AGENT_BIN, AGENT_UNIT, freePort, median, PROBE_BIN, SERVICE_BIN } from "./common.js";
 import type { ProbeLine } from "./memory-probe.js";
 import { type ResidentMemory, residentMemory } from "./process-memory.js";
 
@@ -291,49 +291,4 @@ export function journalGrowth(samples: SoakSample[]): { firstHalf: number; secon
   const per = (a: SoakSample | undefined, b: SoakSample | undefined): number =>
     a && b && b.cycle > a.cycle ? (b.journalBytes - a.journalBytes) / (b.cycle - a.cycle) : Number.NaN;
   return { firstHalf: per(samples[0], samples[mid - 1]), secondHalf: per(samples[mid - 1], samples.at(-1)) };
-}
-
-export async function benchSoak(cycles: number, progress: (text: string) => void): Promise<BenchResult> {
-  const run = await runSoak({ cycles, progress });
-  const at = (cycle: number): SoakSample | undefined => run.samples.find((s) => s.cycle === cycle);
-  const base = at(Math.min(50, cycles));
-  const last = run.samples.at(-1);
-  const growth = journalGrowth(run.samples);
-  const fds = run.samples.map((s) => s.fds);
-  const mib = (kib: number | undefined): number => Number(((kib ?? Number.NaN) / 1024).toFixed(1));
-  const rssChange = base && last ? (last.rssKiB / base.rssKiB - 1) * 100 : Number.NaN;
-  return {
-    name: `soak: one daemon through ${cycles} update and rollback cycles`,
-    summary:
-      `RSS ${mib(base?.rssKiB)} MiB after cycle ${base?.cycle}, ${mib(last?.rssKiB)} MiB after cycle ${last?.cycle} (${rssChange.toFixed(1)} %); ` +
-      `fds ${Math.min(...fds)}-${Math.max(...fds)}; versions at most ${Math.max(...run.samples.map((s) => s.versions))} (keepVersions ${run.keepVersions}); ` +
-      `downloads at most ${Math.max(...run.samples.map((s) => s.downloadFiles))} files; journal ${(growth.firstHalf / 1024).toFixed(2)} then ${(growth.secondHalf / 1024).toFixed(2)} KiB per cycle; ` +
-      `history --json ${run.historyMs.first.recent.toFixed(0)} -> ${run.historyMs.last.recent.toFixed(0)} ms (all ${run.historyEntries} entries: ${run.historyMs.last.all.toFixed(0)} ms)`,
-    figures: {
-      cycles,
-      seconds: Math.round(run.totalMs / 1000),
-      rssAfter50MiB: mib(base?.rssKiB),
-      rssAfterLastMiB: mib(last?.rssKiB),
-      rssChangePercent: Number(rssChange.toFixed(1)),
-      rssMaxMiB: mib(Math.max(...run.samples.map((s) => s.rssKiB))),
-      // A single sample lands anywhere in V8's GC saw-tooth: the medians of ten and fifty cycles too.
-      rssMedianCycles41To50MiB: mib(median(run.samples.slice(40, 50).map((s) => s.rssKiB))),
-      rssMedianLast50MiB: mib(median(run.samples.slice(-50).map((s) => s.rssKiB))),
-      fdsMin: Math.min(...fds),
-      fdsMax: Math.max(...fds),
-      fdsLast: last?.fds ?? Number.NaN,
-      versionsMax: Math.max(...run.samples.map((s) => s.versions)),
-      downloadFilesMax: Math.max(...run.samples.map((s) => s.downloadFiles)),
-      downloadBytesMax: Math.max(...run.samples.map((s) => s.downloadBytes)),
-      journalKiB: Number(((last?.journalBytes ?? 0) / 1024).toFixed(0)),
-      journalBytesPerCycleFirstHalf: Math.round(growth.firstHalf),
-      journalBytesPerCycleSecondHalf: Math.round(growth.secondHalf),
-      historyRecentMsFirst: Math.round(run.historyMs.first.recent),
-      historyRecentMsLast: Math.round(run.historyMs.last.recent),
-      historyAllMsFirst: Math.round(run.historyMs.first.all),
-      historyAllMsLast: Math.round(run.historyMs.last.all),
-      historyEntries: run.historyEntries,
-    },
-    rows: run.samples,
-  };
 }
