@@ -1,10 +1,7 @@
-import { type FileHandle, readdir, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
-import { createGunzip } from "node:zlib";
-import { extract as tarExtract } from "tar-stream";
-import { MANIFEST_ENTRY, MANIFEST_MAX_BYTES } from "../../shared/bundle-format.js";
+import { readManifestEntry } from "../../shared/bundle-reader/manifest-entry.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { sha256Hex, sha256Stream } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
@@ -60,47 +57,6 @@ export async function findBundle(path: string): Promise<string> {
   return join(full, bundles[0] as string);
 }
 
-/** Reads the first entry of a bundle, which must be its manifest, without unpacking the rest. */
-async function readBundleManifest(bundlePath: string, file: FileHandle): Promise<string> {
-  const extract = tarExtract();
-  const gunzip = createGunzip();
-  const input = Readable.from(readChunks(file), { objectMode: false });
-  const done = new Promise<string>((resolvePromise, reject) => {
-    let settled = false;
-    const finish = (err: Error | undefined, text?: string): void => {
-      if (settled) return;
-      settled = true;
-      input.destroy();
-      gunzip.destroy();
-      extract.destroy();
-      if (err) reject(err);
-      else resolvePromise(text as string);
-    };
-    extract.on("entry", (header, stream) => {
-      if (header.name !== MANIFEST_ENTRY || header.type !== "file") {
-        finish(new EdgeError("BUNDLE_CORRUPT", `${bundlePath}: the first entry is ${header.name}, not ${MANIFEST_ENTRY}`));
-        return;
-      }
-      if ((header.size ?? 0) > MANIFEST_MAX_BYTES) {
-        finish(new EdgeError("ENTRY_TOO_LARGE", `${bundlePath}: ${MANIFEST_ENTRY} is larger than ${MANIFEST_MAX_BYTES} bytes`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      stream.on("data", (c) => chunks.push(c as Buffer));
-      stream.on("end", () => finish(undefined, Buffer.concat(chunks).toString("utf8")));
-      stream.on("error", (err) => finish(err));
-    });
-    const corrupt = (err: Error): void =>
-      finish(new EdgeError("BUNDLE_CORRUPT", `${bundlePath} is not a gzip tar bundle: ${err.message}`, { cause: err }));
-    extract.on("error", corrupt);
-    gunzip.on("error", corrupt);
-    input.on("error", (err) => finish(new EdgeError("USAGE", `cannot read ${bundlePath}: ${err.message}`, { cause: err })));
-    extract.on("finish", () => finish(new EdgeError("BUNDLE_TRUNCATED", `${bundlePath} ends before its manifest`)));
-  });
-  input.pipe(gunzip).pipe(extract);
-  return done;
-}
-
 function releaseFrom(payload: PayloadManifest, bundle: ArtifactRef, receivedAt: string): ReleaseManifest {
   const release: ReleaseManifest = {
     _type: RELEASE_TYPE,
@@ -134,7 +90,7 @@ export async function verifySideload(
 ): Promise<VerifiedSideload> {
   const file = await openRegularFile(bundlePath, "USAGE");
   try {
-    const payloadText = await readBundleManifest(bundlePath, file);
+    const payloadText = await readManifestEntry(readChunks(file), bundlePath);
     const payload = verifyPayloadText(payloadText, trustedKeys);
     if (payload.name !== expectedName) {
       throw new EdgeError(

@@ -1,8 +1,8 @@
-import { MANIFEST_ENTRY, PAYLOAD_PREFIX, SUMS_ENTRY } from "../../shared/bundle-format.js";
-import { parseSha256Sums, type Sha256SumsEntry } from "../../shared/digest.js";
-import { EdgeError } from "../../shared/errors.js";
-import { type PayloadFile, type PayloadManifest, parseEnvelopeText, parsePayloadManifest } from "../../shared/manifest.js";
-import { type PublicKeyInfo, verifyEnvelope } from "../../shared/signature.js";
+import { MANIFEST_ENTRY, PAYLOAD_PREFIX, SUMS_ENTRY } from "../bundle-format.js";
+import { parseSha256Sums, type Sha256SumsEntry } from "../digest.js";
+import { EdgeError } from "../errors.js";
+import { type PayloadFile, type PayloadManifest, parseEnvelopeText, parsePayloadManifest } from "../manifest.js";
+import { type PublicKeyInfo, verifyEnvelope } from "../signature.js";
 
 /**
  * The bundle's own metadata must say exactly what the verified release manifest
