@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   "RELEASE_NOT_FOUND",
   "NAME_MISMATCH",
   "FILE_NOT_REGULAR",
+  "REPO_INVALID",
+  "PORT_IN_USE",
   // signed metadata
   "METADATA_MALFORMED",
   "SIGNATURE_MISSING",

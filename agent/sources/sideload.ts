@@ -1,6 +1,7 @@
 import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { verifyPayloadText } from "../../shared/bundle-reader/bundle-manifest.js";
 import { readManifestEntry } from "../../shared/bundle-reader/manifest-entry.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { sha256Hex, sha256Stream } from "../../shared/digest.js";
@@ -71,12 +72,6 @@ function releaseFrom(payload: PayloadManifest, bundle: ArtifactRef, receivedAt: 
   return release;
 }
 
-function verifyPayloadText(text: string, trustedKeys: PublicKeyInfo[]): PayloadManifest {
-  const envelope = parseEnvelopeText(text, "bundle manifest");
-  verifyEnvelope(envelope, trustedKeys, "bundle manifest");
-  return parsePayloadManifest(envelope.signed);
-}
-
 /**
  * Verifies a local bundle's signed manifest and hashes the file, for an install
  * request; both read the one handle opened (without blocking) and checked to be
@@ -91,7 +86,7 @@ export async function verifySideload(
   const file = await openRegularFile(bundlePath, "USAGE");
   try {
     const payloadText = await readManifestEntry(readChunks(file), bundlePath);
-    const payload = verifyPayloadText(payloadText, trustedKeys);
+    const payload = verifyPayloadText(payloadText, trustedKeys).manifest;
     if (payload.name !== expectedName) {
       throw new EdgeError(
         "NAME_MISMATCH",
@@ -141,7 +136,7 @@ export function readStoredRelease(text: string, trustedKeys: PublicKeyInfo[]): S
   if (typeof record.payload !== "string" || !record.bundle || typeof record.receivedAt !== "string") {
     throw new EdgeError("METADATA_MALFORMED", "the journal's sideload record is incomplete");
   }
-  const release = releaseFrom(verifyPayloadText(record.payload, trustedKeys), record.bundle, record.receivedAt);
+  const release = releaseFrom(verifyPayloadText(record.payload, trustedKeys).manifest, record.bundle, record.receivedAt);
   return { release, origin: "sideload" };
 }
 

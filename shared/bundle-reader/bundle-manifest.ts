@@ -16,6 +16,16 @@ export interface ExpectedPayload {
 
 const WHAT = `bundle ${MANIFEST_ENTRY}`;
 
+/**
+ * A bundle's manifest.json on its own, as a sideload is judged: signed by one
+ * of `trustedKeys` (which one is returned), then checked as a payload manifest.
+ */
+export function verifyPayloadText(text: string, trustedKeys: PublicKeyInfo[]): { manifest: PayloadManifest; signedBy: string } {
+  const envelope = parseEnvelopeText(text, "bundle manifest");
+  const signedBy = verifyEnvelope(envelope, trustedKeys, "bundle manifest");
+  return { manifest: parsePayloadManifest(envelope.signed), signedBy };
+}
+
 export function checkBundleManifest(text: string, expected: ExpectedPayload, trustedKeys?: PublicKeyInfo[]): PayloadManifest {
   const envelope = parseEnvelopeText(text, WHAT);
   if (trustedKeys) verifyEnvelope(envelope, trustedKeys, WHAT);
