@@ -101,6 +101,9 @@ export const COMMAND_OPTIONS = {
     add: { type: "string", multiple: true },
     remove: { type: "string", multiple: true },
   },
+  inspect: { keys: { type: "string", multiple: true } },
+  verify: { keys: { type: "string", multiple: true } },
+  releases: { repo: { type: "string" }, name: { type: "string" } },
 } as const;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;
@@ -131,9 +134,14 @@ Commands:
   refresh   re-sign every channel pointer that expires soon (same release and rollout, next sequence)
   rollout   set a channel's rollout share, pause, resume or abort it (optionally halting on failures)
   keys      write the signed keys documents (keys init, keys rotate) devices follow to trust new keys
+  inspect   show a bundle's or a release's metadata and signatures without unpacking the payload
+  verify    check a bundle offline as a device would (signatures, every digest, entry rules): exit 0 or 1
+  releases  list every release in a repository: size, deltas, channels pointing at it
 
 Every command takes --help and --json (one JSON object on stdout).
 Errors print one line "edge-publish: CODE: message" on stderr; exit 1 (2 for usage errors).
+With --json, stdout then holds {"error": {"code": ..., "message": ...}} too. Commands that read a
+repository (serve, channels, releases, rollout, promote, refresh) refuse a folder that is not one (REPO_INVALID).
 edge-publish --version prints the version.
 `,
   keygen: `Usage: edge-publish keygen --out DIR [--force] [--json]
@@ -238,6 +246,27 @@ rotate writes keys/(n+1).json: the keys of keys/n.json plus each --add (a .pub f
 a key they shipped with signs (or, with none, trust a shipped key the newest document lists), follow it to
 the newest, and trust only its keys for new metadata: ship new devices with a key the newest document lists.
 Never delete a keys document: devices shipped with an older key walk the chain from it.
+`,
+  inspect: `Usage: edge-publish inspect BUNDLE|RELEASE_DIR|URL [--keys PUBLIC_KEY]... [--json]
+Shows name, version, compatibility, every payload file (size, SHA-256, mode), the deltas offered and who signed
+what, reading only metadata: of a bundle, its first entry (manifest.json), so a bundle with a damaged payload
+still inspects. RELEASE_DIR is a releases/NAME/VERSION/ folder; URL is http(s) to such a folder or to its
+release.json (only the first bytes of the bundle are fetched). For both, the signed release.json is shown too,
+and whether the bundle's manifest.json agrees with it. Each signature is "valid" or "INVALID" against the
+--keys given (publisher.pub files), or not checked when no given key has its keyid. Exit 0 whatever the
+signatures say: edge-publish verify is the verdict.
+`,
+  verify: `Usage: edge-publish verify BUNDLE --keys PUBLIC_KEY [--keys PUBLIC_KEY]... [--json]
+Checks a bundle offline exactly as a device does before installing it, writing nothing: manifest.json signed by
+one of --keys, every entry allowed (no links, devices, unsafe paths or entries the manifest does not list),
+SHA256SUMS and every file's size and SHA-256 against the signed manifest. The payload is hashed as it streams,
+never unpacked. Exit 0 when it passes; 1 with the device's error code (DIGEST_MISMATCH, KEY_UNTRUSTED,
+PATH_UNSAFE, ...) when it does not; --json prints {"ok": false, "error": {"code", "message"}, ...} then.
+`,
+  releases: `Usage: edge-publish releases --repo REPO_DIR [--name NAME] [--json]
+Lists every built release (of NAME only with --name), oldest version first: NAME, VERSION, CREATED, FILES,
+BUNDLE (bytes), DELTAS FROM (base version and bytes) and CHANNELS (each channel whose pointer names the release,
+with its rollout share). Unreadable release manifests and pointers are reported on stderr.
 `,
 };
 

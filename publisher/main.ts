@@ -2,9 +2,10 @@
 import { readFileSync } from "node:fs";
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { type Logger, pino } from "pino";
-import { describeError, EdgeError, toEdgeError } from "../shared/errors.js";
+import { describeError, EdgeError, errorJson, toEdgeError } from "../shared/errors.js";
 import { type CliIo, type Flags, runBuild, runDelta, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
 import { COMMAND_OPTIONS, COMMON_OPTIONS, HELP, isCommand } from "./cli-spec.js";
+import { runInspect, runReleases, runVerify } from "./inspect/cli-inspect.js";
 import { runChannels, runKeys, runPromote, runRefresh, runRollout } from "./rollout/cli-rollout.js";
 
 const EXIT_USAGE = 2;
@@ -52,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
     parsed = parseArgs({
       args: argv.slice(1),
       options,
-      allowPositionals: first === "build" || first === "keys",
+      allowPositionals: first === "build" || first === "keys" || first === "inspect" || first === "verify",
       strict: true,
     });
   } catch (err) {
@@ -106,6 +107,12 @@ async function main(argv: string[]): Promise<number> {
       return runRollout(values, io);
     case "keys":
       return runKeys(values, positionals, io);
+    case "inspect":
+      return runInspect(values, positionals, io);
+    case "verify":
+      return runVerify(values, positionals, io);
+    case "releases":
+      return runReleases(values, io);
   }
 }
 
@@ -115,6 +122,8 @@ main(process.argv.slice(2)).then(
   },
   (thrown) => {
     const err = toEdgeError(thrown);
+    // With --json, a script piping stdout to jq gets the failure there too, in one shape for every command.
+    if (process.argv.includes("--json")) process.stdout.write(`${JSON.stringify(errorJson(err))}\n`);
     process.stderr.write(`edge-publish: ${describeError(err).replace(/\s*\n\s*/g, " ")}\n`);
     process.exitCode = err.code === "USAGE" ? EXIT_USAGE : EXIT_FAILED;
   },

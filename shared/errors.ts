@@ -86,3 +86,9 @@ export function describeError(value: unknown): string {
   const err = toEdgeError(value);
   return `${err.code}: ${err.message}`;
 }
+
+/** The `--json` form of a failure: `{"error": {"code", "message"}}` on stdout, so `| jq .error.code` works. */
+export function errorJson(value: unknown): { error: { code: ErrorCode; message: string } } {
+  const err = toEdgeError(value);
+  return { error: { code: err.code, message: err.message } };
+}

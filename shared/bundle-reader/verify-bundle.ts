@@ -23,22 +23,18 @@ export type BundleVerdict =
 export async function verifyBundle(
   bundlePath: string,
   keys: PublicKeyInfo[],
-  onProgress?: (bytes: number) => void,
+  /** Payload bytes checked so far, of the signed total. */
+  onProgress?: (done: number, total: number) => void,
 ): Promise<BundleVerdict> {
   let known: { manifest: PayloadManifest; signedBy: string } | undefined;
   try {
     const text = await readManifestEntry(createReadStream(bundlePath, { highWaterMark: IO_CHUNK }), bundlePath);
     known = verifyPayloadText(text, keys);
     const { manifest } = known;
-    const read = await readBundle(
-      {
-        bundlePath,
-        expected: { name: manifest.name, version: manifest.version, files: manifest.files },
-        trustedKeys: keys,
-        onProgress,
-      },
-      new CheckOnlySink(),
-    );
+    const total = manifest.files.reduce((sum, f) => sum + f.size, 0);
+    const expected = { name: manifest.name, version: manifest.version, files: manifest.files };
+    const onBytes = onProgress ? (bytes: number) => onProgress(bytes, total) : undefined;
+    const read = await readBundle({ bundlePath, expected, trustedKeys: keys, onProgress: onBytes }, new CheckOnlySink());
     return { ok: true, manifest, signedBy: known.signedBy, files: read.files, bytes: read.bytes };
   } catch (err) {
     const error = toEdgeError(err);
