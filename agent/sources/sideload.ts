@@ -6,15 +6,8 @@ import { readManifestEntry } from "../../shared/bundle-reader/manifest-entry.js"
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { sha256Hex, sha256Stream } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
-import {
-  type ArtifactRef,
-  type PayloadManifest,
-  parseEnvelopeText,
-  parsePayloadManifest,
-  RELEASE_TYPE,
-  type ReleaseManifest,
-} from "../../shared/manifest.js";
-import { type PublicKeyInfo, verifyEnvelope } from "../../shared/signature.js";
+import { type ArtifactRef, type PayloadManifest, RELEASE_TYPE, type ReleaseManifest } from "../../shared/manifest.js";
+import type { PublicKeyInfo } from "../../shared/signature.js";
 import { openRegularFile, readChunks } from "../bundle/regular-file.js";
 import { verifyReleaseEnvelope } from "./intake.js";
 
