@@ -22,7 +22,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let current: ChildProcess | undefined;
   let stopping = false;
 
+  const startedAt = Date.now();
   const finish = async (result: PackagingBuild): Promise<void> => {
+    const outcome = result.ok ? "ready" : "skipped" in result ? `skipped (${result.skipped})` : "failed";
+    if (!stopping)
+      process.stderr.write(`packaging: tree and .deb ${outcome} after ${Math.round((Date.now() - startedAt) / 1000)} s\n`);
     await writeFile(`${resultFile}.tmp`, JSON.stringify(result));
     await rename(`${resultFile}.tmp`, resultFile);
   };
