@@ -7,6 +7,7 @@ import { type CliIo, type Flags, runBuild, runDelta, runFleet, runKeygen, runPub
 import { COMMAND_OPTIONS, COMMON_OPTIONS, HELP, isCommand } from "./cli-spec.js";
 import { runInspect, runReleases, runVerify } from "./inspect/cli-inspect.js";
 import { runChannels, runKeys, runPromote, runRefresh, runRollout } from "./rollout/cli-rollout.js";
+import { runWithdraw } from "./withdraw/cli-withdraw.js";
 
 const EXIT_USAGE = 2;
 const EXIT_FAILED = 1;
@@ -107,6 +108,8 @@ async function main(argv: string[]): Promise<number> {
       return runRollout(values, io);
     case "keys":
       return runKeys(values, positionals, io);
+    case "withdraw":
+      return runWithdraw(values, io);
     case "inspect":
       return runInspect(values, positionals, io);
     case "verify":
