@@ -1,12 +1,13 @@
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeDeltas } from "../../publisher/commands/delta.js";
 import { changeRollout } from "../../publisher/commands/rollout.js";
-import { releaseManifestPath } from "../../shared/repo-layout.js";
+import { withdraw } from "../../publisher/commands/withdraw.js";
+import { releaseManifestPath, withdrawalListPath } from "../../shared/repo-layout.js";
 import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
 import { SchemaValidator } from "../helpers/json-schema.js";
 import { PUBLISH_BIN, type RunResult, runNode } from "../helpers/processes.js";
@@ -25,6 +26,7 @@ interface ReleasesJson {
     bundle: { size: number };
     deltas: { from: string; size: number }[];
     channels: { channel: string; percent: number; paused: boolean }[];
+    withdrawn: { reason: string; action: string } | null;
   }[];
   problems: { path: string; error: string }[];
 }
@@ -48,6 +50,7 @@ beforeAll(async () => {
     keyPath: repo.keyPath,
     action: { kind: "percent", percent: 20, version: "1.2.0" },
   });
+  await withdraw({ repoDir: repo.repoDir, name: repo.name, version: "1.0.0", reason: "wrong labels", keyPath: repo.keyPath });
 }, 120_000);
 
 afterAll(async () => {
@@ -68,14 +71,20 @@ describe("edge-publish releases", () => {
       ["1.1.0", ["1.0.0"], [{ channel: "stable", sequence: 3, percent: 100, paused: false }]],
       ["1.2.0", [], [{ channel: "canary", sequence: 1, percent: 20, paused: false }]],
     ]);
+    expect(value.releases.map((x) => x.withdrawn)).toEqual([
+      { reason: "wrong labels", withdrawnAt: expect.any(String), action: "move" },
+      null,
+      null,
+    ]);
     for (const x of value.releases) {
       expect(x.bundle.size).toBeGreaterThan(0);
       expect(x.payloadBytes).toBeGreaterThan(128 * 1024);
     }
     const text = await cli("releases", "--repo", repo.repoDir, "--name", repo.name);
-    expect(text.stdout).toMatch(/^NAME +VERSION +CREATED +FILES +BUNDLE +DELTAS FROM +CHANNELS\n/);
-    expect(text.stdout).toMatch(/1\.1\.0 .* 1\.0\.0 \(\d+\) +stable 100%\n/);
-    expect(text.stdout).toMatch(/1\.2\.0 .* - +canary 20%\n/);
+    expect(text.stdout).toMatch(/^NAME +VERSION +CREATED +FILES +BUNDLE +DELTAS FROM +CHANNELS +WITHDRAWN\n/);
+    expect(text.stdout).toMatch(/1\.0\.0 .* - +- +\d{4}-\d\d-\d\d: wrong labels\n/);
+    expect(text.stdout).toMatch(/1\.1\.0 .* 1\.0\.0 \(\d+\) +stable 100% +-\n/);
+    expect(text.stdout).toMatch(/1\.2\.0 .* - +canary 20% +-\n/);
   });
 
   it("reports an unreadable release manifest on stderr and lists the rest", async () => {
@@ -92,6 +101,26 @@ describe("edge-publish releases", () => {
       expect(r.stderr).toContain(`skipped ${path}: METADATA_MALFORMED`);
     } finally {
       await rm(join(path, ".."), { recursive: true, force: true });
+    }
+  });
+
+  it("names an unreadable withdrawal list as a problem and still lists the releases", async () => {
+    const path = join(repo.repoDir, withdrawalListPath(repo.name));
+    const saved = await readFile(path);
+    await writeFile(path, "[]");
+    try {
+      const r = await cli("releases", "--repo", repo.repoDir, "--json");
+      expect(r.code, r.stderr).toBe(0);
+      const value = JSON.parse(r.stdout) as ReleasesJson;
+      expect(schemas.validate("releases.json", value)).toEqual([]);
+      expect(value.releases.map((x) => [x.version, x.withdrawn])).toEqual([
+        ["1.0.0", null],
+        ["1.1.0", null],
+        ["1.2.0", null],
+      ]);
+      expect(value.problems).toEqual([{ path, error: expect.stringMatching(/^METADATA_MALFORMED: /) }]);
+    } finally {
+      await writeFile(path, saved);
     }
   });
 });
