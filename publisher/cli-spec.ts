@@ -282,8 +282,8 @@ ${MQTT_HELP}`,
 Shows name, version, compatibility, every payload file (size, SHA-256, mode), the deltas offered and who signed
 what, reading only metadata: of a bundle, its first entry (manifest.json), so a bundle with a damaged payload
 still inspects. RELEASE_DIR is a releases/NAME/VERSION/ folder; URL is http(s) to such a folder or to its
-release.json (only the first bytes of the bundle are fetched). For both, the signed release.json is shown too,
-and whether the bundle's manifest.json agrees with it. Each signature is "valid" or "INVALID" against the
+release.json (the bundle's download is cancelled once manifest.json has arrived). For both, the signed
+release.json is shown too, and whether the bundle's manifest.json agrees with it. Each signature is "valid" or "INVALID" against the
 --keys given (publisher.pub files), or not checked when no given key has its keyid. Exit 0 whatever the
 signatures say: edge-publish verify is the verdict.
 `,

@@ -35,9 +35,9 @@ export async function fetchText(url: string, maxBytes: number): Promise<string> 
 }
 
 /**
- * The start of a large file (a bundle) as a stream: the reader takes what it
- * needs and stops, which cancels the transfer, so only the first bytes cross
- * the network. undefined on 404.
+ * A large file (a bundle) as a stream: the reader takes what it needs and
+ * stops, which cancels the transfer, so the rest need not cross the network.
+ * undefined on 404.
  */
 export async function openStream(url: string): Promise<AsyncIterable<Buffer> | undefined> {
   const res = await get(url, AbortSignal.timeout(REQUEST_TIMEOUT_MS));
