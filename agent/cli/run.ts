@@ -20,9 +20,10 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   const mqttClient: MqttClient | undefined = config.mqtt
     ? connectMqtt(config.mqtt, config.deviceId, logger.child({ component: "mqtt" }))
     : undefined;
-  const reporting = mqttClient
-    ? new FleetReporting(mqttClient, config, ctx.agentVersion, logger.child({ component: "reporter" }))
-    : undefined;
+  const reporting =
+    mqttClient && config.mqtt
+      ? new FleetReporting(mqttClient, config.mqtt, config, ctx.agentVersion, logger.child({ component: "reporter" }))
+      : undefined;
   const agent = await Agent.open(config, logger, "daemon", {
     ...ctx.agentOptions,
     onAttempt: (row) => reporting?.onAttempt(row),

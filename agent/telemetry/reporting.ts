@@ -1,5 +1,5 @@
 import type { MqttClient } from "mqtt";
-import type { AgentConfig } from "../config.js";
+import type { AgentConfig, MqttConfig } from "../config.js";
 import type { Logger } from "../logging.js";
 import type { AttemptRow } from "../state/store.js";
 import { eventForAttempt } from "./attempt-events.js";
@@ -15,15 +15,14 @@ export class FleetReporting {
   private readonly reporter: StatusReporter;
   private readonly name: string;
 
-  constructor(client: MqttClient, config: AgentConfig, agentVersion: string, logger: Logger) {
-    const mqtt = config.mqtt;
+  constructor(client: MqttClient, mqtt: MqttConfig, config: AgentConfig, agentVersion: string, logger: Logger) {
     this.name = config.name;
     this.reporter = new StatusReporter({
       client,
       deviceId: config.deviceId,
       dataDir: config.dataDir,
-      minIntervalMs: (mqtt?.statusMinIntervalSeconds ?? 5) * 1000,
-      heartbeatMs: (mqtt?.statusHeartbeatSeconds ?? 600) * 1000,
+      minIntervalMs: mqtt.statusMinIntervalSeconds * 1000,
+      heartbeatMs: mqtt.statusHeartbeatSeconds * 1000,
       logger,
       source: async () => {
         const s = await readStatus(config, { probeTimeoutMs: 1000 });
