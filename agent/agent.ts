@@ -151,6 +151,16 @@ export class Agent {
     return this.shutdown.signal;
   }
 
+  /** What the daemon's health watch needs of the service: whether it runs and how it last exited. */
+  get serviceController(): ServiceController {
+    return this.service;
+  }
+
+  /** An update or rollback attempt runs: its own health checks own the service until it ends. */
+  get attemptRunning(): boolean {
+    return this.running !== undefined;
+  }
+
   /**
    * Before any source runs: clean up, then finish or roll back whatever the
    * journal left open. With nothing open, a supervised service is started on

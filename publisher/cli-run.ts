@@ -224,6 +224,7 @@ export async function runFleet(flags: Flags, io: CliIo): Promise<number> {
     json: io.json,
     watch: flags.watch === true,
     waitMs: integerFlag(str(flags, "wait-ms"), "wait-ms", 0, 600_000) ?? DEFAULT_FLEET_WAIT_MS,
+    warnDays: integerFlag(str(flags, "warn-days"), "warn-days", 0, 3650),
     isTty: io.isTty,
     out: io.out,
     warn: io.warn,

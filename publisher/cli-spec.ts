@@ -47,7 +47,7 @@ export const COMMAND_OPTIONS = {
     ...MQTT_OPTIONS,
   },
   serve: { repo: { type: "string" }, port: { type: "string" }, host: { type: "string" } },
-  fleet: { ...MQTT_OPTIONS, watch: { type: "boolean" }, "wait-ms": { type: "string" } },
+  fleet: { ...MQTT_OPTIONS, watch: { type: "boolean" }, "wait-ms": { type: "string" }, "warn-days": { type: "string" } },
   watch: {
     models: { type: "string" },
     repo: { type: "string" },
@@ -69,7 +69,16 @@ export const COMMAND_OPTIONS = {
     "expires-days": { type: "string" },
     ...MQTT_OPTIONS,
   },
-  channels: { repo: { type: "string" }, name: { type: "string" } },
+  channels: { repo: { type: "string" }, name: { type: "string" }, "warn-days": { type: "string" } },
+  refresh: {
+    repo: { type: "string" },
+    key: { type: "string" },
+    name: { type: "string" },
+    "before-days": { type: "string" },
+    "expires-days": { type: "string" },
+    "dry-run": { type: "boolean" },
+    ...MQTT_OPTIONS,
+  },
   rollout: {
     repo: { type: "string" },
     name: { type: "string" },
@@ -119,6 +128,7 @@ Commands:
   watch     build and publish each new model version that training drops into a folder
   promote   point a channel at the release another channel carries (staging -> stable)
   channels  list every channel pointer: release, sequence, rollout share, expiry
+  refresh   re-sign every channel pointer that expires soon (same release and rollout, next sequence)
   rollout   set a channel's rollout share, pause, resume or abort it (optionally halting on failures)
   keys      write the signed keys documents (keys init, keys rotate) devices follow to trust new keys
 
@@ -157,11 +167,13 @@ ${MQTT_HELP}`,
 Serves the repository read-only over HTTP (GET, HEAD, Range, ETag, If-Range) until SIGINT or SIGTERM.
 Listens on 127.0.0.1 unless --host says otherwise (0.0.0.0 for every interface). Port 0 picks a free port.
 `,
-  fleet: `Usage: edge-publish fleet --mqtt URL [MQTT_OPTIONS] [--watch] [--wait-ms N] [--json]
+  fleet: `Usage: edge-publish fleet --mqtt URL [MQTT_OPTIONS] [--watch] [--wait-ms N] [--warn-days N] [--json]
 Reads every device's retained status (and live events) from the broker and prints one row per device
 (DEVICE, ONLINE, ACTIVE, PHASE, LAST RESULT, HEALTH, LAST SEEN) and a summary per active version.
+Also reads the retained channel pointers (edgepull/v1/NAME/channels/CHANNEL) and prints a warning line for
+each that is EXPIRED or expires within --warn-days days (default 7).
 Waits until statuses stop arriving for 300 ms, at most --wait-ms (default 2000).
---json prints {"devices": [...], "versions": [...]}. --watch keeps listening and redraws on every change
+--json prints {"devices": [...], "versions": [...], "pointers": [...], "warnings": [...]}. --watch keeps listening and redraws on every change
 (one JSON line per change with --json) until Ctrl-C. Malformed messages are skipped with a warning.
 ${MQTT_HELP}`,
   watch: `Usage: edge-publish watch --models DIR --repo REPO_DIR --key PRIVATE_KEY --channel CHANNEL --name NAME
@@ -184,10 +196,23 @@ ${MQTT_HELP}`,
 Points --to at SEMVER only if --from names SEMVER right now (else RELEASE_NOT_FOUND), with the next sequence
 number of --to. The rollout share of --from is not copied: --to reaches every device unless --percent says less.
 ${MQTT_HELP}`,
-  channels: `Usage: edge-publish channels --repo REPO_DIR [--name NAME] [--json]
+  channels: `Usage: edge-publish channels --repo REPO_DIR [--name NAME] [--warn-days N] [--json]
 Lists every channel pointer in the repository (of NAME only with --name): NAME, CHANNEL, VERSION, SEQUENCE,
-ROLLOUT (share, "paused") and EXPIRES ("EXPIRED" once past). Unreadable pointers are reported on stderr.
+ROLLOUT (share, "paused") and EXPIRES ("EXPIRED" once past, "in N days" within --warn-days, default 7), then a
+warning line for each such pointer. --json adds expired, expiresSoon and daysLeft per pointer and "warnings".
+Unreadable pointers are reported on stderr.
 `,
+  refresh: `Usage: edge-publish refresh --repo REPO_DIR --key PRIVATE_KEY [--before-days N] [--expires-days N] [--name NAME]
+                            [--dry-run] [--mqtt URL [MQTT_OPTIONS]] [--json]
+Re-signs every channel pointer (of NAME only with --name) that expires within --before-days days (default 7)
+or already expired: same release, same rollout share, the next sequence number, a new expiry --expires-days
+ahead (default 30, as publish). Others are left alone. With --mqtt each re-signed pointer is also published
+(retained) as publish --mqtt does. --dry-run lists what would be re-signed and writes nothing.
+Refused, with nothing written: a key the newest keys document does not list (or, without keys documents, a key
+that did not sign the pointer) with KEY_UNTRUSTED; a pointer whose release.json no longer has the digest it
+names, with DIGEST_MISMATCH. Exit 0, or 1 when a pointer file could not be read (listed on stderr).
+Meant for a daily timer: packaging/systemd/edgepull-refresh.timer.
+${MQTT_HELP}`,
   rollout: `Usage: edge-publish rollout --repo REPO_DIR --name NAME --channel CHANNEL --key PRIVATE_KEY
                             (--percent P [--version SEMVER] | --pause | --resume | --abort)
                             [--expires-days N] [--mqtt URL [MQTT_OPTIONS]] [--json]

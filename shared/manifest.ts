@@ -1,5 +1,6 @@
 import semver from "semver";
 import { EdgeError } from "./errors.js";
+import { strictJsonProblem } from "./json-strict.js";
 import { unsafePathReason } from "./safe-path.js";
 import type { SignedEnvelope } from "./signature.js";
 
@@ -274,7 +275,11 @@ export function parseChannelPointer(value: unknown): ChannelPointer {
   return value as unknown as ChannelPointer;
 }
 
-/** Parses text as a signed envelope without checking signatures (see signature.ts). */
+/**
+ * Parses text as a signed envelope without checking signatures (see signature.ts).
+ * Repeated keys, out-of-range numbers and deep nesting are refused here, before
+ * anything encodes the content again to check its signature (json-strict.ts).
+ */
 export function parseEnvelopeText(text: string, what: string): SignedEnvelope<unknown> {
   let value: unknown;
   try {
@@ -282,6 +287,8 @@ export function parseEnvelopeText(text: string, what: string): SignedEnvelope<un
   } catch (cause) {
     throw new EdgeError("METADATA_MALFORMED", `${what} is not valid JSON`, { cause });
   }
+  const problem = strictJsonProblem(text);
+  if (problem) throw new EdgeError("METADATA_MALFORMED", `${what} is not accepted JSON: ${problem}`);
   if (!isRecord(value) || !("signed" in value)) {
     throw new EdgeError("METADATA_MALFORMED", `${what} is not a signed envelope (no "signed" member)`);
   }

@@ -30,6 +30,15 @@ export function deviceEventsTopic(deviceId: string): string {
 export const ALL_DEVICE_STATUS = `${TOPIC_ROOT}/devices/+/status`;
 export const ALL_DEVICE_EVENTS = `${TOPIC_ROOT}/devices/+/events`;
 
+/** Every model's retained channel pointers, for the fleet view's expiry warnings. */
+export const ALL_CHANNEL_POINTERS = `${TOPIC_ROOT}/+/channels/+`;
+
+/** The model and channel a channel topic names, or undefined. */
+export function channelOfTopic(topic: string): { name: string; channel: string } | undefined {
+  const match = /^edgepull\/v1\/([^/]+)\/channels\/([^/]+)$/.exec(topic);
+  return match?.[1] && match[2] ? { name: match[1], channel: match[2] } : undefined;
+}
+
 /** The device id a status or events topic names, or undefined. */
 export function deviceIdOfTopic(topic: string): string | undefined {
   const match = /^edgepull\/v1\/devices\/([^/]+)\/(status|events)$/.exec(topic);

@@ -3,6 +3,7 @@ import { toEdgeError } from "../../shared/errors.js";
 import { Agent } from "../agent.js";
 import { ControlServer } from "../control/control-server.js";
 import { connectMqtt } from "../mqtt-link.js";
+import { HealthWatch } from "../service/health-watch.js";
 import { InboxWatcher } from "../sources/inbox.js";
 import { MqttPushListener } from "../sources/mqtt-listener.js";
 import { LocalEndpoint } from "../telemetry/local-endpoint.js";
@@ -20,14 +21,24 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   const mqttClient: MqttClient | undefined = config.mqtt
     ? connectMqtt(config.mqtt, config.deviceId, logger.child({ component: "mqtt" }))
     : undefined;
-  const reporting =
-    mqttClient && config.mqtt
-      ? new FleetReporting(mqttClient, config.mqtt, config, ctx.agentVersion, logger.child({ component: "reporter" }))
-      : undefined;
+  let reporting: FleetReporting | undefined;
   const agent = await Agent.open(config, logger, "daemon", {
     ...ctx.agentOptions,
     onAttempt: (row) => reporting?.onAttempt(row),
   });
+  // Service health can change with nothing journaled (the first ready after start, a crash, a hang).
+  let healthWatch: HealthWatch | undefined;
+  if (mqttClient && config.mqtt) {
+    healthWatch = new HealthWatch({
+      url: config.health.url,
+      intervalMs: config.health.watchIntervalSeconds * 1000,
+      timeoutMs: Math.min(2000, config.health.watchIntervalSeconds * 1000),
+      service: agent.serviceController,
+      busy: () => agent.attemptRunning,
+      logger: logger.child({ component: "health-watch" }),
+    });
+    reporting = new FleetReporting(mqttClient, config.mqtt, config, ctx.agentVersion, logger.child({ component: "reporter" }), healthWatch);
+  }
   const control = new ControlServer(
     agent.layout.controlSocket,
     {
@@ -84,14 +95,14 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
       logger.info({ url: (await endpoint.start()).url }, "local status and metrics endpoint listening");
     } catch (err) {
       await control.stop();
+      await healthWatch?.stop();
       await agent.stop({ stopService: config.service.mode === "supervise" });
       await mqttClient?.endAsync().catch(() => {});
       throw err;
     }
   }
   reporting?.start();
-  // Service health can change with nothing journaled (a crash, a slow disk): look again now and then.
-  const refresh = reporting ? setInterval(() => reporting.refresh(), 30_000) : undefined;
+  healthWatch?.start();
   const started = recovered.then(() => {
     if (agent.stopping.aborted) return;
     push?.start();
@@ -102,9 +113,9 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   logger.info("agent stopping");
   push?.stop();
   await inbox?.stop();
-  clearInterval(refresh);
   await control.stop();
   await endpoint?.stop();
+  await healthWatch?.stop();
   await agent.stop({ stopService: config.service.mode === "supervise" });
   await started;
   await reporting?.stop();

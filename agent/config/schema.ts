@@ -138,6 +138,12 @@ const health = requiredSection(
       max: 3600,
       doc: "how long the previous version has to become ready again after a rollback",
     }),
+    watchIntervalSeconds: integer({
+      default: 10,
+      min: 1,
+      max: 3600,
+      doc: "with `mqtt`, the daemon also probes `health.url` this often while no update runs; each change (ready, not ready, crashed; the first ready after start too) sends a fresh retained status, at most `mqtt.statusMinIntervalSeconds` later",
+    }),
   },
   "an object with url",
 );
@@ -176,7 +182,7 @@ const mqtt = optionalSection(
       default: 600,
       min: 10,
       max: WEEK,
-      doc: "an unchanged status is resent after this long",
+      doc: "an unchanged status is resent after this long (a change of health, phase or result goes out at once, paced by `statusMinIntervalSeconds`)",
     }),
   },
   {

@@ -2,7 +2,7 @@ import { access } from "node:fs/promises";
 import type { AgentConfig } from "../config.js";
 import { readCurrentVersion } from "../install/activate.js";
 import { layoutFor } from "../install/layout.js";
-import { probeOnce } from "../service/health.js";
+import { type ProbeResult, probeOnce } from "../service/health.js";
 import { openDbReadOnly } from "../state/db.js";
 import { readLockOwner } from "../state/lock.js";
 import { type AttemptRow, StateStore } from "../state/store.js";
@@ -71,7 +71,13 @@ function lastUpdateOf(row: AttemptRow | undefined): StatusSnapshot["lastUpdate"]
   };
 }
 
-export async function readStatus(config: AgentConfig, opts: { probeTimeoutMs?: number } = {}): Promise<StatusSnapshot> {
+export interface ReadStatusOptions {
+  probeTimeoutMs?: number;
+  /** A probe the caller just made (the daemon's health watch): used instead of probing again. */
+  health?: ProbeResult;
+}
+
+export async function readStatus(config: AgentConfig, opts: ReadStatusOptions = {}): Promise<StatusSnapshot> {
   const layout = layoutFor(config.dataDir);
   const problems: string[] = [];
   const active = await readCurrentVersion(layout).catch((err: Error) => {
@@ -99,7 +105,7 @@ export async function readStatus(config: AgentConfig, opts: { probeTimeoutMs?: n
     if (last?.rollbackErrorCode) {
       problems.push(`last rollback failed (${last.rollbackErrorCode}): ${last.rollbackErrorMessage ?? ""}`);
     }
-    const health = await probeOnce(config.health.url, opts.probeTimeoutMs ?? 2000);
+    const health = opts.health ?? (await probeOnce(config.health.url, opts.probeTimeoutMs ?? 2000));
     if (!health.ok) problems.push(`service not ready at ${config.health.url}: ${health.error ?? `HTTP ${health.status}`}`);
     const disk: StatusSnapshot["disk"] = { path: config.dataDir };
     await diskSpaceFor(config.dataDir).then(

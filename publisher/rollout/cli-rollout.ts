@@ -5,6 +5,7 @@ import { integerFlag, positiveNumberFlag, required } from "../cli-spec.js";
 import { channelsTable, formatRollout, listChannels } from "../commands/channels.js";
 import { keysInit, keysRotate } from "../commands/keys.js";
 import { promote } from "../commands/promote.js";
+import { type RefreshResult, refreshPointers } from "../commands/refresh.js";
 import {
   changeRollout,
   DEFAULT_WATCH_SECONDS,
@@ -62,10 +63,40 @@ export async function runPromote(flags: Flags, io: CliIo): Promise<number> {
 }
 
 export async function runChannels(flags: Flags, io: CliIo): Promise<number> {
-  const r = await listChannels({ repoDir: required(str(flags, "repo"), "repo", "channels"), name: str(flags, "name") });
+  const r = await listChannels({
+    repoDir: required(str(flags, "repo"), "repo", "channels"),
+    name: str(flags, "name"),
+    warnDays: integerFlag(str(flags, "warn-days"), "warn-days", 0, 3650),
+  });
   for (const p of r.problems) io.warn(`edge-publish: skipped ${p.path}: ${p.error}\n`);
-  report(io, r, r.channels.length === 0 ? "no channel pointers\n" : channelsTable(r.channels));
+  const table = r.channels.length === 0 ? "no channel pointers\n" : channelsTable(r.channels);
+  report(io, r, table + r.warnings.map((w) => `${w}\n`).join(""));
   return 0;
+}
+
+function refreshText(r: RefreshResult): string {
+  const verb = r.dryRun ? "would re-sign" : "re-signed";
+  const lines = r.refreshed.map(
+    (p) =>
+      `${verb} ${p.name} ${p.channel} -> ${p.version}: sequence ${p.fromSequence} -> ${p.sequence}, expiry ${p.previousExpiresAt} -> ${p.expiresAt}${p.mqtt ? `; published to ${p.mqtt.topic}` : ""}\n`,
+  );
+  const summary = `${r.refreshed.length} pointer(s) ${verb}; ${r.kept.length} not due within ${r.beforeDays} days\n`;
+  return lines.join("") + summary;
+}
+
+export async function runRefresh(flags: Flags, io: CliIo): Promise<number> {
+  const r = await refreshPointers({
+    repoDir: required(str(flags, "repo"), "repo", "refresh"),
+    keyPath: required(str(flags, "key"), "key", "refresh"),
+    name: str(flags, "name"),
+    beforeDays: integerFlag(str(flags, "before-days"), "before-days", 0, 3650),
+    expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
+    dryRun: flags["dry-run"] === true,
+    mqtt: mqttFlags(flags, "refresh", false),
+  });
+  for (const p of r.problems) io.warn(`edge-publish: could not refresh ${p.path}: ${p.error}\n`);
+  report(io, r, refreshText(r));
+  return r.problems.length > 0 ? 1 : 0;
 }
 
 function rolloutAction(flags: Flags): RolloutAction {

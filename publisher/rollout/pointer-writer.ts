@@ -14,7 +14,7 @@ import { readRelease } from "../repo-files.js";
 import { recordPointers } from "./channel-history.js";
 
 export const DEFAULT_EXPIRES_DAYS = 30;
-const DAY_MS = 24 * 60 * 60 * 1000;
+export const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface WritePointerOptions {
   repoDir: string;

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../agent/agent.js";
 import { parseConfig } from "../../agent/config.js";
@@ -11,8 +12,10 @@ import { keygen } from "../../publisher/commands/keygen.js";
 import { publishChannel } from "../../publisher/commands/publish.js";
 import { startRepoServer } from "../../publisher/repo-server.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
+import { releaseManifestPath } from "../../shared/repo-layout.js";
 import { generateSigningKeyPair, type PrivateKeyInfo, parsePrivateKey } from "../../shared/signature.js";
 import { type CraftEntry, craftBundle, fileOf, loadKey, writePointer, writeRelease } from "../helpers/repo-craft.js";
+import { setTypeflag } from "../helpers/tar-craft.js";
 
 const NAME = "demo-model";
 const CHANNEL = "stable";
@@ -116,6 +119,13 @@ async function releaseWith(
 ): Promise<string> {
   const bundle = await craftBundle({ name: NAME, version: v, files, key: signer, payloadEntries });
   return writeRelease(repoDir, { name: NAME, version: v, files, bundle, key: signer });
+}
+
+/** A signed release whose manifest text is then edited (what canonical JSON cannot write: repeated keys, deep nesting). */
+async function rewriteRelease(v: string, edit: (text: string) => string): Promise<string> {
+  const text = edit(await releaseWith(v));
+  await writeFile(join(repoDir, releaseManifestPath(NAME, v)), text);
+  return text;
 }
 
 describe("hostile and corrupt input never touches the active version", () => {
@@ -285,6 +295,76 @@ describe("hostile and corrupt input never touches the active version", () => {
           raw: canonicalJson(env),
         });
         return undefined;
+      },
+    ],
+    [
+      "a pointer with a number past the largest double (was INTERNAL)",
+      "METADATA_MALFORMED",
+      async (v: string) => {
+        const text = await releaseWith(v);
+        sequence += 1;
+        const signed = await writePointer(repoDir, {
+          name: NAME,
+          channel: CHANNEL,
+          version: v,
+          sequence,
+          releaseText: text,
+          keys: [key],
+        });
+        await writePointer(repoDir, {
+          name: NAME,
+          channel: CHANNEL,
+          version: v,
+          sequence,
+          releaseText: text,
+          keys: [],
+          raw: signed.replace(`"sequence":${sequence}`, '"sequence":1e400'),
+        });
+        return undefined;
+      },
+    ],
+    [
+      "a release manifest nested 100 000 levels deep (was INTERNAL)",
+      "METADATA_MALFORMED",
+      async (v: string) =>
+        rewriteRelease(v, (t) => t.replace('"signed":{', `"signed":{"x":${"[".repeat(1e5)}${"]".repeat(1e5)},`)),
+    ],
+    [
+      "a release manifest naming its version twice",
+      "METADATA_MALFORMED",
+      async (v: string) => rewriteRelease(v, (t) => t.replace('"signed":{', '"signed":{"version":"9.9.9",')),
+    ],
+    [
+      "a bundle entry of a tar type the extractor does not know (GNU sparse)",
+      "ENTRY_FORBIDDEN",
+      async (v: string) => {
+        const tar = gunzipSync(
+          await craftBundle({
+            name: NAME,
+            version: v,
+            files,
+            key,
+            payloadEntries: [{ name: "payload/model.bin", content: good }],
+          }),
+        );
+        const bundle = gzipSync(setTypeflag(tar, "payload/model.bin", "S"));
+        return writeRelease(repoDir, { name: NAME, version: v, files, bundle, key });
+      },
+    ],
+    [
+      "a signed path too long for the filesystem under the data folder (was INTERNAL)",
+      "PATH_UNSAFE",
+      async (v: string) => {
+        const path = `${Array.from({ length: 20 }, (_, i) => `${i}`.padEnd(203, "d")).join("/")}/f.bin`;
+        const longFiles = [fileOf(path, good)];
+        const bundle = await craftBundle({
+          name: NAME,
+          version: v,
+          files: longFiles,
+          key,
+          payloadEntries: [{ name: `payload/${path}`, content: good }],
+        });
+        return writeRelease(repoDir, { name: NAME, version: v, files: longFiles, bundle, key });
       },
     ],
   ])("%s -> %s", async (_name, code, make) => {
