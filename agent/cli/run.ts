@@ -37,7 +37,14 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
       busy: () => agent.attemptRunning,
       logger: logger.child({ component: "health-watch" }),
     });
-    reporting = new FleetReporting(mqttClient, config.mqtt, config, ctx.agentVersion, logger.child({ component: "reporter" }), healthWatch);
+    reporting = new FleetReporting(
+      mqttClient,
+      config.mqtt,
+      config,
+      ctx.agentVersion,
+      logger.child({ component: "reporter" }),
+      healthWatch,
+    );
   }
   const control = new ControlServer(
     agent.layout.controlSocket,
