@@ -41,6 +41,8 @@ export async function checkConfigFile(path: string): Promise<ConfigCheck> {
   } catch (cause) {
     return unusable(`cannot read config ${configPath}: ${(cause as Error).message}`);
   }
+  // A byte-order mark (some Windows editors write one) is not a JSON error.
+  text = text.replace(/^\uFEFF/, "");
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -75,16 +77,43 @@ function configInvalid(checked: ConfigCheck): EdgeError {
 
 /**
  * JSON.parse's message with the line and column it points at: V8 names a
- * character offset ("at position 41"), a technician needs the line.
+ * character offset at best ("at position 41"), and for an unexpected token
+ * none at all; a technician needs the line.
  */
 export function jsonSyntaxProblem(text: string, err: Error): string {
-  const match = /at position (\d+)/.exec(err.message);
-  const offset = match ? Number(match[1]) : text.length;
+  const offset = syntaxErrorOffset(text);
   const before = text.slice(0, offset);
   const line = before.split("\n").length;
   const column = offset - before.lastIndexOf("\n");
-  const detail = err.message.replace(/\s*(in JSON )?at position \d+.*$/, "");
+  const detail = err.message.replace(/ in JSON at position \d+.*$/s, "").replace(/, (\.\.\.)?".*" is not valid JSON$/s, "");
   return `line ${line}, column ${column}: ${detail}`;
+}
+
+/**
+ * Where `text` stops being the start of some valid JSON: the longest prefix
+ * JSON.parse fails on only at its end (or accepts) ends there. Prefixes of such
+ * a prefix are such prefixes too, so a binary search finds it.
+ */
+function syntaxErrorOffset(text: string): number {
+  const viable = (length: number): boolean => {
+    try {
+      JSON.parse(text.slice(0, length));
+      return true;
+    } catch (err) {
+      const message = (err as Error).message;
+      const at = /at position (\d+)/.exec(message);
+      return at ? Number(at[1]) >= length : /end of JSON input/.test(message);
+    }
+  };
+  if (viable(text.length)) return text.length;
+  let lo = 0;
+  let hi = text.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (viable(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** The URL policy for what a repository release may name (shared/url-policy.ts). */

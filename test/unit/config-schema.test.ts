@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { describe, expect, it } from "vitest";
 import { AGENT_CONFIG_SCHEMA } from "../../agent/config/schema.js";
 import { configTableRows, renderConfigTable, TABLE_END, TABLE_START } from "../../agent/config/table.js";
-import { parseConfig } from "../../agent/config.js";
+import { jsonSyntaxProblem, parseConfig } from "../../agent/config.js";
 
 const valid = {
   deviceId: "dev-1",
@@ -110,5 +110,27 @@ describe("config schema: the README's table", () => {
       );
     for (const key of paths(parsed, "").filter((k) => k !== "configPath")) expect(keys).toContain(`\`${key}\``);
     for (const row of configTableRows(AGENT_CONFIG_SCHEMA)) expect(row[3], `${row[0]} has no meaning`).not.toBe("");
+  });
+});
+
+describe("config file syntax", () => {
+  const problem = (text: string): string => {
+    try {
+      JSON.parse(text);
+    } catch (err) {
+      return jsonSyntaxProblem(text, err as Error);
+    }
+    throw new Error("the text parsed");
+  };
+
+  it.each([
+    // V8 names no position for an unexpected token: the line and column are found all the same.
+    ['{\n  "deviceId": dev-1\n}', "line 2, column 15: Unexpected token 'd'"],
+    ['{\n  "a": 1\n  "b": 2\n}', "line 3, column 3: Expected ',' or '}' after property value"],
+    ['{\n  "a": [1, 2,]\n}', "line 2, column 14: Unexpected token ']'"],
+    ['{"a": 1,', "line 1, column 9: Expected double-quoted property name"],
+    ["", "line 1, column 1: Unexpected end of JSON input"],
+  ])("%j: %s", (text, expected) => {
+    expect(problem(text)).toBe(expected);
   });
 });
