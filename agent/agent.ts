@@ -3,6 +3,7 @@ import { backoffDelay, jittered, sleep } from "../shared/backoff.js";
 import { EdgeError, toEdgeError } from "../shared/errors.js";
 import type { ChannelPointer } from "../shared/manifest.js";
 import type { PublicKeyInfo } from "../shared/signature.js";
+import { withdrawalOf } from "../shared/withdrawals.js";
 import type { AgentConfig } from "./config.js";
 import { readCurrentVersion } from "./install/activate.js";
 import { sweepDownloads } from "./install/downloads-janitor.js";
@@ -15,14 +16,16 @@ import { ChannelChecker } from "./sources/channel-check.js";
 import { verifyPointerText } from "./sources/intake.js";
 import { KeyRing } from "./sources/key-ring.js";
 import { findBundle, verifySideload } from "./sources/sideload.js";
+import { refuseWithdrawnVersion } from "./sources/withdrawal-intake.js";
+import { WithdrawalTracker } from "./sources/withdrawal-tracker.js";
 import { type Db, openDb } from "./state/db.js";
 import { DeviceLock } from "./state/lock.js";
 import { type AttemptRow, StateStore } from "./state/store.js";
 import { loadTrustedKeys } from "./trusted-keys.js";
-import { checkPolicy } from "./update/device-policy.js";
+import { decideCheck } from "./update/check-decision.js";
 import { StopReason, type UpdateRequest, Updater } from "./update/orchestrator.js";
 import { isPastActivation, type Phase } from "./update/phases.js";
-import { type Decision, planUpdate } from "./update/planner.js";
+import type { Decision } from "./update/planner.js";
 import { planRecovery } from "./update/recovery.js";
 
 export interface CheckResult {
@@ -49,6 +52,8 @@ export interface AgentOptions {
   fault?: (point: string) => void;
   /** Every journaled phase change of an attempt, for status reporting and fleet events. */
   onAttempt?: (row: AttemptRow) => void;
+  /** A new withdrawal list was accepted. */
+  onWithdrawals?: () => void;
   /** Where a supervised service's output goes (see SupervisorOptions.output). */
   serviceOutput?: "stdout" | "stderr";
 }
@@ -71,6 +76,7 @@ export class Agent {
   readonly layout: Layout;
   readonly store: StateStore;
   readonly keyRing: KeyRing;
+  readonly withdrawals: WithdrawalTracker;
   private readonly service: ServiceController;
   private readonly updater: Updater;
   private readonly checker: ChannelChecker;
@@ -90,6 +96,14 @@ export class Agent {
     this.layout = layoutFor(config.dataDir);
     this.store = new StateStore(db, now);
     this.keyRing = new KeyRing(rootKeys, this.store, logger.child({ component: "keys" }));
+    this.withdrawals = new WithdrawalTracker({
+      config,
+      store: this.store,
+      keyRing: this.keyRing,
+      logger: logger.child({ component: "withdrawals" }),
+      now,
+      onAccepted: opts.onWithdrawals,
+    });
     this.service =
       config.service.mode === "supervise"
         ? new Supervisor({
@@ -124,6 +138,7 @@ export class Agent {
       config,
       store: this.store,
       keyRing: this.keyRing,
+      withdrawals: this.withdrawals,
       logger: logger.child({ component: "channel" }),
       now,
     });
@@ -220,51 +235,48 @@ export class Agent {
           : state.release;
       const version = target.release.version;
       const active = await readCurrentVersion(this.layout);
-      const operatorHold = this.store.hold();
-      const skip = checkPolicy({
+      this.dropTakenBack(active, version === active);
+      const { decision, leaving } = decideCheck({
         deviceId: this.config.deviceId,
         arch: this.config.arch,
         labels: this.config.labels,
-        hold: this.config.hold
-          ? { source: "config" }
-          : operatorHold
-            ? { source: "operator", reason: operatorHold.reason }
-            : undefined,
+        configHold: this.config.hold,
+        operatorHold: this.store.hold(),
         release: target.release,
         pointer: pinned ? undefined : state.pointer,
         activeVersion: active,
+        withdrawals: this.withdrawals.current(),
+        denied: this.store.isDenied(version),
+        failures: this.store.recentFailures(version),
+        running: this.running
+          ? { toVersion: this.running.toVersion, pastActivation: isPastActivation(this.running.phase) }
+          : undefined,
+        now: new Date(),
+        retryBaseMs: RETRY_BASE_MS,
+        retryCapMs: RETRY_CAP_MS,
       });
-      const decision: Decision =
-        skip && active !== version
-          ? { action: "none", ...skip }
-          : planUpdate({
-              targetVersion: version,
-              activeVersion: active,
-              denied: this.store.isDenied(version),
-              failures: this.store.recentFailures(version),
-              running: this.running
-                ? { toVersion: this.running.toVersion, pastActivation: isPastActivation(this.running.phase) }
-                : undefined,
-              now: new Date(),
-              retryBaseMs: RETRY_BASE_MS,
-              retryCapMs: RETRY_CAP_MS,
-            });
       this.store.setLastCheck({
         at: new Date().toISOString(),
         outcome: decision.action === "install" ? `installing ${version}` : `${decision.reason}: ${decision.detail}`,
       });
       if (decision.action === "none") {
         if (decision.reason !== "up-to-date") this.logger.info({ version, reason: decision.reason }, decision.detail);
-        else this.dropWithdrawn(version);
         if (!this.running)
           this.keepDownloadsOf(decision.reason === "up-to-date" || decision.reason === "denied" ? undefined : version, active);
         return { decision, version, sequence: state.pointer.sequence };
+      }
+      if (leaving) {
+        // Deliberate, and possibly a downgrade: say so where a technician will look.
+        this.logger.warn(
+          { from: active, to: version, reason: leaving.reason, withdrawnAt: leaving.withdrawnAt },
+          "the active version is withdrawn; moving to the channel's release",
+        );
       }
       const release = target;
       const done = this.startAttempt(
         {
           kind: "update",
-          source,
+          source: leaving ? `${source}:withdrawn` : source,
           origin: "repository",
           release: release.release,
           releaseText: release.text,
@@ -312,6 +324,7 @@ export class Agent {
     const bundle = await findBundle(path);
     const verified = await verifySideload(bundle, this.keyRing.current(), this.config.name, new Date());
     const version = verified.release.version;
+    refuseWithdrawnVersion(this.withdrawals.current(), version, "the bundle");
     if ((await readCurrentVersion(this.layout)) === version) {
       return { version, bundle, attempt: undefined, detail: `${version} is already active` };
     }
@@ -333,20 +346,26 @@ export class Agent {
       throw new EdgeError("NO_PREVIOUS_VERSION", "there is no previous version staged on this device to roll back to");
     }
     if (this.running) throw new EdgeError("AGENT_BUSY", `an update to ${this.running.toVersion} is in progress`);
+    refuseWithdrawnVersion(this.withdrawals.current(), previous, "rolling back to it");
     return this.startAttempt({ kind: "rollback", source, toVersion: previous });
   }
 
   /**
-   * The channel names the active version again (an aborted rollout) while a
-   * release it named before is still downloading, staging or waiting: that
-   * release was withdrawn, so it stops before activation, as it would for a
-   * newer one. Left running, it would be installed and undone only at the next
-   * check (an hour later with MQTT).
+   * Stops an attempt that has not reached activation when its release was taken
+   * back: the channel names the active version again (an aborted rollout) while
+   * a release it named before is still downloading, staging or waiting, or the
+   * publisher withdrew the version. Left running, it would be installed and
+   * undone only at the next check (an hour later with MQTT).
    */
-  private dropWithdrawn(activeVersion: string): void {
+  private dropTakenBack(activeVersion: string | undefined, channelNamesActive: boolean): void {
     const r = this.running;
-    if (!r?.fromChannel || r.toVersion === activeVersion || isPastActivation(r.phase)) return;
-    this.logger.info({ withdrawn: r.toVersion, active: activeVersion }, "the channel went back to the active version");
+    if (!r || r.toVersion === activeVersion || isPastActivation(r.phase)) return;
+    const withdrawn = withdrawalOf(this.withdrawals.current(), r.toVersion) !== undefined;
+    if (!withdrawn && !(r.fromChannel && channelNamesActive)) return;
+    this.logger.info(
+      { dropped: r.toVersion, active: activeVersion },
+      withdrawn ? "the publisher withdrew the version being installed" : "the channel went back to the active version",
+    );
     r.controller.abort(new StopReason("superseded"));
   }
 

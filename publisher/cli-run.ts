@@ -199,6 +199,7 @@ export async function runPublish(flags: Flags, io: CliIo): Promise<number> {
     keyPath: required(str(flags, "key"), "key", "publish"),
     expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
     mqtt,
+    force: flags.force === true,
   });
   report(
     io,

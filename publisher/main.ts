@@ -7,6 +7,7 @@ import { createRootLogger } from "../shared/logging.js";
 import { type CliIo, runBuild, runDelta, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
 import { PUBLISHER_CLI } from "./cli-spec.js";
 import { runChannels, runKeys, runPromote, runRefresh, runRollout } from "./rollout/cli-rollout.js";
+import { runWithdraw } from "./withdraw/cli-withdraw.js";
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -63,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
       return runRollout(values, io);
     case "keys":
       return runKeys(values, positionals, io);
+    case "withdraw":
+      return runWithdraw(values, io);
   }
 }
 

@@ -108,7 +108,7 @@ export function versionProblem(version: unknown): string | undefined {
 }
 
 /** Collects every problem in one pass so a caller sees all of them at once. */
-class Problems {
+export class Problems {
   readonly list: string[] = [];
   constructor(private readonly what: string) {}
   add(problem: string | undefined): void {
@@ -121,11 +121,11 @@ class Problems {
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function checkTime(p: Problems, obj: Record<string, unknown>, key: string): void {
+export function checkTime(p: Problems, obj: Record<string, unknown>, key: string): void {
   const value = obj[key];
   if (typeof value !== "string" || Number.isNaN(Date.parse(value))) p.add(`${key} must be an ISO 8601 time`);
 }

@@ -5,6 +5,8 @@
  *
  *   edgepull/v1/<name>/channels/<channel>     retained, QoS 1: the signed channel pointer,
  *                                             byte for byte the repository's channels/<name>/<channel>.json
+ *   edgepull/v1/<name>/withdrawals            retained, QoS 1: the signed withdrawal list,
+ *                                             byte for byte the repository's withdrawals/<name>.json
  *   edgepull/v1/devices/<deviceId>/status     retained, QoS 1: DeviceStatusMessage; the broker
  *                                             publishes { online: false } as last-will
  *   edgepull/v1/devices/<deviceId>/events     QoS 1, not retained: DeviceEvent
@@ -16,6 +18,13 @@ export const POINTER_MAX_BYTES = 64 * 1024;
 
 export function channelTopic(name: string, channel: string): string {
   return `${TOPIC_ROOT}/${name}/channels/${channel}`;
+}
+
+/** A withdrawal entry is about 250 bytes: room for a thousand of them. */
+export const WITHDRAWALS_MAX_BYTES = 256 * 1024;
+
+export function withdrawalsTopic(name: string): string {
+  return `${TOPIC_ROOT}/${name}/withdrawals`;
 }
 
 export function deviceStatusTopic(deviceId: string): string {
@@ -78,6 +87,8 @@ export interface DeviceStatusMessage {
   phase?: string;
   lastResult?: { version: string; result: string | null; errorCode: string | null; at: string | null } | null;
   health?: { ok: boolean; status?: number; error?: string };
+  /** Set while the active version is on the publisher's withdrawal list (`action` "stay": kept on purpose). */
+  withdrawn?: { version: string; reason: string; action: string; withdrawnAt: string } | null;
   inventory?: Inventory;
 }
 

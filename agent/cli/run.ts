@@ -6,6 +6,7 @@ import { connectMqtt } from "../mqtt-link.js";
 import { HealthWatch } from "../service/health-watch.js";
 import { InboxWatcher } from "../sources/inbox.js";
 import { MqttPushListener } from "../sources/mqtt-listener.js";
+import { MqttWithdrawalListener } from "../sources/mqtt-withdrawals.js";
 import { LocalEndpoint } from "../telemetry/local-endpoint.js";
 import { FleetReporting } from "../telemetry/reporting.js";
 import type { CliContext } from "./context.js";
@@ -25,6 +26,7 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   const agent = await Agent.open(config, logger, "daemon", {
     ...ctx.agentOptions,
     onAttempt: (row) => reporting?.onAttempt(row),
+    onWithdrawals: () => reporting?.refresh(),
   });
   // Service health can change with nothing journaled (the first ready after start, a crash, a hang).
   let healthWatch: HealthWatch | undefined;
@@ -81,6 +83,24 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
           logger.child({ component: "mqtt-push" }),
         )
       : undefined;
+  const withdrawalPush =
+    mqttClient && config.mqtt
+      ? new MqttWithdrawalListener(
+          mqttClient,
+          config.name,
+          {
+            accept: (text) => agent.withdrawals.consider(text),
+            refreshKeys: async () => {
+              await agent.keyRing.refresh(config.repository);
+            },
+            actOn: async () => {
+              await agent.check("mqtt", { wait: false });
+            },
+          },
+          config.mqtt.pushJitterSeconds * 1000,
+          logger.child({ component: "mqtt-withdrawals" }),
+        )
+      : undefined;
   const inbox = config.inbox
     ? new InboxWatcher(config.inbox, (path) => agent.installLocal(path, "inbox"), logger.child({ component: "inbox" }))
     : undefined;
@@ -113,12 +133,14 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   const started = recovered.then(() => {
     if (agent.stopping.aborted) return;
     push?.start();
+    withdrawalPush?.start();
     inbox?.start().catch((err) => logger.error({ err, dir: config.inbox }, "cannot watch the inbox"));
     agent.startPolling(config.mqtt ? config.mqtt.fallbackPollIntervalSeconds : config.pollIntervalSeconds);
   });
   await stopRequested;
   logger.info("agent stopping");
   push?.stop();
+  withdrawalPush?.stop();
   await inbox?.stop();
   await control.stop();
   await endpoint?.stop();

@@ -55,6 +55,7 @@ export class FleetReporting {
               }
             : null,
           health: reading.health,
+          withdrawn: s.withdrawn,
         };
       },
     });
@@ -68,6 +69,11 @@ export class FleetReporting {
   onAttempt(row: AttemptRow): void {
     const event = eventForAttempt(row, new Date());
     if (event) this.reporter.publishEvent({ name: this.name, ...event });
+    this.reporter.notifyChange();
+  }
+
+  /** Something the status shows changed with nothing journaled (a withdrawal list arrived). */
+  refresh(): void {
     this.reporter.notifyChange();
   }
 

@@ -14,6 +14,7 @@ import {
   type RolloutOptions,
   rolloutWithHalt,
 } from "../commands/rollout.js";
+import type { AbortTarget } from "./channel-history.js";
 import { parseFailureRate } from "./halt-policy.js";
 
 /** The CLI side of promote, channels, rollout and keys (flags in, one report out). */
@@ -32,6 +33,12 @@ function list(flags: Flags, key: string): string[] {
   if (v === undefined) return [];
   return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === "string");
 }
+
+const ABORT_SOURCE: Record<AbortTarget["source"], string> = {
+  history: "back to the last healthy release in the channel history",
+  repository: "back to the highest built release below it: the channel history has a gap",
+  operator: "back to the release named by --to",
+};
 
 function pointerLine(p: RolloutChange["pointer"]): string {
   const share = formatRollout(p.rollout ?? { percent: 100, paused: false });
@@ -53,6 +60,7 @@ export async function runPromote(flags: Flags, io: CliIo): Promise<number> {
     percent: percentFlag(str(flags, "percent")),
     expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
     mqtt: mqttFlags(flags, "promote", false),
+    force: flags.force === true,
   });
   report(
     io,
@@ -115,10 +123,12 @@ function rolloutAction(flags: Flags): RolloutAction {
   }
   const version = str(flags, "version");
   if (version !== undefined && percent === undefined) throw new EdgeError("USAGE", "--version goes with --percent");
+  const to = str(flags, "to");
+  if (to !== undefined && flags.abort !== true) throw new EdgeError("USAGE", "--to goes with --abort");
   if (percent !== undefined) return version === undefined ? { kind: "percent", percent } : { kind: "percent", percent, version };
   if (flags.pause === true) return { kind: "pause" };
   if (flags.resume === true) return { kind: "resume" };
-  return { kind: "abort" };
+  return to === undefined ? { kind: "abort" } : { kind: "abort", to };
 }
 
 export async function runRollout(flags: Flags, io: CliIo): Promise<number> {
@@ -132,13 +142,14 @@ export async function runRollout(flags: Flags, io: CliIo): Promise<number> {
     action,
     expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
     mqtt: mqttFlags(flags, "rollout", rate !== undefined),
+    force: flags.force === true,
   };
   if (rate === undefined) {
     for (const f of ["min-devices", "watch-seconds"]) {
       if (str(flags, f) !== undefined) throw new EdgeError("USAGE", `--${f} goes with --halt-on-failures`);
     }
     const c = await changeRollout(opts);
-    const what = c.abortedFrom ? `aborted ${c.abortedFrom.version} (previous release from ${c.abortedFrom.source}): ` : "";
+    const what = c.abortedFrom ? `aborted ${c.abortedFrom.version} (${ABORT_SOURCE[c.abortedFrom.source]}): ` : "";
     report(
       io,
       changeJson(c),
