@@ -16,7 +16,7 @@ const COMMANDS = {
   allow: { all: { type: "boolean" } },
   hold: { reason: { type: "string" } },
   "release-hold": {},
-  install: {},
+  install: VERBOSE,
   config: {},
 } as const satisfies Record<string, OptionTable>;
 
@@ -57,7 +57,7 @@ edge-agent --version prints the version.
   hold: "Usage: edge-agent hold [--reason TEXT] [--config FILE] [--json]\nNo new update starts until edge-agent release-hold (an attempt already running finishes).\n",
   "release-hold": "Usage: edge-agent release-hold [--config FILE] [--json]\nLifts the hold set by edge-agent hold.\n",
   install:
-    "Usage: edge-agent install BUNDLE_OR_FOLDER [--config FILE] [--json]\nInstalls a bundle carried to the device (USB stick, laptop): its signed manifest must be signed by a trusted key; staged, verified, health-checked and rolled back exactly like a download.\n",
+    "Usage: edge-agent install BUNDLE_OR_FOLDER [--config FILE] [--json] [--verbose]\nInstalls a bundle carried to the device (USB stick, laptop): its signed manifest must be signed by a trusted key; staged, verified, health-checked and rolled back exactly like a download.\n",
   allow: "Usage: edge-agent allow (VERSION | --all) [--config FILE] [--json]\nTakes a version (or all) off the deny-list.\n",
   config:
     "Usage: edge-agent config check [--config FILE] [--json]\nValidates the config file without starting anything and lists every problem (JSON syntax errors with line and column).\nExit 0 when valid, 2 when not.\n",
