@@ -8,18 +8,13 @@ import { extract as tarExtract } from "tar-stream";
 import { MANIFEST_MAX_BYTES, SUMS_MAX_BYTES } from "../bundle-format.js";
 import { IO_CHUNK } from "../digest.js";
 import { EdgeError } from "../errors.js";
+import type { Logger } from "../logging.js";
 import type { PayloadFile, PayloadManifest } from "../manifest.js";
 import type { PublicKeyInfo } from "../signature.js";
 import { BundleEntries } from "./bundle-entries.js";
 import { checkBundleManifest, checkSums } from "./bundle-manifest.js";
 import type { PayloadSink } from "./payload-sink.js";
 import { drainEntry, readSmallEntry, StagingWriter } from "./staging-writer.js";
-
-/** What the reader logs (a pino logger fits): the start and end of an extraction. */
-export interface BundleLogger {
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-}
 
 export interface ReadOptions {
   bundlePath: string;
@@ -35,7 +30,7 @@ export interface ReadOptions {
 export interface ExtractOptions extends ReadOptions {
   /** A staging folder that must not exist yet; created here, and removed again on any failure. */
   destDir: string;
-  logger: BundleLogger;
+  logger: Logger;
 }
 
 export interface ExtractResult {
