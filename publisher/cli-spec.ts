@@ -143,7 +143,7 @@ Commands:
   withdraw  withdraw a release: devices never install it, and those running it move off it
   inspect   show a bundle's or a release's metadata and signatures without unpacking the payload
   verify    check a bundle offline as a device would (signatures, every digest, entry rules): exit 0 or 1
-  releases  list every release in a repository: size, deltas, channels pointing at it
+  releases  list every release in a repository: size, deltas, channels pointing at it, withdrawn or not
 
 Every command takes --help and --json (one JSON object on stdout).
 Errors print one line "edge-publish: CODE: message" on stderr; exit 1 (2 for usage errors).
@@ -288,8 +288,9 @@ PATH_UNSAFE, ...) when it does not; --json prints {"ok": false, "error": {"code"
 `,
   releases: `Usage: edge-publish releases --repo REPO_DIR [--name NAME] [--json]
 Lists every built release (of NAME only with --name), oldest version first: NAME, VERSION, CREATED, FILES,
-BUNDLE (bytes), DELTAS FROM (base version and bytes) and CHANNELS (each channel whose pointer names the release,
-with its rollout share). Unreadable release manifests and pointers are reported on stderr.
+BUNDLE (bytes), DELTAS FROM (base version and bytes), CHANNELS (each channel whose pointer names the release,
+with its rollout share) and WITHDRAWN (date and reason, from the signed withdrawals/NAME.json).
+Unreadable release manifests, pointers and withdrawal lists are reported on stderr.
 `,
 };
 
