@@ -81,7 +81,9 @@ describe("signals that live as long as the daemon", () => {
     const service = new RestartCommand({ command: ["true"], cwd: tmpdir(), timeoutMs: 5000, logger: silentLogger() });
     const shutdown = new AbortController();
     const waitOnce = () =>
-      waitForReady({ url: NOT_A_URL, timeoutMs: 0, signal: shutdown.signal, crash: service.crashSignal() }).catch(() => {});
+      waitForReady({ url: NOT_A_URL, timeoutMs: 0, intervalMs: 1, signal: shutdown.signal, crash: service.crashSignal() }).catch(
+        () => {},
+      );
     expect(await weakRefsLeftBy(waitOnce)).toBeLessThan(MAX_LEFT);
   });
 
