@@ -49,7 +49,7 @@ export interface VersionRow {
 export interface DeniedRow {
   version: string;
   releaseDigest: string | null;
-  errorCode: string;
+  errorCode: ErrorCode;
   reason: string;
   deniedAt: string;
 }
@@ -57,7 +57,7 @@ export interface DeniedRow {
 export interface LastCheck {
   at: string;
   outcome: string;
-  errorCode?: string;
+  errorCode?: ErrorCode;
   error?: string;
 }
 
