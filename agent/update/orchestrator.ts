@@ -1,6 +1,7 @@
 import { access, chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { sleep } from "../../shared/backoff.js";
+import { extractBundle } from "../../shared/bundle-reader/extract.js";
 import { EdgeError, toEdgeError } from "../../shared/errors.js";
 import { fsyncDir } from "../../shared/fs-atomic.js";
 import type { ArtifactRef, DeltaRef, ReleaseManifest } from "../../shared/manifest.js";
@@ -8,7 +9,6 @@ import type { PublicKeyInfo } from "../../shared/signature.js";
 import { checkDownloadUrl } from "../../shared/url-policy.js";
 import { removePartIfDiskFull } from "../bundle/disk-full.js";
 import { downloadArtifact } from "../bundle/download.js";
-import { extractBundle } from "../bundle/extract.js";
 import { copyLocalBundle } from "../bundle/local-copy.js";
 import { type AgentConfig, downloadPolicy } from "../config.js";
 import { applyDelta } from "../delta/apply-delta.js";
