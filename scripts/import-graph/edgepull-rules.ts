@@ -50,12 +50,6 @@ export const AGENT_LAYERS: readonly Layer[] = [
  */
 export const KNOWN_VIOLATIONS: readonly KnownViolation[] = [
   {
-    from: "publisher/commands/delta.ts",
-    to: "agent/bundle/extract.ts",
-    reason: "the verifying bundle reader both sides use moves to shared/ (branch publisher-inspect)",
-    issue: "11",
-  },
-  {
     from: "agent/update/orchestrator.ts",
     to: "agent/telemetry/disk.ts",
     reason: "the core gets its disk probe through a port (branch update-core)",
