@@ -3,6 +3,7 @@ import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import type { DaemonRoutes } from "../agent/cli/control-routes.js";
 import { callDaemon } from "../agent/control/control-client.js";
 import { writeExampleModel } from "../packaging/example-service/make-model.js";
 import { buildRelease } from "../publisher/commands/build.js";
@@ -108,9 +109,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakRun> {
     for (let cycle = 1; cycle <= opts.cycles; cycle++) {
       const version = `1.${cycle}.0`;
       await publish(version, cycle + 1);
-      const check = await callDaemon<{ attempt?: AttemptResult }>(socket, "/check");
+      const check = await callDaemon<DaemonRoutes, "/check">(socket, "/check", {});
       expectResult(check?.attempt, version, `cycle ${cycle}: update`);
-      const back = await callDaemon<AttemptResult>(socket, "/rollback");
+      const back = await callDaemon<DaemonRoutes, "/rollback">(socket, "/rollback", {});
       expectResult(back, undefined, `cycle ${cycle}: rollback`);
       samples.push({ cycle, rssKiB: rssKiB(pid), ...(await folders(dataDir, pid)) });
       if (cycle === 1) historyFirst = await historyTimes(agentBin, configPath, opts.historyRuns ?? 3);
@@ -144,7 +145,7 @@ function expectResult(attempt: AttemptResult | undefined, version: string | unde
 /** The first install comes from the poll loop; a check meanwhile is refused as busy. */
 async function untilActive(socket: string, version: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
-    const r = await callDaemon<{ decision: { action: string; reason?: string } }>(socket, "/check").catch(() => undefined);
+    const r = await callDaemon<DaemonRoutes, "/check">(socket, "/check", {}).catch(() => undefined);
     if (r?.decision.action === "none" && r.decision.reason === "up-to-date") return;
     await new Promise((res) => setTimeout(res, 100));
   }

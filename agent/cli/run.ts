@@ -10,6 +10,7 @@ import { MqttWithdrawalListener } from "../sources/mqtt-withdrawals.js";
 import { LocalEndpoint } from "../telemetry/local-endpoint.js";
 import { FleetReporting } from "../telemetry/reporting.js";
 import type { CliContext } from "./context.js";
+import { DAEMON_REQUESTS, type DaemonRoutes } from "./control-routes.js";
 
 /**
  * The daemon: recovery first, then the control socket, MQTT push (when
@@ -48,15 +49,13 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
       healthWatch,
     );
   }
-  const control = new ControlServer(
+  const control = new ControlServer<DaemonRoutes>(
     agent.layout.controlSocket,
+    DAEMON_REQUESTS,
     {
       "/check": () => agent.check("cli", { wait: true }),
       "/rollback": () => agent.rollback("cli"),
-      "/install": (body) => {
-        if (typeof body.path !== "string") throw new Error("install needs a path");
-        return agent.installLocal(body.path, "sideload");
-      },
+      "/install": (request) => agent.installLocal(request.path, "sideload"),
     },
     logger.child({ component: "control" }),
   );
