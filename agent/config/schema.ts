@@ -1,7 +1,7 @@
 import { nameProblem, versionProblem } from "../../shared/manifest.js";
 import { mqttUrlProblem } from "../../shared/mqtt-options.js";
 import { normalizeOrigin, originProblem } from "../../shared/url-policy.js";
-import { DAYS, parseClock } from "../update/maintenance-window.js";
+import { DAYS, parseClock } from "./clock.js";
 import {
   bool,
   choice,

@@ -73,12 +73,6 @@ export const KNOWN_VIOLATIONS: readonly KnownViolation[] = [
     reason: "the inbox's install-result type belongs below the wiring; moved after update-core reshapes agent.ts",
     issue: "11",
   },
-  {
-    from: "agent/config/schema.ts",
-    to: "agent/update/maintenance-window.ts",
-    reason: "the window's clock and day parsing belongs with the config; moved after update-core reshapes agent/update/",
-    issue: "11",
-  },
 ];
 
 export const EDGEPULL_RULES: ImportRules = {
