@@ -2,8 +2,8 @@ import { Agent } from "../agent.js";
 import { callDaemon } from "../control/control-client.js";
 import type { ReplyOf, RequestOf } from "../control/envelope.js";
 import { layoutFor } from "../install/layout.js";
+import type { DaemonRoutes } from "../wiring/control-routes.js";
 import type { CliContext } from "./context.js";
-import type { DaemonRoutes } from "./control-routes.js";
 
 /**
  * Runs a device-changing command: through the running daemon when there is one

@@ -9,8 +9,8 @@ import { MqttPushListener } from "../sources/mqtt-listener.js";
 import { MqttWithdrawalListener } from "../sources/mqtt-withdrawals.js";
 import { LocalEndpoint } from "../telemetry/local-endpoint.js";
 import { FleetReporting } from "../telemetry/reporting.js";
+import { DAEMON_REQUESTS, type DaemonRoutes } from "../wiring/control-routes.js";
 import type { CliContext } from "./context.js";
-import { DAEMON_REQUESTS, type DaemonRoutes } from "./control-routes.js";
 
 /**
  * The daemon: recovery first, then the control socket, MQTT push (when

@@ -38,7 +38,7 @@ export const AGENT_LAYERS: readonly Layer[] = [
   { rank: 3, paths: ["agent/sources/"], role: "sources: poll, MQTT, inbox, sideload, intake" },
   { rank: 4, paths: ["agent/update/"], role: "the update core" },
   { rank: 5, paths: ["agent/telemetry/"], role: "telemetry: status, reporter, probes" },
-  { rank: 6, paths: ["agent/agent.ts"], role: "the daemon's wiring" },
+  { rank: 6, paths: ["agent/agent.ts", "agent/wiring/"], role: "the daemon's wiring" },
   { rank: 7, paths: ["agent/cli/"], role: "the technician's commands" },
   { rank: 8, paths: ["agent/main.ts"], role: "the entry point" },
 ];
