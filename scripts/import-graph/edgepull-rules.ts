@@ -67,12 +67,6 @@ export const KNOWN_VIOLATIONS: readonly KnownViolation[] = [
     reason: "the journal's phase and result types belong to the journal; moved after update-core reshapes the phases",
     issue: "11",
   },
-  {
-    from: "agent/sources/inbox.ts",
-    to: "agent/agent.ts",
-    reason: "the inbox's install-result type belongs below the wiring; moved after update-core reshapes agent.ts",
-    issue: "11",
-  },
 ];
 
 export const EDGEPULL_RULES: ImportRules = {
