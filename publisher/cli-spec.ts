@@ -186,6 +186,8 @@ Listens on 127.0.0.1 unless --host says otherwise (0.0.0.0 for every interface).
   fleet: `Usage: edge-publish fleet --mqtt URL [MQTT_OPTIONS] [--watch] [--wait-ms N] [--warn-days N] [--json]
 Reads every device's retained status (and live events) from the broker and prints one row per device
 (DEVICE, ONLINE, ACTIVE, PHASE, LAST RESULT, HEALTH, LAST SEEN) and a summary per active version.
+ACTIVE says WITHDRAWN for a device running a version the publisher withdrew ("WITHDRAWN (kept)" with
+withdraw --keep-running); the summary counts them per version.
 Also reads the retained channel pointers (edgepull/v1/NAME/channels/CHANNEL) and prints a warning line for
 each that is EXPIRED or expires within --warn-days days (default 7).
 Waits until statuses stop arriving for 300 ms, at most --wait-ms (default 2000).

@@ -99,12 +99,19 @@ function mine(snapshot: FleetSnapshot, ids: string[]): Record<string, DeviceRow>
 }
 
 describe("edge-publish fleet (built CLI)", () => {
-  it("--json shows each device's retained status, the last-will as offline, and a per-version summary", async () => {
+  it("--json shows each device's retained status, the last-will as offline, withdrawn versions, and a per-version summary", async () => {
     const t = tag();
-    const [good, bad, gone] = [`good-${t}`, `bad-${t}`, `gone-${t}`];
+    const [good, bad, gone, kept] = [`good-${t}`, `bad-${t}`, `gone-${t}`, `kept-${t}`];
     const v1 = `1.${randomInt(1000, 9999)}.0`;
     const v2 = `2.${randomInt(1000, 9999)}.0`;
+    const v3 = `3.${randomInt(1000, 9999)}.0`;
     const publisher = await connect();
+    const withdrawn = { version: v3, reason: "NaN outputs", action: "stay", withdrawnAt: "2026-03-01T08:00:00.000Z" };
+    await retain(
+      publisher,
+      deviceStatusTopic(kept),
+      JSON.stringify(status(kept, { activeVersion: v3, health: { ok: true, status: 200 }, withdrawn })),
+    );
     await retain(
       publisher,
       deviceStatusTopic(good),
@@ -138,8 +145,10 @@ describe("edge-publish fleet (built CLI)", () => {
       new RegExp(`^edge-publish: warning: skipped a message on "edgepull/v1/devices/junk-${t}/status": not JSON$`, "m"),
     );
     const snapshot = JSON.parse(r.stdout) as FleetSnapshot;
-    const rows = mine(snapshot, [good, bad, gone]);
+    const rows = mine(snapshot, [good, bad, gone, kept]);
+    expect(rows[kept]).toMatchObject({ online: true, activeVersion: v3, withdrawn });
     expect(rows[good]).toMatchObject({
+      withdrawn: null,
       online: true,
       activeVersion: v2,
       lastResult: { result: "succeeded" },
@@ -155,9 +164,10 @@ describe("edge-publish fleet (built CLI)", () => {
     // A fleet view started after the device vanished sees only the will: offline, nothing else known.
     expect(rows[gone]).toMatchObject({ online: false, activeVersion: null, lastSeenSource: "fleet-view" });
     expect(snapshot.devices.some((d) => d.deviceId === `junk-${t}`)).toBe(false);
-    expect(snapshot.versions.filter((v) => v.version === v1 || v.version === v2)).toEqual([
-      { version: v2, devices: 1, online: 1, failed: 0 },
-      { version: v1, devices: 1, online: 1, failed: 1 },
+    expect(snapshot.versions.filter((v) => v.version === v1 || v.version === v2 || v.version === v3)).toEqual([
+      { version: v3, devices: 1, online: 1, failed: 0, withdrawn: 1 },
+      { version: v2, devices: 1, online: 1, failed: 0, withdrawn: 0 },
+      { version: v1, devices: 1, online: 1, failed: 1, withdrawn: 0 },
     ]);
     const none = snapshot.versions.find((v) => v.version === null);
     expect(none?.devices).toBe(snapshot.devices.filter((d) => d.activeVersion === null).length);
@@ -172,7 +182,9 @@ describe("edge-publish fleet (built CLI)", () => {
       ),
     );
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${gone} +no +- +- +- +- +\\S+ \\(heard\\)$`)));
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${v1.replace(/\./g, "\\.")} +1 +1 +1$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${kept} +yes +${v3} WITHDRAWN \\(kept\\) +idle +- +ok `)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${v1.replace(/\./g, "\\.")} +1 +1 +1 +0$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${v3.replace(/\./g, "\\.")} +1 +1 +0 +1$`)));
   });
 
   it("an unreachable broker: exit 1 with one MQTT_ERROR line, for fleet and for publish --mqtt", async () => {
