@@ -26,7 +26,8 @@ export interface ChannelsResult {
   problems: { path: string; error: string }[];
 }
 
-async function listDir(path: string): Promise<string[]> {
+/** A folder's entries, sorted; none when it does not exist. */
+export async function listDir(path: string): Promise<string[]> {
   try {
     return (await readdir(path)).sort();
   } catch (err) {

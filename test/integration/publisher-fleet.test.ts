@@ -10,6 +10,8 @@ import { keygen } from "../../publisher/commands/keygen.js";
 import type { PointerRow } from "../../publisher/fleet/fleet-pointers.js";
 import type { DeviceRow, FleetSnapshot } from "../../publisher/fleet/fleet-state.js";
 import { openFleetWatch } from "../../publisher/fleet/fleet-watch.js";
+import type { WithdrawalListView } from "../../publisher/fleet/fleet-withdrawals.js";
+import { nextWithdrawalList, signWithdrawalList } from "../../publisher/withdraw/withdrawal-file.js";
 import { generateSigningKeyPair, parsePrivateKey } from "../../shared/signature.js";
 import {
   channelTopic,
@@ -18,6 +20,7 @@ import {
   deviceEventsTopic,
   deviceStatusTopic,
   offlineStatus,
+  withdrawalsTopic,
 } from "../../shared/topics.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
@@ -269,6 +272,44 @@ describe("edge-publish fleet (built CLI)", () => {
     expect(text.code, text.stderr).toBe(0);
     const lines = text.stdout.split("\n").filter((l) => l.includes(` ${name} `));
     expect(lines.map((l) => /^warning: \S+ (\S+) /.exec(l)?.[1])).toEqual(["gone", "later", "soon"]);
+  });
+
+  it("warns about each retained withdrawal list that expired or expires within --warn-days, text and --json", async () => {
+    const t = tag();
+    const key = parsePrivateKey(generateSigningKeyPair().privatePem, "fleet-test");
+    const entries = [{ version: "1.0.0", reason: "NaN outputs", withdrawnAt: new Date().toISOString(), action: "move" as const }];
+    const publisher = await connect();
+    for (const [name, days] of [
+      [`wsoon-${t}`, 3],
+      [`wlater-${t}`, 20],
+      [`wgone-${t}`, -1],
+    ] as const) {
+      // Signed `30 - days` days ago for 30 days: `days` left now.
+      const list = nextWithdrawalList(name, 2, entries, new Date(Date.now() - (30 - days) * 86_400_000), 30);
+      await retain(publisher, withdrawalsTopic(name), signWithdrawalList(list, key));
+    }
+    const r = await cli("fleet", "--mqtt", broker.url, "--json", "--wait-ms", "3000", "--warn-days", "7");
+    expect(r.code, r.stderr).toBe(0);
+    const snapshot = JSON.parse(r.stdout) as FleetSnapshot & { withdrawalLists: WithdrawalListView[]; warnings: string[] };
+    const flags = snapshot.withdrawalLists
+      .filter((l) => l.name.endsWith(`-${t}`))
+      .map((l) => [l.name, l.sequence, l.entries, l.expired, l.expiresSoon]);
+    expect(flags).toEqual([
+      [`wgone-${t}`, 3, 1, true, false],
+      [`wlater-${t}`, 3, 1, false, false],
+      [`wsoon-${t}`, 3, 1, false, true],
+    ]);
+    expect(snapshot.warnings.filter((w) => w.includes(`-${t} `))).toEqual([
+      expect.stringMatching(new RegExp(`^warning: withdrawal list of wgone-${t} \\(sequence 3, 1 withdrawn\\) EXPIRED at `)),
+      expect.stringMatching(
+        new RegExp(`^warning: withdrawal list of wsoon-${t} \\(sequence 3, 1 withdrawn\\) expires at \\S+, in (2\\.9|3) days`),
+      ),
+    ]);
+
+    const text = await cli("fleet", "--mqtt", broker.url, "--wait-ms", "3000", "--warn-days", "30");
+    expect(text.code, text.stderr).toBe(0);
+    const lines = text.stdout.split("\n").filter((l) => l.includes(`-${t} `));
+    expect(lines.map((l) => /^warning: withdrawal list of (\w+)-/.exec(l)?.[1])).toEqual(["wgone", "wlater", "wsoon"]);
   });
 
   it("--watch --json prints one line per change until SIGINT", async () => {
