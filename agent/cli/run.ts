@@ -30,7 +30,7 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   });
   // Service health can change with nothing journaled (the first ready after start, a crash, a hang).
   let healthWatch: HealthWatch | undefined;
-  if (mqttClient) {
+  if (mqttClient && config.mqtt) {
     healthWatch = new HealthWatch({
       url: config.health.url,
       intervalMs: config.health.watchIntervalSeconds * 1000,
@@ -39,7 +39,14 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
       busy: () => agent.attemptRunning,
       logger: logger.child({ component: "health-watch" }),
     });
-    reporting = new FleetReporting(mqttClient, config, ctx.agentVersion, logger.child({ component: "reporter" }), healthWatch);
+    reporting = new FleetReporting(
+      mqttClient,
+      config.mqtt,
+      config,
+      ctx.agentVersion,
+      logger.child({ component: "reporter" }),
+      healthWatch,
+    );
   }
   const control = new ControlServer(
     agent.layout.controlSocket,

@@ -1,13 +1,14 @@
 import { access, chmod, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { sleep } from "../../shared/backoff.js";
+import { extractBundle } from "../../shared/bundle-reader/extract.js";
 import { EdgeError, toEdgeError } from "../../shared/errors.js";
 import { fsyncDir } from "../../shared/fs-atomic.js";
 import type { ArtifactRef, DeltaRef, ReleaseManifest } from "../../shared/manifest.js";
 import type { PublicKeyInfo } from "../../shared/signature.js";
 import { checkDownloadUrl } from "../../shared/url-policy.js";
+import { removePartIfDiskFull } from "../bundle/disk-full.js";
 import { downloadArtifact } from "../bundle/download.js";
-import { extractBundle } from "../bundle/extract.js";
 import { copyLocalBundle } from "../bundle/local-copy.js";
 import { type AgentConfig, downloadPolicy } from "../config.js";
 import { applyDelta } from "../delta/apply-delta.js";
@@ -317,13 +318,15 @@ export class Updater {
     const partPath = downloadPartPath(layout, release.name, release.version);
     await this.makeRoom(release, release.bundle.size, partPath, null);
     if (ctx.origin === "sideload") {
-      await copyLocalBundle({
-        url: release.bundle.url,
-        partPath,
-        expectedSize: release.bundle.size,
-        expectedSha256: release.bundle.sha256,
-        signal,
-      });
+      await removePartIfDiskFull(partPath, this.log, () =>
+        copyLocalBundle({
+          url: release.bundle.url,
+          partPath,
+          expectedSize: release.bundle.size,
+          expectedSha256: release.bundle.sha256,
+          signal,
+        }),
+      );
       return;
     }
     await this.fetchArtifact(ctx, "bundle", release.bundle, partPath, signal);
@@ -355,20 +358,22 @@ export class Updater {
     signal: AbortSignal,
   ): Promise<void> {
     const { config, store } = this.deps;
-    const result = await downloadArtifact({
-      url: checkDownloadUrl(artifact.url, downloadPolicy(config), `${ctx.toVersion} ${what}`),
-      partPath,
-      expectedSize: artifact.size,
-      expectedSha256: artifact.sha256,
-      logger: this.log.child({ component: "download" }),
-      signal,
-      retry: { attempts: config.download.retries, baseMs: 500, capMs: 30_000 },
-      idleTimeoutMs: config.download.idleTimeoutSeconds * 1000,
-      onProgress: (received, total) => {
-        if (received * 2 >= total) this.deps.fault?.("mid:downloading");
-        this.deps.onDownloadProgress?.(received, total);
-      },
-    });
+    const result = await removePartIfDiskFull(partPath, this.log, () =>
+      downloadArtifact({
+        url: checkDownloadUrl(artifact.url, downloadPolicy(config), `${ctx.toVersion} ${what}`),
+        partPath,
+        expectedSize: artifact.size,
+        expectedSha256: artifact.sha256,
+        logger: this.log.child({ component: "download" }),
+        signal,
+        retry: { attempts: config.download.retries, baseMs: 500, capMs: 30_000 },
+        idleTimeoutMs: config.download.idleTimeoutSeconds * 1000,
+        onProgress: (received, total) => {
+          if (received * 2 >= total) this.deps.fault?.("mid:downloading");
+          this.deps.onDownloadProgress?.(received, total);
+        },
+      }),
+    );
     const before = store.getAttempt(ctx.id)?.bytesDownloaded ?? 0;
     store.setBytesDownloaded(ctx.id, before + result.bytesTransferred);
   }

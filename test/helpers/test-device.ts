@@ -120,5 +120,8 @@ export interface HistoryEntryJson {
   to: string;
   result: string | null;
   errorCode: string | null;
-  phases: { phase: string }[];
+  bytesDownloaded: number;
+  startedAt: string;
+  finishedAt: string | null;
+  phases: { phase: string; at: string }[];
 }
