@@ -63,7 +63,7 @@ interface RunningAttempt {
   phase: Phase;
   controller: AbortController;
   done: Promise<AttemptRow>;
-  /** Started because the channel named its version (not a sideload, a rollback or a resumed attempt). */
+  /** The channel named its version: a repository release, started or resumed (not a sideload or a rollback). */
   fromChannel: boolean;
 }
 
@@ -179,9 +179,18 @@ export class Agent {
   /**
    * Before any source runs: clean up, then finish or roll back whatever the
    * journal left open. With nothing open, a supervised service is started on
-   * the active version.
+   * the active version. Resolves once a resumed attempt ended.
    */
   async recover(): Promise<AttemptRow | undefined> {
+    return (await this.beginRecovery()).resumed;
+  }
+
+  /**
+   * Recovery up to the start of the resumed attempt, which then runs as a new
+   * one does: the daemon's sources start at once, so a check can supersede it
+   * or drop it before activation.
+   */
+  async beginRecovery(): Promise<{ resumed?: Promise<AttemptRow> }> {
     if (this.service instanceof Supervisor && (await this.service.killOrphan())) {
       this.logger.warn("stopped a service left running by a previous agent process");
     }
@@ -190,9 +199,11 @@ export class Agent {
     if (plan.active && (!plan.resume || preActivation) && this.config.service.mode === "supervise") {
       await this.service.restart(versionDir(this.layout, plan.active));
     }
-    if (!plan.resume) return undefined;
-    const { attempt, phase } = plan.resume;
-    return this.track(attempt.toVersion, phase, (signal) => this.updater.resume(attempt, phase, signal));
+    if (!plan.resume) return {};
+    const { attempt, phase, fromChannel } = plan.resume;
+    return {
+      resumed: this.track(attempt.toVersion, phase, (signal) => this.updater.resume(attempt, phase, signal), fromChannel),
+    };
   }
 
   /** Polls the channel until stop(): jittered interval, capped exponential backoff on errors. */

@@ -103,10 +103,16 @@ export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): 
   const inbox = config.inbox
     ? new InboxWatcher(config.inbox, (path) => agent.installLocal(path, "inbox"), logger.child({ component: "inbox" }))
     : undefined;
-  const recovered = agent.recover().catch((err) => {
+  const recoveryFailed = (err: unknown): void => {
     const e = toEdgeError(err);
     if (e.code !== "INTERRUPTED") logger.error({ err: e, code: e.code }, "recovery failed");
-  });
+  };
+  // Sources start once recovery has planned, not once a resumed attempt ends: a channel check
+  // during it finds it busy, supersedes it with a newer release or drops it (a rollout aborted
+  // or a version withdrawn while the device was down), as it does a new attempt.
+  const recovered = agent.beginRecovery().then(({ resumed }) => {
+    resumed?.catch(recoveryFailed);
+  }, recoveryFailed);
   await control.start();
   const endpoint = config.localEndpoint
     ? new LocalEndpoint({

@@ -164,6 +164,7 @@ describe("renderMetrics gauges from the status", () => {
       over: {},
       expected: {
         'edgepull_active_version_info{version="1.2.0",previous="1.1.0",name="demo-model",channel="stable"}': "1",
+        edgepull_active_version_withdrawn: "0",
         edgepull_last_check_timestamp_seconds: "1714564800",
         edgepull_service_ready: "1",
         edgepull_healthy: "1",
@@ -207,6 +208,19 @@ describe("renderMetrics gauges from the status", () => {
         ],
       },
       expected: { edgepull_denied_versions: "2" },
+    },
+    {
+      title: "an active version the publisher withdrew (kept running: WITHDRAWN, still healthy)",
+      over: {
+        withdrawn: { version: "1.2.0", reason: "NaN outputs", action: "stay", withdrawnAt: "2024-05-01T00:00:00Z" },
+        state: "WITHDRAWN",
+      },
+      expected: { edgepull_active_version_withdrawn: "1", edgepull_healthy: "1" },
+    },
+    {
+      title: "nothing installed: not withdrawn",
+      over: { activeVersion: null, previousVersion: null },
+      expected: { edgepull_active_version_withdrawn: "0" },
     },
   ];
   for (const c of cases) {
@@ -276,6 +290,7 @@ describe("renderMetrics format", () => {
       ["edgepull_delta_saved_bytes_total", "counter"],
       ["edgepull_phase", "gauge"],
       ["edgepull_active_version_info", "gauge"],
+      ["edgepull_active_version_withdrawn", "gauge"],
       ["edgepull_last_check_timestamp_seconds", "gauge"],
       ["edgepull_service_ready", "gauge"],
       ["edgepull_healthy", "gauge"],
