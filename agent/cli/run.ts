@@ -1,12 +1,4 @@
-import type { MqttClient } from "mqtt";
-import { toEdgeError } from "../../shared/errors.js";
-import { Agent } from "../agent.js";
-import { ControlServer } from "../control/control-server.js";
-import { connectMqtt } from "../mqtt-link.js";
-import { InboxWatcher } from "../sources/inbox.js";
-import { MqttPushListener } from "../sources/mqtt-listener.js";
-import { LocalEndpoint } from "../telemetry/local-endpoint.js";
-import { FleetReporting } from "../telemetry/reporting.js";
+import { wireDaemon } from "../wiring/daemon.js";
 import type { CliContext } from "./context.js";
 
 /**
@@ -15,99 +7,9 @@ import type { CliContext } from "./context.js";
  * composition root wires it to SIGTERM/SIGINT).
  */
 export async function runDaemon(ctx: CliContext, stopRequested: Promise<void>): Promise<number> {
-  const { config, logger } = ctx;
-  // Connecting does not wait for the broker: an unreachable broker at start is retried in the background.
-  const mqttClient: MqttClient | undefined = config.mqtt
-    ? connectMqtt(config.mqtt, config.deviceId, logger.child({ component: "mqtt" }))
-    : undefined;
-  const reporting = mqttClient
-    ? new FleetReporting(mqttClient, config, ctx.agentVersion, logger.child({ component: "reporter" }))
-    : undefined;
-  const agent = await Agent.open(config, logger, "daemon", {
-    ...ctx.agentOptions,
-    onAttempt: (row) => reporting?.onAttempt(row),
-  });
-  const control = new ControlServer(
-    agent.layout.controlSocket,
-    {
-      "/check": () => agent.check("cli", { wait: true }),
-      "/rollback": () => agent.rollback("cli"),
-      "/install": (body) => {
-        if (typeof body.path !== "string") throw new Error("install needs a path");
-        return agent.installLocal(body.path, "sideload");
-      },
-    },
-    logger.child({ component: "control" }),
-  );
-  logger.info(
-    { deviceId: config.deviceId, name: config.name, channel: config.channel, dataDir: config.dataDir },
-    "agent starting",
-  );
-  const push =
-    mqttClient && config.mqtt
-      ? new MqttPushListener(
-          mqttClient,
-          config.name,
-          config.channel,
-          {
-            screenPointer: (text) => agent.screenPointer(text),
-            refreshKeys: async () => {
-              await agent.keyRing.refresh(config.repository);
-            },
-            actOn: async (text) => {
-              await agent.check("mqtt", { wait: false, pointerText: text });
-            },
-          },
-          config.mqtt.pushJitterSeconds * 1000,
-          logger.child({ component: "mqtt-push" }),
-        )
-      : undefined;
-  const inbox = config.inbox
-    ? new InboxWatcher(config.inbox, (path) => agent.installLocal(path, "inbox"), logger.child({ component: "inbox" }))
-    : undefined;
-  const recovered = agent.recover().catch((err) => {
-    const e = toEdgeError(err);
-    if (e.code !== "INTERRUPTED") logger.error({ err: e, code: e.code }, "recovery failed");
-  });
-  await control.start();
-  const endpoint = config.localEndpoint
-    ? new LocalEndpoint({
-        ...config.localEndpoint,
-        config,
-        agentVersion: ctx.agentVersion,
-        logger: logger.child({ component: "local-endpoint" }),
-      })
-    : undefined;
-  if (endpoint) {
-    try {
-      logger.info({ url: (await endpoint.start()).url }, "local status and metrics endpoint listening");
-    } catch (err) {
-      await control.stop();
-      await agent.stop({ stopService: config.service.mode === "supervise" });
-      await mqttClient?.endAsync().catch(() => {});
-      throw err;
-    }
-  }
-  reporting?.start();
-  // Service health can change with nothing journaled (a crash, a slow disk): look again now and then.
-  const refresh = reporting ? setInterval(() => reporting.refresh(), 30_000) : undefined;
-  const started = recovered.then(() => {
-    if (agent.stopping.aborted) return;
-    push?.start();
-    inbox?.start().catch((err) => logger.error({ err, dir: config.inbox }, "cannot watch the inbox"));
-    agent.startPolling(config.mqtt ? config.mqtt.fallbackPollIntervalSeconds : config.pollIntervalSeconds);
-  });
+  const daemon = await wireDaemon(ctx);
+  await daemon.start();
   await stopRequested;
-  logger.info("agent stopping");
-  push?.stop();
-  await inbox?.stop();
-  clearInterval(refresh);
-  await control.stop();
-  await endpoint?.stop();
-  await agent.stop({ stopService: config.service.mode === "supervise" });
-  await started;
-  await reporting?.stop();
-  await mqttClient?.endAsync().catch(() => {});
-  logger.info("agent stopped");
+  await daemon.stop();
   return 0;
 }
