@@ -1,13 +1,44 @@
 import { defineConfig } from "vitest/config";
+import type { Tier } from "./test/tiers.js";
+
+/**
+ * The suite in tiers, one vitest project per folder of test/: a file belongs
+ * to the tier its folder names, with no list to edit. `npm test` runs them all
+ * (`vitest run`); `npm run test:<tier>` or `--project <tier>` runs one.
+ *
+ * - unit, fuzz: pure modules, in-process; need no build.
+ * - integration: temp dirs, real SQLite, loopback HTTP, broker on port 0; some
+ *   spawn the compiled CLIs.
+ * - e2e: the compiled CLIs and the example service as child processes.
+ *   integration and e2e refuse to start when dist/ is older than its sources.
+ * - packaging: the .deb and install.sh. Its one build of the install tree
+ *   starts in the background before the first test of any tier; the tier runs
+ *   after the others (groupOrder 1), by when the build has had their time.
+ */
+const tier = (name: Tier, extra: { globalSetup?: string[]; groupOrder?: number } = {}) => ({
+  extends: true as const,
+  test: {
+    name,
+    include: [`test/${name}/**/*.test.ts`],
+    globalSetup: extra.globalSetup ?? [],
+    sequence: { groupOrder: extra.groupOrder ?? 0 },
+  },
+});
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
     reporters: ["default", "./test/helpers/summary-reporter.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // e2e tests spawn real agents and services; two cores are shared between them.
     pool: "forks",
     maxWorkers: 2,
+    projects: [
+      tier("unit"),
+      tier("fuzz"),
+      tier("integration", { globalSetup: ["test/setup/fresh-dist.ts"] }),
+      tier("e2e", { globalSetup: ["test/setup/fresh-dist.ts"] }),
+      tier("packaging", { globalSetup: ["test/setup/packaging-build.ts"], groupOrder: 1 }),
+    ],
   },
 });

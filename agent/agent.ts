@@ -1,15 +1,19 @@
 import { EdgeError, toEdgeError } from "../shared/errors.js";
 import type { ChannelPointer } from "../shared/manifest.js";
+import { withdrawalOf } from "../shared/withdrawals.js";
 import type { AttemptSlot } from "./attempt-slot.js";
 import type { AgentConfig } from "./config.js";
 import { readCurrentVersion } from "./install/activate.js";
 import { sweepDownloads } from "./install/downloads-janitor.js";
 import { type Layout, versionDir } from "./install/layout.js";
 import { pollUntilStopped } from "./poll-loop.js";
+import type { ServiceController } from "./service/controller.js";
 import { Supervisor } from "./service/supervisor.js";
 import { verifyPointerText } from "./sources/intake.js";
 import type { KeyRing } from "./sources/key-ring.js";
 import { findBundle, verifySideload } from "./sources/sideload.js";
+import { refuseWithdrawnVersion } from "./sources/withdrawal-intake.js";
+import type { WithdrawalTracker } from "./sources/withdrawal-tracker.js";
 import type { AttemptRow, StateStore } from "./state/store.js";
 import { decideCheck } from "./update/check-decision.js";
 import { StopReason, type UpdateRequest } from "./update/orchestrator.js";
@@ -26,6 +30,10 @@ export interface CheckResult {
   sequence: number;
   attempt?: AttemptRow;
 }
+
+/** Failed pre-activation attempts at one version are retried after 1 min, 2 min, ... up to 6 h. */
+const RETRY_BASE_MS = 60_000;
+const RETRY_CAP_MS = 6 * 3600_000;
 
 export interface InstallResult {
   version: string;
@@ -45,6 +53,7 @@ export class Agent {
   readonly layout: Layout;
   readonly store: StateStore;
   readonly keyRing: KeyRing;
+  readonly withdrawals: WithdrawalTracker;
   private readonly slot: AttemptSlot;
   private pollLoop: Promise<void> | undefined;
 
@@ -53,6 +62,7 @@ export class Agent {
     this.layout = graph.layout;
     this.store = graph.store;
     this.keyRing = graph.keyRing;
+    this.withdrawals = graph.withdrawals;
     this.slot = graph.slot;
   }
 
@@ -63,6 +73,16 @@ export class Agent {
 
   get stopping(): AbortSignal {
     return this.graph.shutdown.signal;
+  }
+
+  /** What the daemon's health watch needs of the service: whether it runs and how it last exited. */
+  get serviceController(): ServiceController {
+    return this.graph.service;
+  }
+
+  /** An update or rollback attempt runs: its own health checks own the service until it ends. */
+  get attemptRunning(): boolean {
+    return this.slot.current !== undefined;
   }
 
   /**
@@ -116,24 +136,24 @@ export class Agent {
           : state.release;
       const version = target.release.version;
       const active = await readCurrentVersion(this.layout);
-      const operatorHold = this.store.hold();
+      this.slot.dropTakenBack(active, version === active, (v) => withdrawalOf(this.withdrawals.current(), v) !== undefined);
       const running = this.slot.current;
-      const decision = decideCheck({
+      const { decision, leaving } = decideCheck({
         deviceId: this.config.deviceId,
         arch: this.config.arch,
         labels: this.config.labels,
-        hold: this.config.hold
-          ? { source: "config" }
-          : operatorHold
-            ? { source: "operator", reason: operatorHold.reason }
-            : undefined,
+        configHold: this.config.hold,
+        operatorHold: this.store.hold(),
         release: target.release,
         pointer: pinned ? undefined : state.pointer,
         activeVersion: active,
+        withdrawals: this.withdrawals.current(),
         denied: this.store.isDenied(version),
         failures: this.store.recentFailures(version),
         running: running ? { toVersion: running.toVersion, pastActivation: isPastActivation(running.phase) } : undefined,
         now: clock.now(),
+        retryBaseMs: RETRY_BASE_MS,
+        retryCapMs: RETRY_CAP_MS,
       });
       this.store.setLastCheck({
         at: clock.now().toISOString(),
@@ -141,15 +161,21 @@ export class Agent {
       });
       if (decision.action === "none") {
         if (decision.reason !== "up-to-date") logger.info({ version, reason: decision.reason }, decision.detail);
-        else this.slot.dropWithdrawn(version);
         if (!this.slot.current)
           this.keepDownloadsOf(decision.reason === "up-to-date" || decision.reason === "denied" ? undefined : version, active);
         return { decision, version, sequence: state.pointer.sequence };
       }
+      if (leaving) {
+        // Deliberate, and possibly a downgrade: say so where a technician will look.
+        logger.warn(
+          { from: active, to: version, reason: leaving.reason, withdrawnAt: leaving.withdrawnAt },
+          "the active version is withdrawn; moving to the channel's release",
+        );
+      }
       const done = this.startAttempt(
         {
           kind: "update",
-          source,
+          source: leaving ? `${source}:withdrawn` : source,
           origin: "repository",
           release: target.release,
           releaseText: target.text,
@@ -197,6 +223,7 @@ export class Agent {
     const bundle = await findBundle(path);
     const verified = await verifySideload(bundle, this.keyRing.current(), this.config.name, this.graph.clock.now());
     const version = verified.release.version;
+    refuseWithdrawnVersion(this.withdrawals.current(), version, "the bundle");
     if ((await readCurrentVersion(this.layout)) === version) {
       return { version, bundle, attempt: undefined, detail: `${version} is already active` };
     }
@@ -219,6 +246,7 @@ export class Agent {
     }
     const running = this.slot.current;
     if (running) throw new EdgeError("AGENT_BUSY", `an update to ${running.toVersion} is in progress`);
+    refuseWithdrawnVersion(this.withdrawals.current(), previous, "rolling back to it");
     return this.startAttempt({ kind: "rollback", source, toVersion: previous });
   }
 

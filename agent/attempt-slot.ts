@@ -69,16 +69,21 @@ export class AttemptSlot {
   }
 
   /**
-   * The channel names the active version again (an aborted rollout) while a
-   * release it named before is still downloading, staging or waiting: that
-   * release was withdrawn, so it stops before activation, as it would for a
-   * newer one. Left running, it would be installed and undone only at the next
-   * check (an hour later with MQTT).
+   * Stops an attempt that has not reached activation when its release was taken
+   * back: the channel names the active version again (an aborted rollout) while
+   * a release it named before is still downloading, staging or waiting, or the
+   * publisher withdrew the version. Left running, it would be installed and
+   * undone only at the next check (an hour later with MQTT).
    */
-  dropWithdrawn(activeVersion: string): void {
+  dropTakenBack(activeVersion: string | undefined, channelNamesActive: boolean, isWithdrawn: (version: string) => boolean): void {
     const r = this.running;
-    if (!r?.fromChannel || r.toVersion === activeVersion || isPastActivation(r.phase)) return;
-    this.logger.info({ withdrawn: r.toVersion, active: activeVersion }, "the channel went back to the active version");
+    if (!r || r.toVersion === activeVersion || isPastActivation(r.phase)) return;
+    const withdrawn = isWithdrawn(r.toVersion);
+    if (!withdrawn && !(r.fromChannel && channelNamesActive)) return;
+    this.logger.info(
+      { dropped: r.toVersion, active: activeVersion },
+      withdrawn ? "the publisher withdrew the version being installed" : "the channel went back to the active version",
+    );
     r.controller.abort(new StopReason("superseded"));
   }
 

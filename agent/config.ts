@@ -23,6 +23,8 @@ export interface HealthConfig {
   probationSeconds: number;
   intervalMs: number;
   rollbackTimeoutSeconds: number;
+  /** While no update runs, the daemon probes this often so the fleet status follows the service's health. */
+  watchIntervalSeconds: number;
 }
 
 export interface MqttConfig extends MqttSettings {
@@ -264,6 +266,7 @@ export function parseConfig(raw: unknown, configPath: string): AgentConfig {
     probationSeconds: num(h, "probationSeconds", "health.", 10, 0, 3600),
     intervalMs: num(h, "intervalMs", "health.", 250, 10, 60_000),
     rollbackTimeoutSeconds: num(h, "rollbackTimeoutSeconds", "health.", 120, 1, 3600),
+    watchIntervalSeconds: num(h, "watchIntervalSeconds", "health.", 10, 1, 3600),
   };
 
   let mqtt: MqttConfig | undefined;

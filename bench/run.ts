@@ -6,13 +6,15 @@ import { benchIdleMqtt } from "./idle-mqtt.js";
 import { benchIdleRss } from "./idle-rss.js";
 import { benchInstall } from "./install-throughput.js";
 import { benchRollbackTime } from "./rollback-time.js";
+import { benchSoak } from "./soak.js";
 
 /**
  * `npm run bench [-- --json] [--size-mib N] [--only install,rss,rollback]`
  * Long, only when named: `--only fleet [--devices N] [--stagger-ms M]` (a fleet of agent processes on one broker),
  * `--only idle-mqtt [--minutes N]` (the daemon idle with MQTT over N minutes),
  * `--only delta [--delta-sizes 64,512] [--skip-slow] [--xdelta-cap-seconds S]` (our delta against the bundle,
- * zstd --patch-from, xdelta3 and bspatch on generated model pairs; about half an hour at the default sizes).
+ * zstd --patch-from, xdelta3 and bspatch on generated model pairs; about half an hour at the default sizes),
+ * `--only soak [--cycles N]` (one daemon through N update and rollback cycles: RSS, fds, folders, journal, history).
  */
 const { values } = parseArgs({
   options: {
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     "delta-sizes": { type: "string", default: "64,512" },
     "skip-slow": { type: "boolean" },
     "xdelta-cap-seconds": { type: "string", default: "900" },
+    cycles: { type: "string", default: "1000" },
   },
 });
 const only = new Set((values.only ?? "").split(","));
@@ -63,5 +66,9 @@ if (only.has("delta")) {
       ...(process.stderr.isTTY ? { step: (text: string) => progress(`  ${text}`) } : {}),
     }),
   );
+}
+if (only.has("soak")) {
+  progress(`soak: ${values.cycles} update and rollback cycles on one daemon (about 0.6 s each)...`);
+  results.push(await benchSoak(Number(values.cycles), progress));
 }
 report(results, values.json ?? false);

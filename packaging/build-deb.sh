@@ -90,9 +90,12 @@ ln -s /opt/edgepull/dist/agent/main.js "$stage/usr/bin/edge-agent"
 ln -s /opt/edgepull/dist/publisher/main.js "$stage/usr/bin/edge-publish"
 install -m 0644 "$here/config/agent.json" "$stage/etc/edgepull/agent.json"
 install -m 0644 "$here/systemd/edgepull-agent.service" "$here/systemd/example-inference.service" "$stage/lib/systemd/system/"
+# For a publisher's machine: shipped, never enabled by the package.
+install -m 0644 "$here/systemd/edgepull-refresh.service" "$here/systemd/edgepull-refresh.timer" "$stage/lib/systemd/system/"
 install -m 0644 "$here/polkit/50-edgepull-restart.rules" "$stage/usr/share/polkit-1/rules.d/"
 install -m 0644 "$repo/README.md" "$stage/usr/share/doc/edgepull/README.md"
 install -m 0644 "$here/README.md" "$stage/usr/share/doc/edgepull/operations.md"
+install -m 0644 "$here/config/refresh.env" "$stage/usr/share/doc/edgepull/refresh.env.example"
 install -m 0644 "$here/debian/lintian-overrides" "$stage/usr/share/lintian/overrides/edgepull"
 "$here/deb-docs.sh" copyright "$opt" >"$stage/usr/share/doc/edgepull/copyright"
 "$here/deb-docs.sh" changelog "$deb_version" "$maintainer" "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" |

@@ -63,7 +63,8 @@ if [ ! -f "$from/dist/agent/main.js" ] || [ ! -d "$from/node_modules" ] || [ ! -
   die "$from is not a built tree (no dist/agent/main.js, node_modules or package.json); make one with packaging/build-tree.sh"
 fi
 from=$(cd "$from" && pwd)
-for f in systemd/edgepull-agent.service systemd/example-inference.service config/agent.json polkit/50-edgepull-restart.rules; do
+for f in systemd/edgepull-agent.service systemd/example-inference.service systemd/edgepull-refresh.service \
+  systemd/edgepull-refresh.timer config/agent.json config/refresh.env polkit/50-edgepull-restart.rules; do
   [ -f "$here/$f" ] || die "$here/$f is missing"
 done
 if [ -n "$root" ]; then
@@ -145,6 +146,7 @@ for doc in "$here/edgepull-README.md" "$here/../README.md"; do
   fi
 done
 cp "$here/README.md" "$root/usr/share/doc/edgepull/operations.md"
+cp "$here/config/refresh.env" "$root/usr/share/doc/edgepull/refresh.env.example"
 if [ -e "$root/etc/edgepull/agent.json" ]; then
   say "kept the existing /etc/edgepull/agent.json"
 else
@@ -160,8 +162,10 @@ if [ "$systemd" = yes ]; then
   node_bin=$(command -v node 2>/dev/null || echo /usr/bin/node)
   mkdir -p "$root/etc/systemd/system" "$root/etc/polkit-1/rules.d"
   # The units name the .deb's paths; point them at this install's.
-  for unit in edgepull-agent.service example-inference.service; do
+  # The refresh pair is for a publisher's machine: installed, not enabled.
+  for unit in edgepull-agent.service example-inference.service edgepull-refresh.service edgepull-refresh.timer; do
     sed -e "s#/usr/bin/edge-agent#$bindir/edge-agent#g" \
+      -e "s#/usr/bin/edge-publish#$bindir/edge-publish#g" \
       -e "s#/usr/bin/node #$node_bin #g" \
       -e "s#/opt/edgepull/#$prefix/#g" \
       -e "s#/usr/share/polkit-1/rules.d/#/etc/polkit-1/rules.d/#g" \

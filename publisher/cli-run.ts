@@ -198,6 +198,7 @@ export async function runPublish(flags: Flags, io: CliIo): Promise<number> {
     keyPath: required(str(flags, "key"), "key", "publish"),
     expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
     mqtt,
+    force: flags.force === true,
   });
   report(
     io,
@@ -224,6 +225,7 @@ export async function runFleet(flags: Flags, io: CliIo): Promise<number> {
     json: io.json,
     watch: flags.watch === true,
     waitMs: integerFlag(str(flags, "wait-ms"), "wait-ms", 0, 600_000) ?? DEFAULT_FLEET_WAIT_MS,
+    warnDays: integerFlag(str(flags, "warn-days"), "warn-days", 0, 3650),
     isTty: io.isTty,
     out: io.out,
     warn: io.warn,

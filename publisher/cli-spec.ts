@@ -44,10 +44,11 @@ export const COMMAND_OPTIONS = {
     channel: { type: "string" },
     key: { type: "string" },
     "expires-days": { type: "string" },
+    force: { type: "boolean" },
     ...MQTT_OPTIONS,
   },
   serve: { repo: { type: "string" }, port: { type: "string" }, host: { type: "string" } },
-  fleet: { ...MQTT_OPTIONS, watch: { type: "boolean" }, "wait-ms": { type: "string" } },
+  fleet: { ...MQTT_OPTIONS, watch: { type: "boolean" }, "wait-ms": { type: "string" }, "warn-days": { type: "string" } },
   watch: {
     models: { type: "string" },
     repo: { type: "string" },
@@ -67,9 +68,19 @@ export const COMMAND_OPTIONS = {
     key: { type: "string" },
     percent: { type: "string" },
     "expires-days": { type: "string" },
+    force: { type: "boolean" },
     ...MQTT_OPTIONS,
   },
-  channels: { repo: { type: "string" }, name: { type: "string" } },
+  channels: { repo: { type: "string" }, name: { type: "string" }, "warn-days": { type: "string" } },
+  refresh: {
+    repo: { type: "string" },
+    key: { type: "string" },
+    name: { type: "string" },
+    "before-days": { type: "string" },
+    "expires-days": { type: "string" },
+    "dry-run": { type: "boolean" },
+    ...MQTT_OPTIONS,
+  },
   rollout: {
     repo: { type: "string" },
     name: { type: "string" },
@@ -80,6 +91,8 @@ export const COMMAND_OPTIONS = {
     resume: { type: "boolean" },
     abort: { type: "boolean" },
     version: { type: "string" },
+    to: { type: "string" },
+    force: { type: "boolean" },
     "halt-on-failures": { type: "string" },
     "min-devices": { type: "string" },
     "watch-seconds": { type: "string" },
@@ -91,6 +104,16 @@ export const COMMAND_OPTIONS = {
     key: { type: "string" },
     add: { type: "string", multiple: true },
     remove: { type: "string", multiple: true },
+  },
+  withdraw: {
+    repo: { type: "string" },
+    name: { type: "string" },
+    version: { type: "string" },
+    reason: { type: "string" },
+    key: { type: "string" },
+    "keep-running": { type: "boolean" },
+    "expires-days": { type: "string" },
+    ...MQTT_OPTIONS,
   },
 } as const;
 
@@ -119,8 +142,10 @@ Commands:
   watch     build and publish each new model version that training drops into a folder
   promote   point a channel at the release another channel carries (staging -> stable)
   channels  list every channel pointer: release, sequence, rollout share, expiry
+  refresh   re-sign every channel pointer that expires soon (same release and rollout, next sequence)
   rollout   set a channel's rollout share, pause, resume or abort it (optionally halting on failures)
   keys      write the signed keys documents (keys init, keys rotate) devices follow to trust new keys
+  withdraw  withdraw a release: devices never install it, and those running it move off it
 
 Every command takes --help and --json (one JSON object on stdout).
 Errors print one line "edge-publish: CODE: message" on stderr; exit 1 (2 for usage errors).
@@ -147,21 +172,24 @@ Channels pointing at V2 get a new pointer (same rollout, next sequence; also sen
 since a pointer names the release manifest by digest. Both bundles are unpacked and verified in the temp folder.
 ${MQTT_HELP}`,
   publish: `Usage: edge-publish publish --repo REPO_DIR --name NAME --version SEMVER --channel CHANNEL --key PRIVATE_KEY
-                            [--expires-days N] [--mqtt URL [MQTT_OPTIONS]] [--json]
+                            [--expires-days N] [--force] [--mqtt URL [MQTT_OPTIONS]] [--json]
 Writes a signed channels/NAME/CHANNEL.json naming the release, with the next sequence number and an expiry
 (default 30 days). Re-publish before it expires: devices refuse an expired pointer.
 With --mqtt, also publishes the file's exact bytes to edgepull/v1/NAME/channels/CHANNEL (retained, QoS 1)
 and waits for the broker's acknowledgement; a broker not reached within 10 s fails with MQTT_ERROR.
+A withdrawn version (edge-publish withdraw) is refused with VERSION_WITHDRAWN unless --force.
 ${MQTT_HELP}`,
   serve: `Usage: edge-publish serve --repo REPO_DIR --port PORT [--host H] [--json]
 Serves the repository read-only over HTTP (GET, HEAD, Range, ETag, If-Range) until SIGINT or SIGTERM.
 Listens on 127.0.0.1 unless --host says otherwise (0.0.0.0 for every interface). Port 0 picks a free port.
 `,
-  fleet: `Usage: edge-publish fleet --mqtt URL [MQTT_OPTIONS] [--watch] [--wait-ms N] [--json]
+  fleet: `Usage: edge-publish fleet --mqtt URL [MQTT_OPTIONS] [--watch] [--wait-ms N] [--warn-days N] [--json]
 Reads every device's retained status (and live events) from the broker and prints one row per device
 (DEVICE, ONLINE, ACTIVE, PHASE, LAST RESULT, HEALTH, LAST SEEN) and a summary per active version.
+Also reads the retained channel pointers (edgepull/v1/NAME/channels/CHANNEL) and prints a warning line for
+each that is EXPIRED or expires within --warn-days days (default 7).
 Waits until statuses stop arriving for 300 ms, at most --wait-ms (default 2000).
---json prints {"devices": [...], "versions": [...]}. --watch keeps listening and redraws on every change
+--json prints {"devices": [...], "versions": [...], "pointers": [...], "warnings": [...]}. --watch keeps listening and redraws on every change
 (one JSON line per change with --json) until Ctrl-C. Malformed messages are skipped with a warning.
 ${MQTT_HELP}`,
   watch: `Usage: edge-publish watch --models DIR --repo REPO_DIR --key PRIVATE_KEY --channel CHANNEL --name NAME
@@ -180,26 +208,44 @@ the publish. Logs are JSON lines on stdout. Runs until SIGINT or SIGTERM,
 which finish the version in hand (build and publish) and exit 0; a second Ctrl-C exits at once.
 ${MQTT_HELP}`,
   promote: `Usage: edge-publish promote --repo REPO_DIR --name NAME --version SEMVER --from CHANNEL --to CHANNEL
-                            --key PRIVATE_KEY [--percent P] [--expires-days N] [--mqtt URL [MQTT_OPTIONS]] [--json]
+                            --key PRIVATE_KEY [--percent P] [--expires-days N] [--force] [--mqtt URL [MQTT_OPTIONS]] [--json]
 Points --to at SEMVER only if --from names SEMVER right now (else RELEASE_NOT_FOUND), with the next sequence
 number of --to. The rollout share of --from is not copied: --to reaches every device unless --percent says less.
+A withdrawn version is refused with VERSION_WITHDRAWN unless --force.
 ${MQTT_HELP}`,
-  channels: `Usage: edge-publish channels --repo REPO_DIR [--name NAME] [--json]
+  channels: `Usage: edge-publish channels --repo REPO_DIR [--name NAME] [--warn-days N] [--json]
 Lists every channel pointer in the repository (of NAME only with --name): NAME, CHANNEL, VERSION, SEQUENCE,
-ROLLOUT (share, "paused") and EXPIRES ("EXPIRED" once past). Unreadable pointers are reported on stderr.
+ROLLOUT (share, "paused") and EXPIRES ("EXPIRED" once past, "in N days" within --warn-days, default 7), then a
+warning line for each such pointer. --json adds expired, expiresSoon and daysLeft per pointer and "warnings".
+Unreadable pointers are reported on stderr.
 `,
+  refresh: `Usage: edge-publish refresh --repo REPO_DIR --key PRIVATE_KEY [--before-days N] [--expires-days N] [--name NAME]
+                            [--dry-run] [--mqtt URL [MQTT_OPTIONS]] [--json]
+Re-signs every channel pointer (of NAME only with --name) that expires within --before-days days (default 7)
+or already expired: same release, same rollout share, the next sequence number, a new expiry --expires-days
+ahead (default 30, as publish). Others are left alone. With --mqtt each re-signed pointer is also published
+(retained) as publish --mqtt does. --dry-run lists what would be re-signed and writes nothing.
+Refused, with nothing written: a key the newest keys document does not list (or, without keys documents, a key
+that did not sign the pointer) with KEY_UNTRUSTED; a pointer whose release.json no longer has the digest it
+names, with DIGEST_MISMATCH. Exit 0, or 1 when a pointer file could not be read (listed on stderr).
+Meant for a daily timer: packaging/systemd/edgepull-refresh.timer.
+${MQTT_HELP}`,
   rollout: `Usage: edge-publish rollout --repo REPO_DIR --name NAME --channel CHANNEL --key PRIVATE_KEY
-                            (--percent P [--version SEMVER] | --pause | --resume | --abort)
-                            [--expires-days N] [--mqtt URL [MQTT_OPTIONS]] [--json]
+                            (--percent P [--version SEMVER] | --pause | --resume | --abort [--to SEMVER])
+                            [--expires-days N] [--force] [--mqtt URL [MQTT_OPTIONS]] [--json]
        edge-publish rollout ... --percent P --halt-on-failures RATE --min-devices N --mqtt URL [--watch-seconds S]
 Each change is a new signed pointer with the next sequence number (also sent to the broker with --mqtt).
 --percent P: the share of devices (0-100) that take the channel's release; with --version, the channel moves
 to SEMVER at that share. A device's place is a stable hash of its id and the release, so raising the share
 only adds devices. --pause / --resume: devices not yet on the release wait / go on.
---abort: points the channel back at the previous release at 100 %; devices that took the aborted release go
-back to it as an ordinary update. The previous release is read from channels/NAME/CHANNEL.history.json (written
-by promote and rollout), walking back from the current sequence; where that history has a gap (pointers
-written by publish or watch), it is the highest built version below the current one.
+--percent refuses a withdrawn version (VERSION_WITHDRAWN) unless --force.
+--abort: points the channel at 100 % back at the last release that was healthy on it; devices that took the
+aborted release go back as an ordinary update. From channels/NAME/CHANNEL.history.json (every pointer the
+publisher writes): healthy = carried at 100 % and not paused, not aborted or halted since, not withdrawn. The
+aborted version is recorded there, so no later abort returns to it. Only where the history has a gap before
+the current pointer and knows no healthy release, the highest built version below the current one that is
+neither withdrawn nor aborted. --to SEMVER: go back to that built release instead (not a withdrawn one
+unless --force). With no healthy release known: NO_PREVIOUS_VERSION.
 --halt-on-failures RATE (0.2 or 20%): after setting the share, watches device events for the release; once at
 least --min-devices devices reported a final result and failed/reported exceeds RATE, aborts (as --abort),
 says so and exits 1. Otherwise stops after --watch-seconds (default 600) or Ctrl-C and exits 0.
@@ -214,6 +260,16 @@ a key they shipped with signs (or, with none, trust a shipped key the newest doc
 the newest, and trust only its keys for new metadata: ship new devices with a key the newest document lists.
 Never delete a keys document: devices shipped with an older key walk the chain from it.
 `,
+  withdraw: `Usage: edge-publish withdraw --repo REPO_DIR --name NAME --version SEMVER --reason TEXT --key PRIVATE_KEY
+                             [--keep-running] [--expires-days N] [--mqtt URL [MQTT_OPTIONS]] [--json]
+Adds SEMVER to withdrawals/NAME.json, a signed list with the next sequence number and an expiry (default 30
+days), written atomically; with --mqtt also sent to edgepull/v1/NAME/withdrawals (retained, QoS 1).
+Devices fetch it with every channel check: they never install a withdrawn version, and a device running it
+moves to its channel's release, older or not (--keep-running: it stays and reports WITHDRAWN with the reason).
+Channel pointers naming SEMVER are not changed: they are listed, so move them with rollout --abort.
+A rerun with the same reason and choice writes nothing (the list is pushed again with --mqtt); with
+--expires-days it re-signs the list with a new expiry, which is how to renew it before it expires.
+${MQTT_HELP}`,
 };
 
 export function required(value: string | undefined, flag: string, command: CommandName): string {

@@ -5,7 +5,8 @@ import { type Logger, pino } from "pino";
 import { describeError, EdgeError, toEdgeError } from "../shared/errors.js";
 import { type CliIo, type Flags, runBuild, runDelta, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
 import { COMMAND_OPTIONS, COMMON_OPTIONS, HELP, isCommand } from "./cli-spec.js";
-import { runChannels, runKeys, runPromote, runRollout } from "./rollout/cli-rollout.js";
+import { runChannels, runKeys, runPromote, runRefresh, runRollout } from "./rollout/cli-rollout.js";
+import { runWithdraw } from "./withdraw/cli-withdraw.js";
 
 const EXIT_USAGE = 2;
 const EXIT_FAILED = 1;
@@ -100,10 +101,14 @@ async function main(argv: string[]): Promise<number> {
       return runPromote(values, io);
     case "channels":
       return runChannels(values, io);
+    case "refresh":
+      return runRefresh(values, io);
     case "rollout":
       return runRollout(values, io);
     case "keys":
       return runKeys(values, positionals, io);
+    case "withdraw":
+      return runWithdraw(values, io);
   }
 }
 

@@ -21,20 +21,50 @@ export interface PublishPointerOptions {
 export async function publishPointerToBroker(opts: PublishPointerOptions): Promise<void> {
   const problem = topicLevelProblem(opts.name, "name") ?? topicLevelProblem(opts.channel, "channel");
   if (problem) throw new EdgeError("USAGE", problem);
-  if (opts.pointerBytes.length === 0 || opts.pointerBytes.length > POINTER_MAX_BYTES) {
-    // Agents refuse larger pointers unread, and an empty retained payload would delete the channel.
-    throw new EdgeError(
-      "METADATA_MALFORMED",
-      `channel pointer ${opts.name}/${opts.channel} is ${opts.pointerBytes.length} bytes; expected 1 to ${POINTER_MAX_BYTES}`,
-    );
+  await publishRetained({
+    settings: opts.settings,
+    topic: channelTopic(opts.name, opts.channel),
+    payload: opts.pointerBytes,
+    what: `channel pointer ${opts.name}/${opts.channel}`,
+    maxBytes: POINTER_MAX_BYTES,
+    timeoutMs: opts.timeoutMs,
+  });
+}
+
+/** Any signed document, retained with QoS 1, resolved after the broker's PUBACK. */
+export async function publishRetained(opts: {
+  settings: MqttSettings;
+  topic: string;
+  payload: Buffer;
+  /** Names the document in errors. */
+  what: string;
+  /** What agents read at most from this topic. */
+  maxBytes: number;
+  timeoutMs?: number;
+}): Promise<void> {
+  if (opts.payload.length === 0 || opts.payload.length > opts.maxBytes) {
+    // Agents refuse larger payloads unread, and an empty retained payload would delete the topic's message.
+    throw new EdgeError("METADATA_MALFORMED", `${opts.what} is ${opts.payload.length} bytes; expected 1 to ${opts.maxBytes}`);
   }
-  const topic = channelTopic(opts.name, opts.channel);
   const timeoutMs = opts.timeoutMs ?? MQTT_TIMEOUT_MS;
   const client = await connectBroker(opts.settings, { clientIdPrefix: "edge-publish", timeoutMs });
   try {
-    await awaitPuback(client, topic, opts.pointerBytes, timeoutMs, opts.settings.url);
+    await awaitPuback(client, opts.topic, opts.payload, timeoutMs, opts.settings.url);
   } finally {
     await closeBroker(client);
+  }
+}
+
+/** Pushes a file already written to the repository; a broker failure says that only the broker is behind. */
+export async function pushWrittenFile(path: string, push: () => Promise<void>): Promise<void> {
+  try {
+    await push();
+  } catch (err) {
+    if (err instanceof EdgeError) {
+      // Polling devices already see the new file; only pushed devices miss it.
+      throw new EdgeError(err.code, `${err.message} (${path} was written; only the broker is behind)`, { cause: err });
+    }
+    throw err;
   }
 }
 

@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   "SEQUENCE_REPLAY",
   "VERSION_DENIED",
   "URL_FORBIDDEN",
+  "VERSION_WITHDRAWN",
   // transfer and bundle
   "HTTP_ERROR",
   "MQTT_ERROR",

@@ -52,10 +52,19 @@ export function parseKeysDocument(value: unknown, expectedVersion: number): Keys
   return value as unknown as KeysDocument;
 }
 
-/** The public keys a document lists, each checked against the keyid it claims. */
+/**
+ * The public keys a document lists, each checked against the keyid it claims.
+ * A key that does not parse is the document's fault (KEY_INVALID is for the
+ * device's and publisher's own key files).
+ */
 export function keysOf(doc: KeysDocument): PublicKeyInfo[] {
   return doc.keys.map((k) => {
-    const info = parsePublicKey(k.publicKey, `keys document ${doc.version}, key ${k.keyid.slice(0, 16)}`);
+    let info: PublicKeyInfo;
+    try {
+      info = parsePublicKey(k.publicKey, `keys document ${doc.version}, key ${k.keyid.slice(0, 16)}`);
+    } catch (cause) {
+      throw new EdgeError("METADATA_MALFORMED", (cause as Error).message, { cause });
+    }
     if (info.keyid !== k.keyid) {
       throw new EdgeError(
         "METADATA_MALFORMED",

@@ -1,5 +1,6 @@
 import semver from "semver";
 import { EdgeError } from "./errors.js";
+import { strictJsonProblem } from "./json-strict.js";
 import { unsafePathReason } from "./safe-path.js";
 import type { SignedEnvelope } from "./signature.js";
 
@@ -107,7 +108,7 @@ export function versionProblem(version: unknown): string | undefined {
 }
 
 /** Collects every problem in one pass so a caller sees all of them at once. */
-class Problems {
+export class Problems {
   readonly list: string[] = [];
   constructor(private readonly what: string) {}
   add(problem: string | undefined): void {
@@ -120,11 +121,11 @@ class Problems {
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function checkTime(p: Problems, obj: Record<string, unknown>, key: string): void {
+export function checkTime(p: Problems, obj: Record<string, unknown>, key: string): void {
   const value = obj[key];
   if (typeof value !== "string" || Number.isNaN(Date.parse(value))) p.add(`${key} must be an ISO 8601 time`);
 }
@@ -274,7 +275,11 @@ export function parseChannelPointer(value: unknown): ChannelPointer {
   return value as unknown as ChannelPointer;
 }
 
-/** Parses text as a signed envelope without checking signatures (see signature.ts). */
+/**
+ * Parses text as a signed envelope without checking signatures (see signature.ts).
+ * Repeated keys, out-of-range numbers and deep nesting are refused here, before
+ * anything encodes the content again to check its signature (json-strict.ts).
+ */
 export function parseEnvelopeText(text: string, what: string): SignedEnvelope<unknown> {
   let value: unknown;
   try {
@@ -282,6 +287,8 @@ export function parseEnvelopeText(text: string, what: string): SignedEnvelope<un
   } catch (cause) {
     throw new EdgeError("METADATA_MALFORMED", `${what} is not valid JSON`, { cause });
   }
+  const problem = strictJsonProblem(text);
+  if (problem) throw new EdgeError("METADATA_MALFORMED", `${what} is not accepted JSON: ${problem}`);
   if (!isRecord(value) || !("signed" in value)) {
     throw new EdgeError("METADATA_MALFORMED", `${what} is not a signed envelope (no "signed" member)`);
   }

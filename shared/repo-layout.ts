@@ -6,9 +6,14 @@
  *   releases/<name>/<version>/release.json      signed ReleaseManifest
  *   releases/<name>/<version>/<name>-<version>.tar.gz   the bundle
  *   releases/<name>/<version>/deltas/<from>.epdelta      delta from release <from> (delta-format.ts)
+ *   withdrawals/<name>.json                     signed WithdrawalList (withdrawals.ts)
  */
 export function channelPointerPath(name: string, channel: string): string {
   return `channels/${name}/${channel}.json`;
+}
+
+export function withdrawalListPath(name: string): string {
+  return `withdrawals/${name}.json`;
 }
 
 export function releaseDir(name: string, version: string): string {

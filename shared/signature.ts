@@ -89,6 +89,21 @@ export function signEnvelope<T>(signed: T, keys: PrivateKeyInfo[]): SignedEnvelo
 }
 
 /**
+ * The bytes a signature covers. Content that canonical JSON cannot encode (a
+ * non-finite number, a non-plain value) cannot have been signed by us: that is
+ * malformed metadata, not a bug here.
+ */
+function signedBytes(signed: unknown, what: string): Buffer {
+  try {
+    return Buffer.from(canonicalJson(signed), "utf8");
+  } catch (cause) {
+    throw new EdgeError("METADATA_MALFORMED", `${what} cannot be encoded as canonical JSON: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+}
+
+/**
  * Checks that at least one signature comes from a trusted key and is valid.
  * Signatures by unknown keys are ignored (they may belong to a rotated-in key),
  * but a signature by a trusted key that does not verify fails the whole envelope:
@@ -98,7 +113,7 @@ export function verifyEnvelope(envelope: SignedEnvelope<unknown>, trusted: Publi
   if (!Array.isArray(envelope.signatures) || envelope.signatures.length === 0) {
     throw new EdgeError("SIGNATURE_MISSING", `${what} is not signed`);
   }
-  const message = Buffer.from(canonicalJson(envelope.signed), "utf8");
+  const message = signedBytes(envelope.signed, what);
   let validBy: string | undefined;
   for (const entry of envelope.signatures) {
     if (typeof entry?.keyid !== "string" || typeof entry.sig !== "string") {

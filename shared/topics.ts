@@ -5,6 +5,8 @@
  *
  *   edgepull/v1/<name>/channels/<channel>     retained, QoS 1: the signed channel pointer,
  *                                             byte for byte the repository's channels/<name>/<channel>.json
+ *   edgepull/v1/<name>/withdrawals            retained, QoS 1: the signed withdrawal list,
+ *                                             byte for byte the repository's withdrawals/<name>.json
  *   edgepull/v1/devices/<deviceId>/status     retained, QoS 1: DeviceStatusMessage; the broker
  *                                             publishes { online: false } as last-will
  *   edgepull/v1/devices/<deviceId>/events     QoS 1, not retained: DeviceEvent
@@ -18,6 +20,13 @@ export function channelTopic(name: string, channel: string): string {
   return `${TOPIC_ROOT}/${name}/channels/${channel}`;
 }
 
+/** A withdrawal entry is about 250 bytes: room for a thousand of them. */
+export const WITHDRAWALS_MAX_BYTES = 256 * 1024;
+
+export function withdrawalsTopic(name: string): string {
+  return `${TOPIC_ROOT}/${name}/withdrawals`;
+}
+
 export function deviceStatusTopic(deviceId: string): string {
   return `${TOPIC_ROOT}/devices/${deviceId}/status`;
 }
@@ -29,6 +38,15 @@ export function deviceEventsTopic(deviceId: string): string {
 /** Subscriptions for the fleet view. */
 export const ALL_DEVICE_STATUS = `${TOPIC_ROOT}/devices/+/status`;
 export const ALL_DEVICE_EVENTS = `${TOPIC_ROOT}/devices/+/events`;
+
+/** Every model's retained channel pointers, for the fleet view's expiry warnings. */
+export const ALL_CHANNEL_POINTERS = `${TOPIC_ROOT}/+/channels/+`;
+
+/** The model and channel a channel topic names, or undefined. */
+export function channelOfTopic(topic: string): { name: string; channel: string } | undefined {
+  const match = /^edgepull\/v1\/([^/]+)\/channels\/([^/]+)$/.exec(topic);
+  return match?.[1] && match[2] ? { name: match[1], channel: match[2] } : undefined;
+}
 
 /** The device id a status or events topic names, or undefined. */
 export function deviceIdOfTopic(topic: string): string | undefined {
@@ -69,6 +87,8 @@ export interface DeviceStatusMessage {
   phase?: string;
   lastResult?: { version: string; result: string | null; errorCode: string | null; at: string | null } | null;
   health?: { ok: boolean; status?: number; error?: string };
+  /** Set while the active version is on the publisher's withdrawal list (`action` "stay": kept on purpose). */
+  withdrawn?: { version: string; reason: string; action: string; withdrawnAt: string } | null;
   inventory?: Inventory;
 }
 

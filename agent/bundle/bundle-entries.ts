@@ -45,6 +45,10 @@ export class BundleEntries {
     const shown = JSON.stringify(header.name);
     const unsafe = unsafePathReason(name);
     if (unsafe) throw new EdgeError("PATH_UNSAFE", `bundle entry ${shown} ${unsafe}`);
+    // tar-stream reports a typeflag it does not know (GNU sparse, volume label, ...) as null: never a plain file.
+    if (header.type === null) {
+      throw new EdgeError("ENTRY_FORBIDDEN", `bundle entry ${shown} has an unknown tar type; only files and folders are allowed`);
+    }
     if (type !== "file" && type !== "directory") {
       const target = header.linkname ? ` (to ${JSON.stringify(header.linkname)})` : "";
       throw new EdgeError("ENTRY_FORBIDDEN", `bundle entry ${shown} is a ${type}${target}; only files and folders are allowed`);
@@ -83,6 +87,11 @@ export class BundleEntries {
       throw new EdgeError("SIZE_MISMATCH", `bundle entry ${shown} is ${size} bytes, the manifest says ${file.size}`);
     }
     return { kind: "file", path, file };
+  }
+
+  /** Every entry a well-formed bundle of these files can hold: metadata, the payload root, folders and files. */
+  get entryLimit(): number {
+    return 3 + this.dirs.size + this.files.size;
   }
 
   /** At the end of the archive: everything the manifest lists must have come. */

@@ -1,6 +1,7 @@
 import { createReadStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
+import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
@@ -74,6 +75,7 @@ async function extractInto(opts: ExtractOptions): Promise<ExtractResult> {
   const piping = pipeline(
     createReadStream(opts.bundlePath, { highWaterMark: IO_CHUNK }),
     createGunzip({ chunkSize: IO_CHUNK }),
+    new DecompressedLimit(tarBytesBound(opts.expected.files, entries.entryLimit)),
     tar,
     { signal: stop.signal },
   ).catch((err: unknown) => {
@@ -130,6 +132,7 @@ async function extractInto(opts: ExtractOptions): Promise<ExtractResult> {
 /** The error to report: the caller's abort, else a broken stream (the root cause of what follows), else ours. */
 function explain(err: unknown, pipeError: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted) return signal.reason;
+  if (pipeError instanceof EdgeError) return pipeError;
   const format = formatError(pipeError) ?? formatError(err);
   if (format) return format;
   if ((err as NodeJS.ErrnoException)?.code === "ENOSPC") {
@@ -150,4 +153,43 @@ function formatError(err: unknown): EdgeError | undefined {
     return new EdgeError("BUNDLE_CORRUPT", `bundle is not a valid gzip tar (${message})`, { cause: err });
   }
   return undefined;
+}
+
+/** Room for one entry's tar header and a long-name (pax or GNU) record for a path of up to 4096 characters. */
+const ENTRY_OVERHEAD_BYTES = 512 + 16 * 1024;
+/** End-of-archive blocks and the padding GNU tar adds up to its 10 KiB records, with room to spare. */
+const END_SLACK_BYTES = 1024 * 1024;
+
+/**
+ * The most a bundle of these files can decompress to: each file rounded up to
+ * whole tar blocks, every entry's headers, the metadata entries at their
+ * limits and the end of the archive. Anything more (zeros after the end, or a
+ * gzip bomb) would only cost time and is refused.
+ */
+function tarBytesBound(files: PayloadFile[], entries: number): number {
+  const payload = files.reduce((sum, f) => sum + Math.ceil(f.size / 512) * 512, 0);
+  return payload + entries * ENTRY_OVERHEAD_BYTES + MANIFEST_MAX_BYTES + SUMS_MAX_BYTES + END_SLACK_BYTES;
+}
+
+/** Passes the decompressed bytes on, failing the stream once they exceed `limit`. */
+class DecompressedLimit extends Transform {
+  private seen = 0;
+
+  constructor(private readonly limit: number) {
+    super({ highWaterMark: IO_CHUNK });
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) {
+      done(
+        new EdgeError(
+          "BUNDLE_CORRUPT",
+          `bundle decompresses to more than the ${this.limit} bytes its manifest accounts for (data after the archive, or a gzip bomb)`,
+        ),
+      );
+      return;
+    }
+    done(null, chunk);
+  }
 }

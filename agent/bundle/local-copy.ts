@@ -1,5 +1,5 @@
-import { constants, createWriteStream } from "node:fs";
-import { rename, rm } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { fileURLToPath } from "node:url";
@@ -28,11 +28,12 @@ export async function copyLocalBundle(opts: {
   const hasher = new HashingStream();
   const input = await openRegularFile(source, "DOWNLOAD_FAILED");
   try {
+    const output = await open(opts.partPath, PART_FLAGS, 0o644);
     await pipeline(
       // One byte past the signed size is enough to know the file is not the one checked.
       Readable.from(readChunks(input, opts.expectedSize + 1), { objectMode: false }),
       hasher,
-      createWriteStream(opts.partPath, { highWaterMark: IO_CHUNK, flags: PART_FLAGS }),
+      output.createWriteStream({ highWaterMark: IO_CHUNK }),
       { signal: opts.signal },
     );
   } catch (cause) {

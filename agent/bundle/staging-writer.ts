@@ -25,7 +25,9 @@ export class StagingWriter {
       const prefix = parts.slice(0, i).join("/");
       if (this.made.has(prefix)) continue;
       const dir = join(this.root, prefix);
-      await mkdir(dir, { mode: 0o755 });
+      await mkdir(dir, { mode: 0o755 }).catch((err: unknown) => {
+        throw nameTooLong(err, prefix);
+      });
       await chmod(dir, 0o755); // the umask must not decide the mode
       this.made.add(prefix);
     }
@@ -40,7 +42,9 @@ export class StagingWriter {
   ): Promise<void> {
     const slash = file.path.lastIndexOf("/");
     await this.ensureDir(slash < 0 ? "" : file.path.slice(0, slash));
-    const handle = await open(join(this.root, file.path), "wx", file.mode);
+    const handle = await open(join(this.root, file.path), "wx", file.mode).catch((err: unknown) => {
+      throw nameTooLong(err, file.path);
+    });
     try {
       await handle.chmod(file.mode);
       const hash = createHash("sha256");
@@ -84,6 +88,17 @@ export class StagingWriter {
     const dirs = [...this.made].sort((a, b) => depth(b) - depth(a));
     for (const rel of dirs) await fsyncDir(rel === "" ? this.root : join(this.root, rel));
   }
+}
+
+/**
+ * A path the manifest may name (segments of at most 255 bytes, 4096 characters
+ * in all) can still be too long once joined under the data folder (PATH_MAX).
+ */
+export function nameTooLong(err: unknown, rel: string): unknown {
+  if ((err as NodeJS.ErrnoException)?.code !== "ENAMETOOLONG") return err;
+  return new EdgeError("PATH_UNSAFE", `payload path ${JSON.stringify(rel.slice(0, 200))} is too long for this filesystem`, {
+    cause: err,
+  });
 }
 
 function depth(rel: string): number {

@@ -14,8 +14,12 @@ export async function statusCommand(ctx: CliContext): Promise<number> {
     lines.push(`${`${label}:`.padEnd(18)}${value}`);
   };
   row("Device", `${s.deviceId}  (${s.name} on channel ${s.channel})`);
-  row("State", s.healthy ? "HEALTHY" : "DEGRADED");
+  row("State", s.state === "WITHDRAWN" && !s.healthy ? "WITHDRAWN, DEGRADED" : s.state);
   row("Active version", s.activeVersion ?? "none");
+  if (s.withdrawn) {
+    const plan = s.withdrawn.action === "stay" ? "kept running (the publisher's choice)" : "moving to the channel's release";
+    row("Withdrawn", `${s.withdrawn.reason} (since ${s.withdrawn.withdrawnAt}; ${plan})`);
+  }
   row("Previous version", s.previousVersion ?? "none");
   row(
     "Phase",

@@ -3,6 +3,7 @@ import { type FileHandle, mkdir, open, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { EdgeError } from "../../shared/errors.js";
 import type { PayloadFile } from "../../shared/manifest.js";
+import { nameTooLong } from "../bundle/staging-writer.js";
 
 /** A rebuilt file, written once in order (O_EXCL) and hashed as it is written. */
 export class OutputFile {
@@ -17,8 +18,12 @@ export class OutputFile {
   ) {}
 
   static async create(path: string, expected: PayloadFile, onWritten?: (n: number) => void): Promise<OutputFile> {
-    await mkdir(dirname(path), { recursive: true });
-    return new OutputFile(path, await open(path, "wx", expected.mode), expected, onWritten);
+    try {
+      await mkdir(dirname(path), { recursive: true });
+      return new OutputFile(path, await open(path, "wx", expected.mode), expected, onWritten);
+    } catch (err) {
+      throw nameTooLong(err, expected.path);
+    }
   }
 
   async write(chunk: Buffer): Promise<void> {

@@ -9,6 +9,7 @@ import type { StateStore } from "../state/store.js";
 import { type VerifiedRelease, verifyPointerText, verifyReleaseEnvelope, verifyReleaseText } from "./intake.js";
 import type { KeyRing } from "./key-ring.js";
 import { fetchMetadata } from "./metadata-fetch.js";
+import type { WithdrawalTracker } from "./withdrawal-tracker.js";
 
 export interface ChannelState {
   pointer: ChannelPointer;
@@ -18,8 +19,8 @@ export interface ChannelState {
 }
 
 /**
- * Fetches the channel pointer (with If-None-Match) and the release it names,
- * verifying both. A 304 re-verifies the stored pointer, so an expired pointer
+ * Fetches the keys chain, the withdrawal list and the channel pointer (with
+ * If-None-Match) and the release it names, verifying each. A 304 re-verifies the stored pointer, so an expired pointer
  * is noticed even when the server has nothing new.
  */
 export class ChannelChecker {
@@ -31,6 +32,7 @@ export class ChannelChecker {
       config: AgentConfig;
       store: StateStore;
       keyRing: KeyRing;
+      withdrawals: WithdrawalTracker;
       logger: Logger;
       now: () => Date;
     },
@@ -39,6 +41,7 @@ export class ChannelChecker {
   async check(signal?: AbortSignal): Promise<ChannelState> {
     const { config, store } = this.deps;
     await this.deps.keyRing.refresh(config.repository, signal);
+    await this.deps.withdrawals.refresh(signal);
     const url = resolveArtifactUrl(config.repository, channelPointerPath(config.name, config.channel));
     const stored = store.lastPointerText(config.channel);
     const fetched = await fetchMetadata(url, { etag: stored ? this.etag : undefined, timeoutMs: 30_000, signal });

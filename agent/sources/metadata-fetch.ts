@@ -7,7 +7,10 @@ export const METADATA_MAX_BYTES = 1024 * 1024;
 /** As many as `fetch` follows. */
 const MAX_REDIRECTS = 20;
 
-export type FetchResult = { status: "not-modified" } | { status: "ok"; text: string; etag: string | undefined };
+export type FetchResult =
+  | { status: "not-modified" }
+  | { status: "not-found" }
+  | { status: "ok"; text: string; etag: string | undefined };
 
 /**
  * GET a small document with an optional ETag, a size cap and a timeout.
@@ -17,7 +20,14 @@ export type FetchResult = { status: "not-modified" } | { status: "ok"; text: str
  */
 export async function fetchMetadata(
   url: string,
-  opts: { etag?: string; timeoutMs: number; signal?: AbortSignal; maxBytes?: number },
+  opts: {
+    etag?: string;
+    timeoutMs: number;
+    signal?: AbortSignal;
+    maxBytes?: number;
+    /** A 404 is an answer ("no such document yet"), not an error. */
+    notFoundIsAnswer?: boolean;
+  },
 ): Promise<FetchResult> {
   const maxBytes = opts.maxBytes ?? METADATA_MAX_BYTES;
   const timeout = AbortSignal.timeout(opts.timeoutMs);
@@ -46,6 +56,7 @@ export async function fetchMetadata(
     const { res } = opened;
     const status = res.statusCode ?? 0;
     if (status === 304) return { status: "not-modified" };
+    if (status === 404 && opts.notFoundIsAnswer) return { status: "not-found" };
     if (status !== 200) {
       throw new EdgeError("HTTP_ERROR", `GET ${url} answered ${status} ${res.statusMessage ?? ""}`);
     }

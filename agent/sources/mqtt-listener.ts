@@ -15,16 +15,32 @@ export interface PushTarget {
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
+/** A pushed document's text, or undefined (logged) for a cleared, oversized or non-UTF-8 message. */
+function pushedText(payload: Buffer, maxBytes: number, topic: string, logger: Logger): string | undefined {
+  if (payload.length === 0) return undefined; // a cleared retained message
+  if (payload.length > maxBytes) {
+    logger.warn({ topic, bytes: payload.length, max: maxBytes }, "ignored an oversized MQTT message");
+    return undefined;
+  }
+  try {
+    return strictUtf8.decode(payload);
+  } catch {
+    logger.warn({ topic, bytes: payload.length }, "ignored an MQTT message that is not UTF-8");
+    return undefined;
+  }
+}
+
 /**
- * Listens for the channel's retained pointer. Every message passes the same
- * intake as a polled pointer; what passes is acted on after a random delay
- * within the jitter window, and a newer pointer arriving in that window
- * replaces the pending one. Nothing a message holds can crash the agent.
+ * One topic's messages as text, subscribed again on every (re)connect (a
+ * restarted broker forgets subscriptions). Cleared, oversized and non-UTF-8
+ * messages are dropped with a log line.
  */
-export class MqttPushListener {
-  private pending: { text: string; sequence: number; timer: NodeJS.Timeout } | undefined;
-  private readonly topic: string;
-  private readonly onMessage = (topic: string, payload: Buffer): void => this.handle(topic, payload);
+export class TopicSubscription {
+  private readonly onMessage = (topic: string, payload: Buffer): void => {
+    if (topic !== this.topic) return;
+    const text = pushedText(payload, this.maxBytes, topic, this.logger);
+    if (text !== undefined) this.onText(text);
+  };
   private readonly onConnect = (): void => {
     this.client.subscribe(this.topic, { qos: 1 }, (err) => {
       if (err) this.logger.warn({ err, topic: this.topic }, "MQTT subscribe failed");
@@ -33,15 +49,11 @@ export class MqttPushListener {
 
   constructor(
     private readonly client: MqttClient,
-    name: string,
-    channel: string,
-    private readonly target: PushTarget,
-    private readonly jitterMs: number,
+    readonly topic: string,
+    private readonly maxBytes: number,
+    private readonly onText: (text: string) => void,
     private readonly logger: Logger,
-    private readonly random: () => number = Math.random,
-  ) {
-    this.topic = channelTopic(name, channel);
-  }
+  ) {}
 
   start(): void {
     this.client.on("message", this.onMessage);
@@ -52,37 +64,60 @@ export class MqttPushListener {
   stop(): void {
     this.client.off("message", this.onMessage);
     this.client.off("connect", this.onConnect);
-    if (this.pending) clearTimeout(this.pending.timer);
-    this.pending = undefined;
+  }
+}
+
+/** Runs a check of pushed metadata; signed by a key not yet trusted, follows the keys chain and tries once more. */
+export async function withKeysRefreshed<T>(check: () => T, refreshKeys: () => Promise<void>): Promise<T> {
+  try {
+    return check();
+  } catch (err) {
+    if (toEdgeError(err).code !== "KEY_UNTRUSTED") throw err;
+    await refreshKeys();
+    return check();
+  }
+}
+
+/**
+ * Listens for the channel's retained pointer. Every message passes the same
+ * intake as a polled pointer; what passes is acted on after a random delay
+ * within the jitter window, and a newer pointer arriving in that window
+ * replaces the pending one. Nothing a message holds can crash the agent.
+ */
+export class MqttPushListener {
+  private pending: { text: string; sequence: number; timer: NodeJS.Timeout } | undefined;
+  private readonly subscription: TopicSubscription;
+
+  constructor(
+    client: MqttClient,
+    name: string,
+    channel: string,
+    private readonly target: PushTarget,
+    private readonly jitterMs: number,
+    private readonly logger: Logger,
+    private readonly random: () => number = Math.random,
+  ) {
+    const topic = channelTopic(name, channel);
+    this.subscription = new TopicSubscription(client, topic, POINTER_MAX_BYTES, (text) => void this.screen(text, topic), logger);
   }
 
-  private handle(topic: string, payload: Buffer): void {
-    if (topic !== this.topic) return;
-    if (payload.length === 0) return; // a cleared retained message
-    if (payload.length > POINTER_MAX_BYTES) {
-      this.logger.warn({ topic, bytes: payload.length, max: POINTER_MAX_BYTES }, "ignored an oversized MQTT message");
-      return;
-    }
-    let text: string;
-    try {
-      text = strictUtf8.decode(payload);
-    } catch {
-      this.logger.warn({ topic, bytes: payload.length }, "ignored an MQTT message that is not UTF-8");
-      return;
-    }
-    void this.screen(text, topic);
+  start(): void {
+    this.subscription.start();
+  }
+
+  stop(): void {
+    this.subscription.stop();
+    if (this.pending) clearTimeout(this.pending.timer);
+    this.pending = undefined;
   }
 
   private async screen(text: string, topic: string): Promise<void> {
     let pointer: ChannelPointer;
     try {
-      try {
-        pointer = this.target.screenPointer(text);
-      } catch (err) {
-        if (toEdgeError(err).code !== "KEY_UNTRUSTED") throw err;
-        await this.target.refreshKeys();
-        pointer = this.target.screenPointer(text);
-      }
+      pointer = await withKeysRefreshed(
+        () => this.target.screenPointer(text),
+        () => this.target.refreshKeys(),
+      );
     } catch (err) {
       const e = toEdgeError(err);
       this.logger.warn({ topic, code: e.code, err: e }, "ignored a pushed channel pointer");

@@ -56,4 +56,13 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE attempts ADD COLUMN delta_fallback_message TEXT;
   ALTER TABLE attempts ADD COLUMN bytes_saved INTEGER NOT NULL DEFAULT 0;
   `,
+  // 3: the last withdrawal list accepted per model (its exact signed text), so a lower sequence is refused.
+  `
+  CREATE TABLE withdrawals (
+    name TEXT PRIMARY KEY,
+    sequence INTEGER NOT NULL,
+    list_text TEXT NOT NULL,
+    accepted_at TEXT NOT NULL
+  );
+  `,
 ];

@@ -297,6 +297,23 @@ export class StateStore {
     return rows.map((r) => ({ version: Number(r.key.slice(5)), text: r.value }));
   }
 
+  /** The publisher's withdrawal list of `name`, as accepted (exact signed text). */
+  acceptWithdrawals(name: string, sequence: number, text: string): void {
+    this.db
+      .prepare(
+        `INSERT INTO withdrawals (name, sequence, list_text, accepted_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET sequence = excluded.sequence, list_text = excluded.list_text,
+           accepted_at = excluded.accepted_at`,
+      )
+      .run(name, sequence, text, this.stamp());
+  }
+
+  withdrawals(name: string): { sequence: number; text: string; acceptedAt: string } | undefined {
+    return this.db
+      .prepare("SELECT sequence, list_text AS text, accepted_at AS acceptedAt FROM withdrawals WHERE name = ?")
+      .get(name) as { sequence: number; text: string; acceptedAt: string } | undefined;
+  }
+
   /** The technician's hold (`edge-agent hold`), or undefined. */
   setHold(hold: { reason?: string; at: string } | null): void {
     if (hold === null) this.db.prepare("DELETE FROM kv WHERE key = 'hold'").run();

@@ -1,6 +1,7 @@
 import type { MqttClient } from "mqtt";
 import type { AgentConfig } from "../config.js";
 import type { Logger } from "../logging.js";
+import type { HealthWatch } from "../service/health-watch.js";
 import type { AttemptRow } from "../state/store.js";
 import { eventForAttempt } from "./attempt-events.js";
 import { StatusReporter } from "./status-reporter.js";
@@ -9,13 +10,23 @@ import { readStatus } from "./status-snapshot.js";
 /**
  * Wires the daemon's status and events to MQTT: the status is the same
  * snapshot `edge-agent status` prints, and each journaled phase change both
- * refreshes it and, where it means one, sends a fleet event.
+ * refreshes it and, where it means one, sends a fleet event. Health comes from
+ * the health watch: each change it sees asks for a fresh status (paced by the
+ * reporter's minimum interval, never dropped), and each status is built on a
+ * probe made through the watch, so the two agree.
  */
 export class FleetReporting {
   private readonly reporter: StatusReporter;
   private readonly name: string;
+  private readonly onHealthChange = (): void => this.reporter.notifyChange();
 
-  constructor(client: MqttClient, config: AgentConfig, agentVersion: string, logger: Logger) {
+  constructor(
+    client: MqttClient,
+    config: AgentConfig,
+    agentVersion: string,
+    logger: Logger,
+    private readonly health: HealthWatch,
+  ) {
     const mqtt = config.mqtt;
     this.name = config.name;
     this.reporter = new StatusReporter({
@@ -26,7 +37,8 @@ export class FleetReporting {
       heartbeatMs: (mqtt?.statusHeartbeatSeconds ?? 600) * 1000,
       logger,
       source: async () => {
-        const s = await readStatus(config, { probeTimeoutMs: 1000 });
+        const reading = await health.check();
+        const s = await readStatus(config, { health: reading.probe });
         return {
           name: s.name,
           channel: s.channel,
@@ -42,13 +54,15 @@ export class FleetReporting {
                 at: s.lastUpdate.finishedAt,
               }
             : null,
-          health: { ok: s.health.ok, status: s.health.status, error: s.health.error },
+          health: reading.health,
+          withdrawn: s.withdrawn,
         };
       },
     });
   }
 
   start(): void {
+    this.health.on("change", this.onHealthChange);
     this.reporter.start();
   }
 
@@ -58,12 +72,13 @@ export class FleetReporting {
     this.reporter.notifyChange();
   }
 
-  /** Health can change with nothing journaled (a crash, a recovery); the poll loop calls this. */
+  /** Something the status shows changed with nothing journaled (a withdrawal list arrived). */
   refresh(): void {
     this.reporter.notifyChange();
   }
 
   stop(): Promise<void> {
+    this.health.off("change", this.onHealthChange);
     return this.reporter.stop({ offline: true });
   }
 }

@@ -35,9 +35,27 @@ export interface StatusReporterOptions {
   /** How long stop() waits for the broker to acknowledge the offline status. Default 5 s. */
   stopTimeoutMs?: number;
   logger: Logger;
-  /** Clock for the `at` fields only; pacing uses a monotonic clock. */
+  /** Clock for the `at` fields only; pacing uses `timers`. */
   now?: () => Date;
+  /** Monotonic time and the timers for pacing, heartbeat, retries and the inventory. Default: the process's own. */
+  timers?: ReporterTimers;
 }
+
+/** Monotonic time and one-shot timers, so tests can drive the pacing without sleeping. */
+export interface ReporterTimers {
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  /** Calls `fn` once after `ms`, without keeping the process alive; returns what cancels it. */
+  after(ms: number, fn: () => void): () => void;
+}
+
+export const processTimers: ReporterTimers = {
+  now: () => performance.now(),
+  after: (ms, fn) => {
+    const timer = setTimeout(fn, ms).unref();
+    return () => clearTimeout(timer);
+  },
+};
 
 const STATUS_QOS: IClientPublishOptions = { qos: 1, retain: true };
 const EVENT_QOS: IClientPublishOptions = { qos: 1, retain: false };
@@ -61,6 +79,7 @@ export class StatusReporter {
   private readonly stopTimeoutMs: number;
   private readonly log: Logger;
   private readonly now: () => Date;
+  private readonly timers: ReporterTimers;
   private readonly statusTopic: string;
   private readonly eventsTopic: string;
 
@@ -72,10 +91,11 @@ export class StatusReporter {
   private lastKey: string | undefined;
   private lastSentAt: number | undefined;
   private inventory: { value: Inventory; readAt: number } | undefined;
-  private sendTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private inventoryTimer: NodeJS.Timeout | undefined;
+  // Each the cancel function of an armed timer, undefined when none is.
+  private sendTimer: (() => void) | undefined;
+  private heartbeatTimer: (() => void) | undefined;
+  private retryTimer: (() => void) | undefined;
+  private inventoryTimer: (() => void) | undefined;
   private readonly onConnect = (): void => this.request(true);
 
   constructor(opts: StatusReporterOptions) {
@@ -89,6 +109,7 @@ export class StatusReporter {
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 5000;
     this.log = opts.logger;
     this.now = opts.now ?? (() => new Date());
+    this.timers = opts.timers ?? processTimers;
     this.statusTopic = deviceStatusTopic(opts.deviceId);
     this.eventsTopic = deviceEventsTopic(opts.deviceId);
   }
@@ -98,7 +119,7 @@ export class StatusReporter {
     if (this.started || this.stopped) return;
     this.started = true;
     this.client.on("connect", this.onConnect);
-    this.inventoryTimer = setInterval(() => this.request(false), this.inventoryEveryMs).unref();
+    this.armInventory();
     if (this.client.connected) this.request(true);
   }
 
@@ -122,8 +143,7 @@ export class StatusReporter {
   async stop(opts: { offline: boolean }): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    for (const t of [this.sendTimer, this.heartbeatTimer, this.retryTimer]) clearTimeout(t);
-    clearInterval(this.inventoryTimer);
+    for (const cancel of [this.sendTimer, this.heartbeatTimer, this.retryTimer, this.inventoryTimer]) cancel?.();
     this.sendTimer = this.heartbeatTimer = this.retryTimer = this.inventoryTimer = undefined;
     this.client.removeListener("connect", this.onConnect);
     if (!opts.offline) return;
@@ -134,24 +154,24 @@ export class StatusReporter {
     }
     const payload = JSON.stringify({ ...offlineStatus(this.deviceId), at: this.now().toISOString() });
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
+      const cancelTimeout = this.timers.after(this.stopTimeoutMs, () => {
         this.log.warn(
           { topic: this.statusTopic, timeoutMs: this.stopTimeoutMs },
           "broker did not acknowledge the offline status",
         );
         resolve();
-      }, this.stopTimeoutMs);
+      });
       this.send(
         this.statusTopic,
         payload,
         STATUS_QOS,
         (err) => {
-          clearTimeout(timer);
+          cancelTimeout();
           if (err) this.log.warn({ err, topic: this.statusTopic }, "could not publish offline status");
           resolve();
         },
         () => {
-          clearTimeout(timer);
+          cancelTimeout();
           resolve();
         },
       );
@@ -168,12 +188,11 @@ export class StatusReporter {
   /** One status cycle at a time; requests arriving meanwhile are folded into the next one. */
   private schedule(): void {
     if (this.running || this.sendTimer || this.stopped) return;
-    const wait = this.lastSentAt === undefined ? 0 : Math.max(0, this.lastSentAt + this.minIntervalMs - performance.now());
-    this.sendTimer = setTimeout(() => {
+    const wait = this.lastSentAt === undefined ? 0 : Math.max(0, this.lastSentAt + this.minIntervalMs - this.timers.now());
+    this.sendTimer = this.timers.after(wait, () => {
       this.sendTimer = undefined;
       void this.cycle();
-    }, wait);
-    this.sendTimer.unref();
+    });
   }
 
   private async cycle(): Promise<void> {
@@ -217,7 +236,7 @@ export class StatusReporter {
     const key = statusKey(msg);
     if (!force && key === this.lastKey) return;
     this.lastKey = key;
-    this.lastSentAt = performance.now();
+    this.lastSentAt = this.timers.now();
     this.armHeartbeat();
     this.send(this.statusTopic, JSON.stringify(msg), STATUS_QOS, (err) => {
       // Not known to have arrived: let the next cycle send it even if nothing changed.
@@ -227,25 +246,32 @@ export class StatusReporter {
   }
 
   private async currentInventory(): Promise<Inventory> {
-    const at = performance.now();
+    const at = this.timers.now();
     if (this.inventory && at - this.inventory.readAt < this.inventoryEveryMs) return this.inventory.value;
     const value = await readInventory(this.dataDir);
-    this.inventory = { value, readAt: performance.now() };
+    this.inventory = { value, readAt: this.timers.now() };
     return value;
   }
 
   private armHeartbeat(): void {
-    clearTimeout(this.heartbeatTimer);
-    this.heartbeatTimer = setTimeout(() => this.request(true), this.heartbeatMs).unref();
+    this.heartbeatTimer?.();
+    this.heartbeatTimer = this.timers.after(this.heartbeatMs, () => this.request(true));
+  }
+
+  private armInventory(): void {
+    this.inventoryTimer = this.timers.after(this.inventoryEveryMs, () => {
+      this.armInventory();
+      this.request(false);
+    });
   }
 
   private armRetry(): void {
     if (this.retryTimer || this.stopped) return;
     const delay = Math.min(this.heartbeatMs, Math.max(this.minIntervalMs, 15_000));
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.timers.after(delay, () => {
       this.retryTimer = undefined;
       this.request(false);
-    }, delay).unref();
+    });
   }
 
   /** mqtt.js reports failures through the callback, but a closed client can also throw; neither reaches the caller. */

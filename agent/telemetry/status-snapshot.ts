@@ -1,8 +1,10 @@
 import { access } from "node:fs/promises";
+import { withdrawalOf } from "../../shared/withdrawals.js";
 import type { AgentConfig } from "../config.js";
 import { readCurrentVersion } from "../install/activate.js";
 import { layoutFor } from "../install/layout.js";
-import { probeOnce } from "../service/health.js";
+import { type ProbeResult, probeOnce } from "../service/health.js";
+import { parseStoredWithdrawals } from "../sources/withdrawal-intake.js";
 import { openDbReadOnly } from "../state/db.js";
 import { readLockOwner } from "../state/lock.js";
 import { type AttemptRow, StateStore } from "../state/store.js";
@@ -45,9 +47,18 @@ export interface StatusSnapshot {
   disk: { path: string; mount?: string; availableBytes?: number; error?: string };
   daemon: { running: boolean; pid?: number; role?: string };
   hold: { source: "config" | "operator"; reason?: string; at?: string } | null;
+  /** The active version is on the publisher's withdrawal list: `stay` keeps it on purpose, `move` leaves it. */
+  withdrawn: { version: string; reason: string; action: string; withdrawnAt: string } | null;
+  /** WITHDRAWN while the active version is withdrawn, else HEALTHY or DEGRADED (`healthy`). */
+  state: "HEALTHY" | "DEGRADED" | "WITHDRAWN";
   healthy: boolean;
   problems: string[];
   at: string;
+}
+
+function withdrawnOf(store: StateStore | undefined, name: string, active: string | undefined): StatusSnapshot["withdrawn"] {
+  const entry = withdrawalOf(parseStoredWithdrawals(store?.withdrawals(name)?.text), active);
+  return entry ? { version: entry.version, reason: entry.reason, action: entry.action, withdrawnAt: entry.withdrawnAt } : null;
 }
 
 function lastUpdateOf(row: AttemptRow | undefined): StatusSnapshot["lastUpdate"] {
@@ -71,7 +82,13 @@ function lastUpdateOf(row: AttemptRow | undefined): StatusSnapshot["lastUpdate"]
   };
 }
 
-export async function readStatus(config: AgentConfig, opts: { probeTimeoutMs?: number } = {}): Promise<StatusSnapshot> {
+export interface ReadStatusOptions {
+  probeTimeoutMs?: number;
+  /** A probe the caller just made (the daemon's health watch): used instead of probing again. */
+  health?: ProbeResult;
+}
+
+export async function readStatus(config: AgentConfig, opts: ReadStatusOptions = {}): Promise<StatusSnapshot> {
   const layout = layoutFor(config.dataDir);
   const problems: string[] = [];
   const active = await readCurrentVersion(layout).catch((err: Error) => {
@@ -99,7 +116,7 @@ export async function readStatus(config: AgentConfig, opts: { probeTimeoutMs?: n
     if (last?.rollbackErrorCode) {
       problems.push(`last rollback failed (${last.rollbackErrorCode}): ${last.rollbackErrorMessage ?? ""}`);
     }
-    const health = await probeOnce(config.health.url, opts.probeTimeoutMs ?? 2000);
+    const health = opts.health ?? (await probeOnce(config.health.url, opts.probeTimeoutMs ?? 2000));
     if (!health.ok) problems.push(`service not ready at ${config.health.url}: ${health.error ?? `HTTP ${health.status}`}`);
     const disk: StatusSnapshot["disk"] = { path: config.dataDir };
     await diskSpaceFor(config.dataDir).then(
@@ -107,6 +124,12 @@ export async function readStatus(config: AgentConfig, opts: { probeTimeoutMs?: n
       (err: Error) => Object.assign(disk, { error: err.message }),
     );
     const owner = await readLockOwner(layout.lockFile);
+    let withdrawn: StatusSnapshot["withdrawn"] = null;
+    try {
+      withdrawn = withdrawnOf(store, config.name, active);
+    } catch (err) {
+      problems.push(`the journal's withdrawal list does not parse: ${(err as Error).message}`);
+    }
     return {
       deviceId: config.deviceId,
       name: config.name,
@@ -136,6 +159,8 @@ export async function readStatus(config: AgentConfig, opts: { probeTimeoutMs?: n
       disk,
       daemon: owner ? { running: true, pid: owner.pid, role: owner.role } : { running: false },
       hold: config.hold ? { source: "config" } : store?.hold() ? { source: "operator", ...store.hold() } : null,
+      withdrawn,
+      state: withdrawn ? "WITHDRAWN" : problems.length === 0 ? "HEALTHY" : "DEGRADED",
       healthy: problems.length === 0,
       problems,
       at: new Date().toISOString(),

@@ -2,6 +2,7 @@ import { access, stat } from "node:fs/promises";
 import { EdgeError } from "../../shared/errors.js";
 import type { ArtifactRef, DeltaRef, ReleaseManifest } from "../../shared/manifest.js";
 import { checkDownloadUrl } from "../../shared/url-policy.js";
+import { removePartIfDiskFull } from "../bundle/disk-full.js";
 import { downloadArtifact } from "../bundle/download.js";
 import { copyLocalBundle } from "../bundle/local-copy.js";
 import { downloadPolicy } from "../config.js";
@@ -18,18 +19,20 @@ import { mib, payloadBytes, type StepContext } from "./steps/step.js";
 
 /** The bundle, from the repository or (a sideload) from its own file; the journal records the delivery first. */
 export async function fetchBundle(ctx: StepContext, release: ReleaseManifest, delivery: WholeDelivery): Promise<void> {
-  const { layout, ports } = ctx.deps;
+  const { layout, ports, logger } = ctx.deps;
   ports.store.setDelivery(ctx.attempt.id, "bundle", null);
   const partPath = downloadPartPath(layout, release.name, release.version);
   await makeRoom(ctx, release, release.bundle.size, partPath, null);
   if (delivery.kind === "sideload") {
-    await copyLocalBundle({
-      url: delivery.bundle.url,
-      partPath,
-      expectedSize: delivery.bundle.size,
-      expectedSha256: delivery.bundle.sha256,
-      signal: ctx.signal,
-    });
+    await removePartIfDiskFull(partPath, logger, () =>
+      copyLocalBundle({
+        url: delivery.bundle.url,
+        partPath,
+        expectedSize: delivery.bundle.size,
+        expectedSha256: delivery.bundle.sha256,
+        signal: ctx.signal,
+      }),
+    );
     return;
   }
   await fetchArtifact(ctx, "bundle", release.bundle, partPath);
@@ -55,20 +58,22 @@ export async function fetchDelta(ctx: StepContext, release: ReleaseManifest, off
  */
 async function fetchArtifact(ctx: StepContext, what: string, artifact: ArtifactRef, partPath: string): Promise<void> {
   const { config, ports, logger } = ctx.deps;
-  const result = await downloadArtifact({
-    url: checkDownloadUrl(artifact.url, downloadPolicy(config), `${ctx.attempt.toVersion} ${what}`),
-    partPath,
-    expectedSize: artifact.size,
-    expectedSha256: artifact.sha256,
-    logger: logger.child({ component: "download" }),
-    signal: ctx.signal,
-    retry: { attempts: config.download.retries, baseMs: 500, capMs: 30_000 },
-    idleTimeoutMs: config.download.idleTimeoutSeconds * 1000,
-    onProgress: (received, total) => {
-      if (received * 2 >= total) ports.fault("mid:downloading");
-      ctx.deps.onDownloadProgress?.(received, total);
-    },
-  });
+  const result = await removePartIfDiskFull(partPath, logger, () =>
+    downloadArtifact({
+      url: checkDownloadUrl(artifact.url, downloadPolicy(config), `${ctx.attempt.toVersion} ${what}`),
+      partPath,
+      expectedSize: artifact.size,
+      expectedSha256: artifact.sha256,
+      logger: logger.child({ component: "download" }),
+      signal: ctx.signal,
+      retry: { attempts: config.download.retries, baseMs: 500, capMs: 30_000 },
+      idleTimeoutMs: config.download.idleTimeoutSeconds * 1000,
+      onProgress: (received, total) => {
+        if (received * 2 >= total) ports.fault("mid:downloading");
+        ctx.deps.onDownloadProgress?.(received, total);
+      },
+    }),
+  );
   ctx.tally.bytesDownloaded += result.bytesTransferred;
   ports.store.setBytesDownloaded(ctx.attempt.id, ctx.tally.bytesDownloaded);
 }

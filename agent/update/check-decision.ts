@@ -1,29 +1,51 @@
+import type { ChannelPointer, ReleaseManifest } from "../../shared/manifest.js";
+import { type WithdrawalEntry, type WithdrawalList, withdrawalOf } from "../../shared/withdrawals.js";
+import { refuseWithdrawnVersion } from "../sources/withdrawal-intake.js";
 import { checkPolicy, type PolicyInput } from "./device-policy.js";
 import { type Decision, type PlanInput, planUpdate } from "./planner.js";
 
-/** Failed pre-activation attempts at one version are retried after 1 min, 2 min, ... up to 6 h. */
-const RETRY_BASE_MS = 60_000;
-const RETRY_CAP_MS = 6 * 3600_000;
+export interface CheckDecisionInput
+  extends Omit<PolicyInput, "pointer" | "hold">,
+    Omit<PlanInput, "targetVersion" | "activeWithdrawn"> {
+  /** `hold: true` in the config. */
+  configHold: boolean;
+  /** The technician's `edge-agent hold`. */
+  operatorHold: { reason?: string } | undefined;
+  release: ReleaseManifest;
+  /** The channel's pointer; undefined for a pinned release, whose rollout share does not apply. */
+  pointer: ChannelPointer | undefined;
+  withdrawals: WithdrawalList | undefined;
+}
 
-export type CheckInput = PolicyInput & Omit<PlanInput, "targetVersion" | "activeVersion" | "retryBaseMs" | "retryCapMs">;
+export interface CheckDecision {
+  decision: Decision;
+  /** Set when the active version is withdrawn with `move`: an install is the move off it. */
+  leaving?: WithdrawalEntry;
+}
 
 /**
- * What a channel check does with the release it found. Pure. The device's
- * policy (hold, compatibility, rollout) skips it unless it is already active;
- * then the planner decides (up to date, deny-listed, backing off, busy).
+ * What one channel check decides, from verified inputs only. Pure.
+ *
+ * A withdrawn target is refused outright (VERSION_WITHDRAWN). When the active
+ * version is withdrawn with `move`, the channel's release is taken even if
+ * older and whatever its rollout share says (the share stages a new release;
+ * it must not keep a device on a withdrawn one); holds, compatibility, the
+ * deny-list and retry backoff still apply.
  */
-export function decideCheck(input: CheckInput): Decision {
+export function decideCheck(input: CheckDecisionInput): CheckDecision {
   const version = input.release.version;
-  const skip = checkPolicy(input);
-  if (skip && input.activeVersion !== version) return { action: "none", ...skip };
-  return planUpdate({
-    targetVersion: version,
-    activeVersion: input.activeVersion,
-    denied: input.denied,
-    failures: input.failures,
-    running: input.running,
-    now: input.now,
-    retryBaseMs: RETRY_BASE_MS,
-    retryCapMs: RETRY_CAP_MS,
-  });
+  if (version !== input.activeVersion) refuseWithdrawnVersion(input.withdrawals, version, "the channel's release");
+  const withdrawn = withdrawalOf(input.withdrawals, input.activeVersion);
+  const leaving = withdrawn?.action === "move" && version !== input.activeVersion ? withdrawn : undefined;
+  const hold: PolicyInput["hold"] = input.configHold
+    ? { source: "config" }
+    : input.operatorHold
+      ? { source: "operator", reason: input.operatorHold.reason }
+      : undefined;
+  const skip = checkPolicy({ ...input, hold, pointer: leaving ? undefined : input.pointer });
+  const decision: Decision =
+    skip && input.activeVersion !== version
+      ? { action: "none", ...skip }
+      : planUpdate({ ...input, targetVersion: version, activeWithdrawn: withdrawn });
+  return leaving ? { decision, leaving } : { decision };
 }

@@ -1,3 +1,4 @@
+import { describeWithdrawal, type WithdrawalEntry } from "../../shared/withdrawals.js";
 import type { DeniedRow } from "../state/store.js";
 
 /**
@@ -7,7 +8,16 @@ export type Decision =
   | { action: "install"; version: string }
   | {
       action: "none";
-      reason: "up-to-date" | "denied" | "retry-later" | "busy" | "held" | "incompatible" | "not-in-rollout" | "rollout-paused";
+      reason:
+        | "up-to-date"
+        | "denied"
+        | "retry-later"
+        | "busy"
+        | "held"
+        | "incompatible"
+        | "not-in-rollout"
+        | "rollout-paused"
+        | "withdrawn";
       detail: string;
     };
 
@@ -15,6 +25,8 @@ export interface PlanInput {
   targetVersion: string;
   activeVersion: string | undefined;
   denied: DeniedRow | undefined;
+  /** The publisher withdrew the active version. */
+  activeWithdrawn?: WithdrawalEntry;
   /** Failed attempts at the target since its last success. */
   failures: { count: number; lastAt: string | null };
   /** The attempt in progress, if any. */
@@ -44,6 +56,14 @@ export function planUpdate(input: PlanInput): Decision {
     }
   }
   if (input.activeVersion === targetVersion) {
+    const w = input.activeWithdrawn;
+    if (w) {
+      const why =
+        w.action === "stay"
+          ? "the publisher chose to keep it running"
+          : "the channel still names it: nothing to move to until the publisher moves the channel";
+      return { action: "none", reason: "withdrawn", detail: `${describeWithdrawal(w)}; ${why}` };
+    }
     return { action: "none", reason: "up-to-date", detail: `${targetVersion} is active` };
   }
   if (input.denied) {

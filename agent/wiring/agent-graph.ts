@@ -9,6 +9,7 @@ import { RestartCommand } from "../service/restart-command.js";
 import { Supervisor } from "../service/supervisor.js";
 import { ChannelChecker } from "../sources/channel-check.js";
 import { KeyRing } from "../sources/key-ring.js";
+import { WithdrawalTracker } from "../sources/withdrawal-tracker.js";
 import { type Db, openDb } from "../state/db.js";
 import { DeviceLock } from "../state/lock.js";
 import { type AttemptRow, StateStore } from "../state/store.js";
@@ -23,6 +24,8 @@ export interface AgentOptions {
   fault?: FaultHook;
   /** Every journaled phase change of an attempt, for status reporting and fleet events. */
   onAttempt?: (row: AttemptRow) => void;
+  /** A new withdrawal list was accepted. */
+  onWithdrawals?: () => void;
   /** Where a supervised service's output goes (see SupervisorOptions.output). */
   serviceOutput?: "stdout" | "stderr";
 }
@@ -37,6 +40,7 @@ export interface AgentGraph {
   lock: DeviceLock;
   store: StateStore;
   keyRing: KeyRing;
+  withdrawals: WithdrawalTracker;
   service: ServiceController;
   updater: Updater;
   checker: ChannelChecker;
@@ -58,6 +62,14 @@ export async function wireAgent(config: AgentConfig, logger: Logger, role: strin
     const clock = opts.ports?.clock ?? systemClock;
     const store = new StateStore(db, () => clock.now());
     const keyRing = new KeyRing(trustedKeys, store, logger.child({ component: "keys" }));
+    const withdrawals = new WithdrawalTracker({
+      config,
+      store,
+      keyRing,
+      logger: logger.child({ component: "withdrawals" }),
+      now: () => clock.now(),
+      onAccepted: opts.onWithdrawals,
+    });
     const service = opts.ports?.service ?? serviceFor(config, layout, logger, opts);
     const shutdown = new AbortController();
     const slot = new AttemptSlot(shutdown.signal, logger);
@@ -83,10 +95,11 @@ export async function wireAgent(config: AgentConfig, logger: Logger, role: strin
       config,
       store,
       keyRing,
+      withdrawals,
       logger: logger.child({ component: "channel" }),
       now: () => clock.now(),
     });
-    return { config, logger, layout, clock, db, lock, store, keyRing, service, updater, checker, slot, shutdown };
+    return { config, logger, layout, clock, db, lock, store, keyRing, withdrawals, service, updater, checker, slot, shutdown };
   } catch (err) {
     await lock.release();
     throw err;

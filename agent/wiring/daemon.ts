@@ -4,8 +4,10 @@ import { Agent } from "../agent.js";
 import type { CliContext } from "../cli/context.js";
 import { ControlServer } from "../control/control-server.js";
 import { connectMqtt } from "../mqtt-link.js";
+import { HealthWatch } from "../service/health-watch.js";
 import { InboxWatcher } from "../sources/inbox.js";
 import { MqttPushListener } from "../sources/mqtt-listener.js";
+import { MqttWithdrawalListener } from "../sources/mqtt-withdrawals.js";
 import { LocalEndpoint } from "../telemetry/local-endpoint.js";
 import { FleetReporting } from "../telemetry/reporting.js";
 
@@ -18,8 +20,9 @@ export interface Daemon {
 
 /**
  * The daemon's object graph, built in one place: the agent (wiring/agent-graph.ts)
- * and around it the MQTT link, fleet reporting, the control socket, MQTT push,
- * the inbox and the local endpoint, as the configuration asks.
+ * and around it the MQTT link, fleet reporting and the health watch, the
+ * control socket, MQTT push (pointers and withdrawals), the inbox and the
+ * local endpoint, as the configuration asks.
  */
 export async function wireDaemon(ctx: CliContext): Promise<Daemon> {
   const { config, logger } = ctx;
@@ -27,13 +30,25 @@ export async function wireDaemon(ctx: CliContext): Promise<Daemon> {
   const mqttClient: MqttClient | undefined = config.mqtt
     ? connectMqtt(config.mqtt, config.deviceId, logger.child({ component: "mqtt" }))
     : undefined;
-  const reporting = mqttClient
-    ? new FleetReporting(mqttClient, config, ctx.agentVersion, logger.child({ component: "reporter" }))
-    : undefined;
+  let reporting: FleetReporting | undefined;
   const agent = await Agent.open(config, logger, "daemon", {
     ...ctx.agentOptions,
     onAttempt: (row) => reporting?.onAttempt(row),
+    onWithdrawals: () => reporting?.refresh(),
   });
+  // Service health can change with nothing journaled (the first ready after start, a crash, a hang).
+  let healthWatch: HealthWatch | undefined;
+  if (mqttClient) {
+    healthWatch = new HealthWatch({
+      url: config.health.url,
+      intervalMs: config.health.watchIntervalSeconds * 1000,
+      timeoutMs: Math.min(2000, config.health.watchIntervalSeconds * 1000),
+      service: agent.serviceController,
+      busy: () => agent.attemptRunning,
+      logger: logger.child({ component: "health-watch" }),
+    });
+    reporting = new FleetReporting(mqttClient, config, ctx.agentVersion, logger.child({ component: "reporter" }), healthWatch);
+  }
   const control = new ControlServer(
     agent.layout.controlSocket,
     {
@@ -65,6 +80,24 @@ export async function wireDaemon(ctx: CliContext): Promise<Daemon> {
           logger.child({ component: "mqtt-push" }),
         )
       : undefined;
+  const withdrawalPush =
+    mqttClient && config.mqtt
+      ? new MqttWithdrawalListener(
+          mqttClient,
+          config.name,
+          {
+            accept: (text) => agent.withdrawals.consider(text),
+            refreshKeys: async () => {
+              await agent.keyRing.refresh(config.repository);
+            },
+            actOn: async () => {
+              await agent.check("mqtt", { wait: false });
+            },
+          },
+          config.mqtt.pushJitterSeconds * 1000,
+          logger.child({ component: "mqtt-withdrawals" }),
+        )
+      : undefined;
   const inbox = config.inbox
     ? new InboxWatcher(config.inbox, (path) => agent.installLocal(path, "inbox"), logger.child({ component: "inbox" }))
     : undefined;
@@ -77,7 +110,6 @@ export async function wireDaemon(ctx: CliContext): Promise<Daemon> {
       })
     : undefined;
   const stopService = config.service.mode === "supervise";
-  let refresh: NodeJS.Timeout | undefined;
   let started: Promise<void> | undefined;
 
   return {
@@ -96,17 +128,18 @@ export async function wireDaemon(ctx: CliContext): Promise<Daemon> {
           logger.info({ url: (await endpoint.start()).url }, "local status and metrics endpoint listening");
         } catch (err) {
           await control.stop();
+          await healthWatch?.stop();
           await agent.stop({ stopService });
           await mqttClient?.endAsync().catch(() => {});
           throw err;
         }
       }
       reporting?.start();
-      // Service health can change with nothing journaled (a crash, a slow disk): look again now and then.
-      refresh = reporting ? setInterval(() => reporting.refresh(), 30_000) : undefined;
+      healthWatch?.start();
       started = recovered.then(() => {
         if (agent.stopping.aborted) return;
         push?.start();
+        withdrawalPush?.start();
         inbox?.start().catch((err) => logger.error({ err, dir: config.inbox }, "cannot watch the inbox"));
         agent.startPolling(config.mqtt ? config.mqtt.fallbackPollIntervalSeconds : config.pollIntervalSeconds);
       });
@@ -114,10 +147,11 @@ export async function wireDaemon(ctx: CliContext): Promise<Daemon> {
     async stop() {
       logger.info("agent stopping");
       push?.stop();
+      withdrawalPush?.stop();
       await inbox?.stop();
-      clearInterval(refresh);
       await control.stop();
       await endpoint?.stop();
+      await healthWatch?.stop();
       await agent.stop({ stopService });
       await started;
       await reporting?.stop();

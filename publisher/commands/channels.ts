@@ -1,8 +1,9 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { isEdgeError } from "../../shared/errors.js";
-import { isExpired, nameProblem } from "../../shared/manifest.js";
+import { nameProblem } from "../../shared/manifest.js";
 import { readChannelPointer } from "../repo-files.js";
+import { DEFAULT_WARN_DAYS, expiryWarning, pointerExpiry } from "../rollout/pointer-expiry.js";
 
 export interface ChannelRow {
   name: string;
@@ -12,10 +13,15 @@ export interface ChannelRow {
   rollout: { percent: number; paused: boolean };
   expiresAt: string;
   expired: boolean;
+  /** Not expired, but expiring within the look-ahead (`--warn-days`). */
+  expiresSoon: boolean;
+  daysLeft: number;
 }
 
 export interface ChannelsResult {
   channels: ChannelRow[];
+  /** One line per pointer that is expired or expires within the look-ahead. */
+  warnings: string[];
   /** Pointer files that could not be read, each with its one-line reason. */
   problems: { path: string; error: string }[];
 }
@@ -29,11 +35,21 @@ async function listDir(path: string): Promise<string[]> {
   }
 }
 
-/** Every channel pointer under channels/ (of one name when given), sorted by name and channel. */
-export async function listChannels(opts: { repoDir: string; name?: string; now?: Date }): Promise<ChannelsResult> {
+/**
+ * Every channel pointer under channels/ (of one name when given), sorted by
+ * name and channel, with a warning for each that expires within `warnDays`
+ * (default 7) or already has.
+ */
+export async function listChannels(opts: {
+  repoDir: string;
+  name?: string;
+  now?: Date;
+  warnDays?: number;
+}): Promise<ChannelsResult> {
   const now = opts.now ?? new Date();
+  const warnDays = opts.warnDays ?? DEFAULT_WARN_DAYS;
   const names = opts.name !== undefined ? [opts.name] : await listDir(join(opts.repoDir, "channels"));
-  const result: ChannelsResult = { channels: [], problems: [] };
+  const result: ChannelsResult = { channels: [], warnings: [], problems: [] };
   for (const name of names) {
     if (nameProblem(name)) continue;
     for (const file of await listDir(join(opts.repoDir, "channels", name))) {
@@ -43,6 +59,7 @@ export async function listChannels(opts: { repoDir: string; name?: string; now?:
         const doc = await readChannelPointer(opts.repoDir, name, channel);
         if (!doc) continue;
         const p = doc.value;
+        const expiry = pointerExpiry(p.expiresAt, now, warnDays);
         result.channels.push({
           name: p.name,
           channel: p.channel,
@@ -50,8 +67,10 @@ export async function listChannels(opts: { repoDir: string; name?: string; now?:
           sequence: p.sequence,
           rollout: p.rollout ? { percent: p.rollout.percent, paused: p.rollout.paused } : { percent: 100, paused: false },
           expiresAt: p.expiresAt,
-          expired: isExpired(p.expiresAt, now),
+          ...expiry,
         });
+        const warning = expiryWarning(p, expiry);
+        if (warning) result.warnings.push(warning);
       } catch (err) {
         const error = isEdgeError(err) ? `${err.code}: ${err.message}` : String(err);
         result.problems.push({ path: join(opts.repoDir, "channels", name, file), error });
@@ -73,7 +92,7 @@ export function channelsTable(rows: ChannelRow[]): string {
     r.version,
     String(r.sequence),
     formatRollout(r.rollout),
-    r.expired ? `${r.expiresAt} EXPIRED` : r.expiresAt,
+    r.expired ? `${r.expiresAt} EXPIRED` : r.expiresSoon ? `${r.expiresAt} (in ${r.daysLeft} days)` : r.expiresAt,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
   const line = (c: string[]): string =>

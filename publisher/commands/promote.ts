@@ -5,6 +5,7 @@ import { loadPrivateKey } from "../key-file.js";
 import { checkMqttSettings } from "../mqtt-connect.js";
 import { readChannelPointer } from "../repo-files.js";
 import { writeChannelPointer } from "../rollout/pointer-writer.js";
+import { refuseWithdrawn } from "../withdraw/withdrawal-file.js";
 import { validateNameAndVersion } from "./build.js";
 
 export interface PromoteOptions {
@@ -19,6 +20,8 @@ export interface PromoteOptions {
   expiresInDays?: number;
   now?: Date;
   mqtt?: MqttSettings;
+  /** Point `to` at a withdrawn version all the same (devices still refuse it). */
+  force?: boolean;
 }
 
 export interface PromoteResult {
@@ -52,6 +55,7 @@ export async function promote(opts: PromoteOptions): Promise<PromoteResult> {
   if (from.value.version !== opts.version) {
     throw new EdgeError("RELEASE_NOT_FOUND", `channel ${opts.from} carries ${from.value.version}, not ${opts.version}`);
   }
+  await refuseWithdrawn(opts.repoDir, opts.name, opts.version, opts.force);
   const previous = await readChannelPointer(opts.repoDir, opts.name, opts.to);
   const written = await writeChannelPointer({
     repoDir: opts.repoDir,

@@ -5,6 +5,7 @@ import { loadPrivateKey } from "../key-file.js";
 import { checkMqttSettings } from "../mqtt-connect.js";
 import { readChannelPointer } from "../repo-files.js";
 import { DEFAULT_EXPIRES_DAYS, writeChannelPointer } from "../rollout/pointer-writer.js";
+import { refuseWithdrawn } from "../withdraw/withdrawal-file.js";
 import { validateNameAndVersion } from "./build.js";
 
 export interface PublishOptions {
@@ -17,6 +18,8 @@ export interface PublishOptions {
   now?: Date;
   /** Also publish the pointer, retained, to this broker once it is written. */
   mqtt?: MqttSettings;
+  /** Point the channel at a withdrawn version all the same (devices still refuse it). */
+  force?: boolean;
 }
 
 export interface PublishResult {
@@ -41,6 +44,7 @@ export async function publishChannel(opts: PublishOptions): Promise<PublishResul
   // A bad URL or unreadable TLS file must stop us before the repository changes.
   if (opts.mqtt) checkMqttSettings(opts.mqtt);
   const key = await loadPrivateKey(opts.keyPath);
+  await refuseWithdrawn(opts.repoDir, opts.name, opts.version, opts.force);
 
   // A malformed previous pointer stops us: restarting at 1 would look like a replay to every device.
   const previous = await readChannelPointer(opts.repoDir, opts.name, opts.channel);
@@ -54,6 +58,5 @@ export async function publishChannel(opts: PublishOptions): Promise<PublishResul
     expiresInDays: days,
     now: opts.now,
     mqtt: opts.mqtt,
-    recordHistory: false,
   });
 }

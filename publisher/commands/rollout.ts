@@ -5,10 +5,11 @@ import type { PrivateKeyInfo } from "../../shared/signature.js";
 import { loadPrivateKey } from "../key-file.js";
 import { checkMqttSettings } from "../mqtt-connect.js";
 import { readChannelPointer } from "../repo-files.js";
-import { abortTarget } from "../rollout/channel-history.js";
+import { type AbortHow, type AbortTarget, abortTarget } from "../rollout/channel-history.js";
 import type { HaltDecision, HaltPolicy } from "../rollout/halt-policy.js";
 import { openEventWatch, type WatchEnd } from "../rollout/halt-watch.js";
 import { writeChannelPointer } from "../rollout/pointer-writer.js";
+import { refuseWithdrawn, withdrawnVersions } from "../withdraw/withdrawal-file.js";
 import { validateNameAndVersion } from "./build.js";
 import { channelNameProblem } from "./promote.js";
 
@@ -18,7 +19,7 @@ export type RolloutAction =
   | { kind: "percent"; percent: number; version?: string }
   | { kind: "pause" }
   | { kind: "resume" }
-  | { kind: "abort" };
+  | { kind: "abort"; to?: string };
 
 export interface RolloutOptions {
   repoDir: string;
@@ -29,6 +30,8 @@ export interface RolloutOptions {
   expiresInDays?: number;
   now?: Date;
   mqtt?: MqttSettings;
+  /** Point the channel at a withdrawn version all the same (devices still refuse it). */
+  force?: boolean;
 }
 
 export interface RolloutChange {
@@ -36,8 +39,8 @@ export interface RolloutChange {
   path: string;
   /** The version the channel named before this change. */
   previousVersion: string | null;
-  /** For abort: where the previous release came from. */
-  abortedFrom?: { version: string; source: "history" | "repository" };
+  /** For abort: the version the channel left, and where the release it went back to came from. */
+  abortedFrom?: { version: string; source: AbortTarget["source"] };
   mqtt?: { topic: string };
 }
 
@@ -72,7 +75,15 @@ function policyOf(action: RolloutAction, current: ChannelPointer | undefined): R
   }
 }
 
-async function applyAction(opts: RolloutOptions, key: PrivateKeyInfo): Promise<RolloutChange> {
+/** Where an abort sends the channel: `--to`, or the last healthy release (channel-history.ts). */
+async function abortDestination(opts: RolloutOptions, current: ChannelPointer, to: string | undefined): Promise<AbortTarget> {
+  if (to === undefined) return abortTarget(opts.repoDir, current, await withdrawnVersions(opts.repoDir, opts.name));
+  if (to === current.version) throw new EdgeError("USAGE", `--to ${to} is the version being aborted`);
+  await refuseWithdrawn(opts.repoDir, opts.name, to, opts.force);
+  return { version: to, source: "operator" };
+}
+
+async function applyAction(opts: RolloutOptions, key: PrivateKeyInfo, how: AbortHow = "abort"): Promise<RolloutChange> {
   const current = (await readChannelPointer(opts.repoDir, opts.name, opts.channel))?.value;
   const action = opts.action;
   const movesTo = action.kind === "percent" ? action.version : undefined;
@@ -85,9 +96,12 @@ async function applyAction(opts: RolloutOptions, key: PrivateKeyInfo): Promise<R
   let version = movesTo ?? (current as ChannelPointer).version;
   let abortedFrom: RolloutChange["abortedFrom"];
   if (action.kind === "abort") {
-    const target = await abortTarget(opts.repoDir, current as ChannelPointer);
+    const target = await abortDestination(opts, current as ChannelPointer, action.to);
     version = target.version;
     abortedFrom = { version: (current as ChannelPointer).version, source: target.source };
+  } else if (action.kind === "percent") {
+    // Widening the share of a withdrawn release, or moving to one, is refused; pause and resume are not.
+    await refuseWithdrawn(opts.repoDir, opts.name, version, opts.force);
   }
   const written = await writeChannelPointer({
     repoDir: opts.repoDir,
@@ -100,6 +114,7 @@ async function applyAction(opts: RolloutOptions, key: PrivateKeyInfo): Promise<R
     expiresInDays: opts.expiresInDays,
     now: opts.now,
     mqtt: opts.mqtt,
+    aborted: abortedFrom ? { version: abortedFrom.version, by: how } : undefined,
   });
   const change: RolloutChange = { ...written, previousVersion: current?.version ?? null };
   if (abortedFrom) change.abortedFrom = abortedFrom;
@@ -107,7 +122,9 @@ async function applyAction(opts: RolloutOptions, key: PrivateKeyInfo): Promise<R
 }
 
 async function prepare(opts: RolloutOptions): Promise<PrivateKeyInfo> {
-  validateNameAndVersion(opts.name, opts.action.kind === "percent" ? (opts.action.version ?? "0.0.0") : "0.0.0");
+  const a = opts.action;
+  const named = a.kind === "percent" ? a.version : a.kind === "abort" ? a.to : undefined;
+  validateNameAndVersion(opts.name, named ?? "0.0.0");
   const problem = channelNameProblem(opts.channel);
   if (problem) throw new EdgeError("USAGE", problem);
   if (opts.action.kind === "percent") {
@@ -121,8 +138,10 @@ async function prepare(opts: RolloutOptions): Promise<PrivateKeyInfo> {
 /**
  * One rollout change: a new signed pointer with the next sequence number.
  * percent sets the share (and with a version moves the channel there); pause and
- * resume flip `paused`; abort points the channel back at the previous release at
- * 100 %, so devices that took the aborted release go back as an ordinary update.
+ * resume flip `paused`; abort points the channel at 100 % back at the last
+ * release that was healthy on it (or at `to`) and records the aborted version in
+ * the channel's history, so devices that took it go back as an ordinary update
+ * and no later abort returns to it. percent refuses a withdrawn version unless forced.
  */
 export async function changeRollout(opts: RolloutOptions): Promise<RolloutChange> {
   return applyAction(opts, await prepare(opts));
@@ -147,7 +166,7 @@ export async function rolloutWithHalt(opts: RolloutOptions & { mqtt: MqttSetting
     halt.onWatching?.(change);
     const { end, decision } = await watch.until(halt.policy, halt.watchMs, halt.stopRequested);
     if (end !== "halt") return { change, end, decision };
-    const abort = await applyAction({ ...opts, action: { kind: "abort" } }, key);
+    const abort = await applyAction({ ...opts, action: { kind: "abort" } }, key, "halt");
     return { change, end, decision, abort };
   } finally {
     await watch.close();

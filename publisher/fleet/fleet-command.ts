@@ -1,4 +1,6 @@
 import type { MqttSettings } from "../../shared/mqtt-options.js";
+import { DEFAULT_WARN_DAYS } from "../rollout/pointer-expiry.js";
+import { pointerRows } from "./fleet-pointers.js";
 import { fleetSnapshot } from "./fleet-state.js";
 import { renderFleetTable } from "./fleet-table.js";
 import { openFleetWatch } from "./fleet-watch.js";
@@ -13,6 +15,10 @@ export interface FleetCommandOptions {
   json: boolean;
   watch: boolean;
   waitMs: number;
+  /** Warn about retained channel pointers expiring within this many days (default 7). */
+  warnDays?: number;
+  /** Clock for the expiry warnings. */
+  now?: () => Date;
   /** stdout is a terminal: --watch redraws in place. */
   isTty: boolean;
   out: (text: string) => void;
@@ -41,9 +47,15 @@ export async function runFleetCommand(opts: FleetCommandOptions): Promise<number
   });
   const draw = (): void => {
     const snapshot = fleetSnapshot(watch.fleet);
-    if (opts.json) opts.out(`${JSON.stringify(snapshot)}\n`);
-    else if (opts.watch && opts.isTty) opts.out(`${CLEAR_SCREEN}${renderFleetTable(snapshot)}`);
-    else opts.out(`${drawing ? "\n" : ""}${renderFleetTable(snapshot)}`);
+    const { pointers, warnings } = pointerRows(
+      watch.pointers,
+      (opts.now ?? (() => new Date()))(),
+      opts.warnDays ?? DEFAULT_WARN_DAYS,
+    );
+    const text = renderFleetTable(snapshot) + warnings.map((w) => `${w}\n`).join("");
+    if (opts.json) opts.out(`${JSON.stringify({ ...snapshot, pointers, warnings })}\n`);
+    else if (opts.watch && opts.isTty) opts.out(`${CLEAR_SCREEN}${text}`);
+    else opts.out(`${drawing ? "\n" : ""}${text}`);
   };
   try {
     await watch.settled;

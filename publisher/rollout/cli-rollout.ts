@@ -5,6 +5,7 @@ import { integerFlag, positiveNumberFlag, required } from "../cli-spec.js";
 import { channelsTable, formatRollout, listChannels } from "../commands/channels.js";
 import { keysInit, keysRotate } from "../commands/keys.js";
 import { promote } from "../commands/promote.js";
+import { type RefreshResult, refreshPointers } from "../commands/refresh.js";
 import {
   changeRollout,
   DEFAULT_WATCH_SECONDS,
@@ -13,6 +14,7 @@ import {
   type RolloutOptions,
   rolloutWithHalt,
 } from "../commands/rollout.js";
+import type { AbortTarget } from "./channel-history.js";
 import { parseFailureRate } from "./halt-policy.js";
 
 /** The CLI side of promote, channels, rollout and keys (flags in, one report out). */
@@ -31,6 +33,12 @@ function list(flags: Flags, key: string): string[] {
   if (v === undefined) return [];
   return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === "string");
 }
+
+const ABORT_SOURCE: Record<AbortTarget["source"], string> = {
+  history: "back to the last healthy release in the channel history",
+  repository: "back to the highest built release below it: the channel history has a gap",
+  operator: "back to the release named by --to",
+};
 
 function pointerLine(p: RolloutChange["pointer"]): string {
   const share = formatRollout(p.rollout ?? { percent: 100, paused: false });
@@ -52,6 +60,7 @@ export async function runPromote(flags: Flags, io: CliIo): Promise<number> {
     percent: percentFlag(str(flags, "percent")),
     expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
     mqtt: mqttFlags(flags, "promote", false),
+    force: flags.force === true,
   });
   report(
     io,
@@ -62,10 +71,40 @@ export async function runPromote(flags: Flags, io: CliIo): Promise<number> {
 }
 
 export async function runChannels(flags: Flags, io: CliIo): Promise<number> {
-  const r = await listChannels({ repoDir: required(str(flags, "repo"), "repo", "channels"), name: str(flags, "name") });
+  const r = await listChannels({
+    repoDir: required(str(flags, "repo"), "repo", "channels"),
+    name: str(flags, "name"),
+    warnDays: integerFlag(str(flags, "warn-days"), "warn-days", 0, 3650),
+  });
   for (const p of r.problems) io.warn(`edge-publish: skipped ${p.path}: ${p.error}\n`);
-  report(io, r, r.channels.length === 0 ? "no channel pointers\n" : channelsTable(r.channels));
+  const table = r.channels.length === 0 ? "no channel pointers\n" : channelsTable(r.channels);
+  report(io, r, table + r.warnings.map((w) => `${w}\n`).join(""));
   return 0;
+}
+
+function refreshText(r: RefreshResult): string {
+  const verb = r.dryRun ? "would re-sign" : "re-signed";
+  const lines = r.refreshed.map(
+    (p) =>
+      `${verb} ${p.name} ${p.channel} -> ${p.version}: sequence ${p.fromSequence} -> ${p.sequence}, expiry ${p.previousExpiresAt} -> ${p.expiresAt}${p.mqtt ? `; published to ${p.mqtt.topic}` : ""}\n`,
+  );
+  const summary = `${r.refreshed.length} pointer(s) ${verb}; ${r.kept.length} not due within ${r.beforeDays} days\n`;
+  return lines.join("") + summary;
+}
+
+export async function runRefresh(flags: Flags, io: CliIo): Promise<number> {
+  const r = await refreshPointers({
+    repoDir: required(str(flags, "repo"), "repo", "refresh"),
+    keyPath: required(str(flags, "key"), "key", "refresh"),
+    name: str(flags, "name"),
+    beforeDays: integerFlag(str(flags, "before-days"), "before-days", 0, 3650),
+    expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
+    dryRun: flags["dry-run"] === true,
+    mqtt: mqttFlags(flags, "refresh", false),
+  });
+  for (const p of r.problems) io.warn(`edge-publish: could not refresh ${p.path}: ${p.error}\n`);
+  report(io, r, refreshText(r));
+  return r.problems.length > 0 ? 1 : 0;
 }
 
 function rolloutAction(flags: Flags): RolloutAction {
@@ -84,10 +123,12 @@ function rolloutAction(flags: Flags): RolloutAction {
   }
   const version = str(flags, "version");
   if (version !== undefined && percent === undefined) throw new EdgeError("USAGE", "--version goes with --percent");
+  const to = str(flags, "to");
+  if (to !== undefined && flags.abort !== true) throw new EdgeError("USAGE", "--to goes with --abort");
   if (percent !== undefined) return version === undefined ? { kind: "percent", percent } : { kind: "percent", percent, version };
   if (flags.pause === true) return { kind: "pause" };
   if (flags.resume === true) return { kind: "resume" };
-  return { kind: "abort" };
+  return to === undefined ? { kind: "abort" } : { kind: "abort", to };
 }
 
 export async function runRollout(flags: Flags, io: CliIo): Promise<number> {
@@ -101,13 +142,14 @@ export async function runRollout(flags: Flags, io: CliIo): Promise<number> {
     action,
     expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
     mqtt: mqttFlags(flags, "rollout", rate !== undefined),
+    force: flags.force === true,
   };
   if (rate === undefined) {
     for (const f of ["min-devices", "watch-seconds"]) {
       if (str(flags, f) !== undefined) throw new EdgeError("USAGE", `--${f} goes with --halt-on-failures`);
     }
     const c = await changeRollout(opts);
-    const what = c.abortedFrom ? `aborted ${c.abortedFrom.version} (previous release from ${c.abortedFrom.source}): ` : "";
+    const what = c.abortedFrom ? `aborted ${c.abortedFrom.version} (${ABORT_SOURCE[c.abortedFrom.source]}): ` : "";
     report(
       io,
       changeJson(c),

@@ -9,12 +9,12 @@ import type { MqttSettings } from "../../shared/mqtt-options.js";
 import { channelPointerPath, releaseManifestPath } from "../../shared/repo-layout.js";
 import { type PrivateKeyInfo, signEnvelope } from "../../shared/signature.js";
 import { channelTopic } from "../../shared/topics.js";
-import { publishPointerToBroker } from "../mqtt-publish.js";
+import { publishPointerToBroker, pushWrittenFile } from "../mqtt-publish.js";
 import { readRelease } from "../repo-files.js";
-import { recordPointers } from "./channel-history.js";
+import { type HistoryEntry, recordPointers } from "./channel-history.js";
 
 export const DEFAULT_EXPIRES_DAYS = 30;
-const DAY_MS = 24 * 60 * 60 * 1000;
+export const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface WritePointerOptions {
   repoDir: string;
@@ -29,8 +29,8 @@ export interface WritePointerOptions {
   expiresInDays?: number;
   now?: Date;
   mqtt?: MqttSettings;
-  /** Record the pointer in the channel's history (default true; `publish` does not). */
-  recordHistory?: boolean;
+  /** Written by an abort: the version the channel leaves, recorded in its history so no later abort returns to it. */
+  aborted?: HistoryEntry["aborted"];
 }
 
 export interface WrittenPointer {
@@ -40,9 +40,9 @@ export interface WrittenPointer {
 }
 
 /**
- * Signs and writes a channel pointer (as `publish` does), records it in the
- * channel's history so `rollout --abort` knows what came before, and pushes it
- * to the broker when asked.
+ * Signs and writes a channel pointer, records it (and the one it replaced) in
+ * the channel's history so `rollout --abort` knows what came before, and
+ * pushes it to the broker when asked.
  */
 export async function writeChannelPointer(opts: WritePointerOptions): Promise<WrittenPointer> {
   const release = await readRelease(opts.repoDir, opts.name, opts.version);
@@ -76,18 +76,11 @@ export async function writeChannelPointer(opts: WritePointerOptions): Promise<Wr
   await mkdir(dirname(path), { recursive: true });
   const bytes = Buffer.from(canonicalJson(signEnvelope(pointer, [opts.key])), "utf8");
   await writeFileAtomic(path, bytes);
-  if (opts.recordHistory !== false) {
-    await recordPointers(opts.repoDir, opts.name, opts.channel, opts.previous ? [opts.previous, pointer] : [pointer]);
-  }
-  if (!opts.mqtt) return { pointer, path };
-  try {
-    await publishPointerToBroker({ settings: opts.mqtt, name: opts.name, channel: opts.channel, pointerBytes: bytes });
-  } catch (err) {
-    if (err instanceof EdgeError) {
-      // Polling devices already see the new pointer; only pushed devices miss it.
-      throw new EdgeError(err.code, `${err.message} (${path} was written; only the broker is behind)`, { cause: err });
-    }
-    throw err;
-  }
+  await recordPointers(opts.repoDir, opts.name, opts.channel, opts.previous ? [opts.previous, pointer] : [pointer], opts.aborted);
+  const mqtt = opts.mqtt;
+  if (!mqtt) return { pointer, path };
+  await pushWrittenFile(path, () =>
+    publishPointerToBroker({ settings: mqtt, name: opts.name, channel: opts.channel, pointerBytes: bytes }),
+  );
   return { pointer, path, mqtt: { topic: channelTopic(opts.name, opts.channel) } };
 }

@@ -13,6 +13,7 @@ import {
 } from "../../shared/topics.js";
 import { hasMosquitto, startAedes, startPrivateMosquitto, type TestBroker } from "../helpers/broker.js";
 import { waitFor } from "../helpers/processes.js";
+import { expectSettled } from "../helpers/settled.js";
 import { World } from "../helpers/world.js";
 
 let world: World | undefined;
@@ -75,14 +76,21 @@ describe("a broker restart in the middle of an update", () => {
     await agent.waitForLog("the v2 attempt", (l) => l.msg === "attempt started" && l.to === "2.0.0");
 
     // Down and up again on the same port, with no retained state kept.
+    const downAt = Date.now();
     await b.close();
     await new Promise((r) => setTimeout(r, 300));
     b = await startBroker(b.port);
     broker = b;
+    const upAt = Date.now();
     const after = observe(b.url, "dev-e2e-1");
 
     await waitFor("v2 committed", async () => (await w.status()).phase === "idle", 40_000);
-    expect((await w.status()).lastUpdate).toMatchObject({ version: "2.0.0", result: "succeeded" });
+    await expectSettled(w, agent, { active: "2.0.0", last: { to: "2.0.0", result: "succeeded", errorCode: null } });
+    // The broker really was away in the middle of the attempt, as the journal's own times show.
+    const [attempt] = await w.history();
+    expect(Date.parse(attempt?.startedAt ?? "")).toBeLessThanOrEqual(downAt);
+    expect(Date.parse(attempt?.finishedAt ?? "")).toBeGreaterThanOrEqual(upAt);
+    expect((await w.history()).map((h) => `${h.to}:${h.result}`)).toEqual(["2.0.0:succeeded", "1.0.0:succeeded"]);
     const final = await waitFor(
       "a fresh status on the restarted broker",
       () => after.statuses.find((s) => s.online && s.activeVersion === "2.0.0" && s.phase === "idle"),

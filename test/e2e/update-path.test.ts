@@ -41,7 +41,10 @@ describe("the update path, end to end (real agent, repository server and inferen
 
     // Several more polls pass; the denied release is not attempted again.
     const attemptsBefore = JSON.parse((await w.cli(["history", "--json"])).stdout).length;
-    await new Promise((r) => setTimeout(r, 3000));
+    // Counted from the agent's own log (each poll that finds 3.0.0 denied says so), not guessed from a sleep.
+    const deniedPolls = () => agent.lines.filter((l) => l.version === "3.0.0" && l.reason === "denied").length;
+    const pollsBefore = deniedPolls();
+    await waitFor("three more polls that find 3.0.0 denied", () => deniedPolls() >= pollsBefore + 3, 30_000);
     const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as { to: string; result: string }[];
     expect(history.length).toBe(attemptsBefore);
     expect(history.map((h) => `${h.to}:${h.result}`)).toEqual(["3.0.0:rolled_back", "2.0.0:succeeded", "1.0.0:succeeded"]);

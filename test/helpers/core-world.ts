@@ -9,6 +9,7 @@ import type { FaultHook } from "../../agent/ports.js";
 import { ChannelChecker } from "../../agent/sources/channel-check.js";
 import { KeyRing } from "../../agent/sources/key-ring.js";
 import { verifySideload } from "../../agent/sources/sideload.js";
+import { WithdrawalTracker } from "../../agent/sources/withdrawal-tracker.js";
 import { type Db, openDb } from "../../agent/state/db.js";
 import { type AttemptRow, StateStore } from "../../agent/state/store.js";
 import { loadTrustedKeys } from "../../agent/trusted-keys.js";
@@ -159,12 +160,15 @@ export class CoreWorld {
   /** One whole attempt at `version` from the repository, intake checks included. */
   async install(version: string, signal: AbortSignal = new AbortController().signal): Promise<AttemptRow> {
     const keyRing = new KeyRing(this.keys, this.store, silentLogger());
+    const now = () => this.clock.now();
+    const withdrawals = new WithdrawalTracker({ config: this.config, store: this.store, keyRing, logger: silentLogger(), now });
     const checker = new ChannelChecker({
       config: this.config,
       store: this.store,
       keyRing,
+      withdrawals,
       logger: silentLogger(),
-      now: () => this.clock.now(),
+      now,
     });
     const verified = await checker.releaseByVersion(version);
     return this.updater().start(

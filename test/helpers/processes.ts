@@ -109,6 +109,11 @@ export class LoggedProcess {
     return this.child.pid;
   }
 
+  /** Still running: neither exited nor killed. */
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   hasLog(match: (line: Record<string, unknown>) => boolean): boolean {
     return this.lines.some(match);
   }
@@ -122,7 +127,7 @@ export class LoggedProcess {
   }
 
   kill(signal: NodeJS.Signals = "SIGTERM"): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    if (this.alive) this.child.kill(signal);
   }
 
   async stop(timeoutMs = 15_000): Promise<void> {

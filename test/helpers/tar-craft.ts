@@ -27,6 +27,8 @@ export interface TarEntry {
   content?: Buffer;
   linkname?: string;
   mode?: number;
+  /** Pax records to write before the entry (tar-stream then writes `path` too). */
+  pax?: Record<string, string>;
 }
 
 export interface Signer {
@@ -62,6 +64,7 @@ export async function tarOf(entries: TarEntry[]): Promise<Buffer> {
       gname: "",
     };
     if (e.linkname !== undefined) header.linkname = e.linkname;
+    if (e.pax !== undefined) header.pax = e.pax;
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error | null): void => (err ? reject(err) : resolve());
       if (content) pack.entry(header, content, done);
@@ -108,20 +111,93 @@ function field(header: Buffer, start: number, length: number): string {
   return raw.subarray(0, end < 0 ? raw.length : end).toString("utf8");
 }
 
+/** A copy where `edit` changed the 512-byte header of entry `name`, with its checksum fixed again. */
+export function patchHeader(tar: Buffer, name: string, edit: (header: Buffer) => void): Buffer {
+  const copy = Buffer.from(tar);
+  const at = headerOffset(copy, name);
+  const header = copy.subarray(at, at + 512);
+  edit(header);
+  fixChecksum(header);
+  return copy;
+}
+
+/** Recomputes a header block's checksum after an edit. */
+export function fixChecksum(header: Buffer): void {
+  header.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8, "ascii");
+}
+
 /**
  * Rewrites the size field of the tar header of entry `name` and fixes its checksum,
  * so the header claims `size` bytes while the archive holds the original content.
  */
 export function lieAboutSize(tar: Buffer, name: string, size: number): Buffer {
-  const copy = Buffer.from(tar);
-  const at = headerOffset(copy, name);
-  const header = copy.subarray(at, at + 512);
-  header.write(`${size.toString(8).padStart(11, "0")}\0`, 124, 12, "ascii");
-  header.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const byte of header) sum += byte;
-  header.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148, 8, "ascii");
-  return copy;
+  return patchHeader(tar, name, (h) => h.write(`${size.toString(8).padStart(11, "0")}\0`, 124, 12, "ascii"));
+}
+
+/** The size field in base-256 (GNU's form for sizes past 8 GiB): `bytes` are its last 11 bytes, big-endian. */
+export function base256Size(tar: Buffer, name: string, negative: boolean): Buffer {
+  return patchHeader(tar, name, (h) => {
+    h.fill(negative ? 0xff : 0, 124, 136);
+    h[124] = negative ? 0xff : 0x80;
+    if (negative) h[135] = 0xf0;
+    else h.writeUIntBE(2 ** 40, 130, 6);
+  });
+}
+
+/** Sets the typeflag byte of entry `name` (for types tar-stream cannot write: GNU sparse 'S', volume label 'V', ...). */
+export function setTypeflag(tar: Buffer, name: string, flag: string): Buffer {
+  return patchHeader(tar, name, (h) => h.write(flag, 156, 1, "latin1"));
+}
+
+/** A ustar header block of `typeflag` for `size` bytes, named `name` (at most 100 bytes). */
+export function rawHeader(name: string, typeflag: string, size: number): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0, 100, "utf8");
+  h.write("0000644\0", 100, 8, "ascii");
+  h.write("0000000\0", 108, 8, "ascii");
+  h.write("0000000\0", 116, 8, "ascii");
+  h.write(`${size.toString(8).padStart(11, "0")}\0`, 124, 12, "ascii");
+  h.write(
+    `${Math.floor(FIXED_MTIME.getTime() / 1000)
+      .toString(8)
+      .padStart(11, "0")}\0`,
+    136,
+    12,
+    "ascii",
+  );
+  h.write(typeflag, 156, 1, "latin1");
+  h.write("ustar\0" + "00", 257, 8, "ascii");
+  fixChecksum(h);
+  return h;
+}
+
+/** A GNU long-name record ('L') giving the next entry the name `name`, whatever its own header says. */
+export function gnuLongName(name: string): Buffer {
+  const body = Buffer.from(`${name}\0`, "utf8");
+  return Buffer.concat([rawHeader("././@LongLink", "L", body.length), body, Buffer.alloc((512 - (body.length % 512)) % 512)]);
+}
+
+/** Inserts `bytes` (whole blocks) just before the header of entry `name`. */
+export function insertBefore(tar: Buffer, name: string, bytes: Buffer): Buffer {
+  const at = headerOffset(tar, name);
+  return Buffer.concat([tar.subarray(0, at), bytes, tar.subarray(at)]);
+}
+
+/** Offsets where each entry's header starts, its body starts, and where the end-of-archive blocks start. */
+export function entryBoundaries(tar: Buffer): { headers: number[]; bodies: number[]; end: number } {
+  const headers: number[] = [];
+  const bodies: number[] = [];
+  let at = 0;
+  while (at + 512 <= tar.length && tar.subarray(at, at + 512).some((b) => b !== 0)) {
+    const size = Number.parseInt(field(tar.subarray(at, at + 512), 124, 12).trim(), 8) || 0;
+    headers.push(at);
+    bodies.push(at + 512);
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return { headers, bodies, end: at };
 }
 
 export interface BundleSpec {

@@ -106,6 +106,8 @@ export interface StatusJson {
   lastUpdate: { version: string; result: string | null; errorCode: string | null; error: string | null } | null;
   denied: { version: string; errorCode: string }[];
   health: { ok: boolean };
+  withdrawn: { version: string; reason: string; action: string; withdrawnAt: string } | null;
+  state: string;
   healthy: boolean;
   daemon: { running: boolean };
 }
@@ -118,5 +120,8 @@ export interface HistoryEntryJson {
   to: string;
   result: string | null;
   errorCode: string | null;
-  phases: { phase: string }[];
+  bytesDownloaded: number;
+  startedAt: string;
+  finishedAt: string | null;
+  phases: { phase: string; at: string }[];
 }

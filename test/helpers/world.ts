@@ -1,11 +1,13 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { ReleaseManifest } from "../../shared/manifest.js";
+import { releaseManifestPath } from "../../shared/repo-layout.js";
 import { EXAMPLE_SERVICE, freePort, type LoggedProcess, type RunResult } from "./processes.js";
-import { agentConfig, type StatusJson, TestDevice } from "./test-device.js";
+import { agentConfig, type HistoryEntryJson, type StatusJson, TestDevice } from "./test-device.js";
 import { type ReleaseOptions, TestRepository } from "./test-repository.js";
 
-export type { StatusJson } from "./test-device.js";
+export type { HistoryEntryJson, StatusJson } from "./test-device.js";
 
 export interface WorldOptions {
   name?: string;
@@ -100,6 +102,10 @@ export class World {
     return this.device.status();
   }
 
+  history(): Promise<HistoryEntryJson[]> {
+    return this.device.history();
+  }
+
   /** The version the example service reports right now, or undefined when it does not answer. */
   async servedVersion(): Promise<string | undefined> {
     try {
@@ -135,6 +141,17 @@ export class World {
 
   readRepoFile(rel: string): Promise<Buffer> {
     return this.repo.readFile(rel);
+  }
+
+  /** The signed release manifest `version` was built with (its `signed` part). */
+  async releaseManifest(version: string): Promise<ReleaseManifest> {
+    const text = await this.repo.readFile(releaseManifestPath(this.name, version));
+    return (JSON.parse(text.toString("utf8")) as { signed: ReleaseManifest }).signed;
+  }
+
+  /** SIGTERM to every agent started here, and waits for them (close() does this too). */
+  stopAgents(): Promise<void> {
+    return this.device.stopAgents();
   }
 
   async close(): Promise<void> {

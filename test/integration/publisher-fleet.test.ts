@@ -7,9 +7,12 @@ import mqtt, { type MqttClient } from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { buildRelease } from "../../publisher/commands/build.js";
 import { keygen } from "../../publisher/commands/keygen.js";
+import type { PointerRow } from "../../publisher/fleet/fleet-pointers.js";
 import type { DeviceRow, FleetSnapshot } from "../../publisher/fleet/fleet-state.js";
 import { openFleetWatch } from "../../publisher/fleet/fleet-watch.js";
+import { generateSigningKeyPair, parsePrivateKey } from "../../shared/signature.js";
 import {
+  channelTopic,
   type DeviceEvent,
   type DeviceStatusMessage,
   deviceEventsTopic,
@@ -19,6 +22,7 @@ import {
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
 import { freePort, PUBLISH_BIN, type RunResult, runNode, waitFor } from "../helpers/processes.js";
+import { writePointer } from "../helpers/repo-craft.js";
 
 let broker: TestBroker;
 const clients: MqttClient[] = [];
@@ -204,6 +208,55 @@ describe("edge-publish fleet (built CLI)", () => {
     } finally {
       await rm(root, { recursive: true, force: true });
     }
+  });
+
+  it("warns about each retained channel pointer that expired or expires within --warn-days, text and --json", async () => {
+    const name = `expiring-${tag()}`;
+    const dir = await mkdtemp(join(tmpdir(), "edgepull-fleet-pointers-"));
+    const key = parsePrivateKey(generateSigningKeyPair().privatePem, "fleet-test");
+    const day = 24 * 3600 * 1000;
+    const publisher = await connect();
+    try {
+      for (const [channel, days] of [
+        ["soon", 3],
+        ["later", 20],
+        ["gone", -1],
+      ] as const) {
+        const text = await writePointer(dir, {
+          name,
+          channel,
+          version: "1.0.0",
+          sequence: 4,
+          releaseText: "{}",
+          keys: [key],
+          expiresAt: new Date(Date.now() + days * day).toISOString(),
+        });
+        await retain(publisher, channelTopic(name, channel), text);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const r = await cli("fleet", "--mqtt", broker.url, "--json", "--wait-ms", "3000", "--warn-days", "7");
+    expect(r.code, r.stderr).toBe(0);
+    const snapshot = JSON.parse(r.stdout) as FleetSnapshot & { pointers: PointerRow[]; warnings: string[] };
+    const flags = snapshot.pointers
+      .filter((p) => p.name === name)
+      .map((p) => [p.channel, p.version, p.sequence, p.expired, p.expiresSoon]);
+    expect(flags).toEqual([
+      ["gone", "1.0.0", 4, true, false],
+      ["later", "1.0.0", 4, false, false],
+      ["soon", "1.0.0", 4, false, true],
+    ]);
+    const warnings = snapshot.warnings.filter((w) => w.includes(` ${name} `));
+    expect(warnings).toEqual([
+      expect.stringMatching(new RegExp(`^warning: ${name} gone \\(1\\.0\\.0, sequence 4\\) EXPIRED at `)),
+      expect.stringMatching(new RegExp(`^warning: ${name} soon \\(1\\.0\\.0, sequence 4\\) expires at \\S+, in (2\\.9|3) days`)),
+    ]);
+
+    const text = await cli("fleet", "--mqtt", broker.url, "--wait-ms", "3000", "--warn-days", "30");
+    expect(text.code, text.stderr).toBe(0);
+    const lines = text.stdout.split("\n").filter((l) => l.includes(` ${name} `));
+    expect(lines.map((l) => /^warning: \S+ (\S+) /.exec(l)?.[1])).toEqual(["gone", "later", "soon"]);
   });
 
   it("--watch --json prints one line per change until SIGINT", async () => {

@@ -12,7 +12,9 @@ import { keysInit, keysRotate } from "../../publisher/commands/keys.js";
 import { promote } from "../../publisher/commands/promote.js";
 import { publishChannel } from "../../publisher/commands/publish.js";
 import { changeRollout, type RolloutAction, rolloutWithHalt } from "../../publisher/commands/rollout.js";
+import { withdraw } from "../../publisher/commands/withdraw.js";
 import { readChannelPointer } from "../../publisher/repo-files.js";
+import { historyPath } from "../../publisher/rollout/channel-history.js";
 import { keysDocumentPath, keysOf, parseKeysDocument, verifyNextKeys } from "../../shared/key-chain.js";
 import { parseEnvelopeText } from "../../shared/manifest.js";
 import { channelPointerPath } from "../../shared/repo-layout.js";
@@ -137,14 +139,70 @@ describe("rollout changes", () => {
     }
   });
 
-  it("abort after plain publishes finds the previous release in the repository", async () => {
+  it("abort skips a release the channel already left through an abort (1.0, 1.1 aborted, 1.2 aborted)", async () => {
+    await publish("1.0.0", "stable");
+    await publish("1.1.0", "stable");
+    const first = await rollout("stable", { kind: "abort" });
+    expect(first.pointer.version).toBe("1.0.0");
+    await rollout("stable", { kind: "percent", percent: 20, version: "1.2.0" });
+    const second = await rollout("stable", { kind: "abort" });
+    expect(second.abortedFrom).toEqual({ version: "1.2.0", source: "history" });
+    expect(second.pointer).toMatchObject({ version: "1.0.0", sequence: 5 });
+    // Aborting again finds nothing healthy before 1.0.0: neither 1.1.0 nor 1.2.0 is a way back.
+    await expect(rollout("stable", { kind: "abort" })).rejects.toMatchObject({
+      code: "NO_PREVIOUS_VERSION",
+      message: expect.stringMatching(/--to VERSION$/),
+    });
+    expect((await pointerOnDisk("stable"))?.sequence).toBe(5);
+  });
+
+  it("abort goes back past a bad release the operator replaced by publishing the old one again", async () => {
+    await publish("1.0.0", "stable");
+    await publish("1.1.0", "stable"); // bad: every device rolled back and deny-listed it
+    await publish("1.0.0", "stable"); // the operator's way back
+    await publish("1.2.0", "stable");
+    const c = await rollout("stable", { kind: "abort" });
+    expect(c.abortedFrom).toEqual({ version: "1.2.0", source: "history" });
+    expect(c.pointer).toMatchObject({ version: "1.0.0", sequence: 5 });
+  });
+
+  it("abort --to names the release; it must be built, not withdrawn, and not the aborted one", async () => {
     await publish("1.0.0", "stable");
     await publish("1.2.0", "stable");
+    await expect(rollout("stable", { kind: "abort", to: "1.2.0" })).rejects.toMatchObject({ code: "USAGE" });
+    await expect(rollout("stable", { kind: "abort", to: "0.9.0" })).rejects.toMatchObject({ code: "RELEASE_NOT_FOUND" });
+    await withdraw({ repoDir, name, version: "1.1.0", reason: "bad", keyPath });
+    await expect(rollout("stable", { kind: "abort", to: "1.1.0" })).rejects.toMatchObject({ code: "VERSION_WITHDRAWN" });
+    expect((await pointerOnDisk("stable"))?.sequence).toBe(2);
+    const c = await changeRollout({
+      repoDir,
+      name,
+      channel: "stable",
+      keyPath,
+      action: { kind: "abort", to: "1.1.0" },
+      force: true,
+    });
+    expect(c.abortedFrom).toEqual({ version: "1.2.0", source: "operator" });
+    expect(c.pointer).toMatchObject({ version: "1.1.0", sequence: 3 });
+  });
+
+  it("where the history has a gap (an older repository), the repository decides, skipping withdrawn releases", async () => {
+    await publish("1.0.0", "stable");
+    await publish("1.2.0", "stable");
+    await rm(join(repoDir, historyPath(name, "stable")));
     await rollout("stable", { kind: "percent", percent: 30 });
     const c = await rollout("stable", { kind: "abort" });
     // No history before sequence 2: the highest built version below 1.2.0.
     expect(c.abortedFrom).toEqual({ version: "1.2.0", source: "repository" });
     expect(c.pointer).toMatchObject({ version: "1.1.0", sequence: 4 });
+
+    await publish("1.2.0", "lts");
+    await publish("1.2.0", "lts");
+    await rm(join(repoDir, historyPath(name, "lts")));
+    await rollout("lts", { kind: "percent", percent: 50 });
+    await withdraw({ repoDir, name, version: "1.1.0", reason: "corrupt weights", keyPath });
+    const lts = await rollout("lts", { kind: "abort" });
+    expect(lts).toMatchObject({ abortedFrom: { source: "repository" }, pointer: { version: "1.0.0" } });
   });
 
   it("refuses what it cannot do", async () => {

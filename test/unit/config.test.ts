@@ -31,6 +31,7 @@ describe("agent config", () => {
     expect(c.service.cwd).toBe("/etc/edgepull");
     expect(c.pollIntervalSeconds).toBe(300);
     expect(c.health.timeoutSeconds).toBe(60);
+    expect(c.health.watchIntervalSeconds).toBe(10);
     expect(c.keepVersions).toBe(3);
   });
 

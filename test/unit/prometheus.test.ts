@@ -18,6 +18,8 @@ function snapshot(over: Partial<StatusSnapshot> = {}): StatusSnapshot {
     disk: { path: "/data", mount: "/", availableBytes: 123456789 },
     daemon: { running: true, pid: 1, role: "daemon" },
     hold: null,
+    withdrawn: null,
+    state: "HEALTHY",
     healthy: true,
     problems: [],
     at: "2024-05-01T12:00:01.000Z",

@@ -31,6 +31,28 @@ export function run(cmd: string, args: string[], opts: { env?: Record<string, st
   });
 }
 
+/**
+ * What the packaging tier's globalSetup (test/setup/packaging-build.ts) built
+ * once for the whole run, in the background while the other tiers ran:
+ * build-tree.sh's tree and build-deb.sh's package made from it.
+ */
+export type PackagingBuild =
+  | { ok: true; tree: string; deb: { deb: string; sizeBytes: number } }
+  | { ok: false; error: string }
+  | { ok: false; skipped: string };
+
+declare module "vitest" {
+  interface ProvidedContext {
+    packagingBuild: { work: string; resultFile: string };
+  }
+}
+
+/** Why the tree and the .deb cannot be built here, or undefined when they can. */
+export function packagingBuildProblem(): string | undefined {
+  const missing = ["dpkg", "dpkg-deb", "npm"].filter((c) => !hasCommand(c));
+  return missing.length > 0 ? `needs ${missing.join(", ")}` : undefined;
+}
+
 export function hasCommand(name: string): boolean {
   try {
     execFileSync("sh", ["-c", `command -v "$1"`, "sh", name], { stdio: "ignore" });

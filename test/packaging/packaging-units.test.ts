@@ -1,11 +1,18 @@
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../agent/config.js";
+import { buildRelease } from "../../publisher/commands/build.js";
+import { keygen } from "../../publisher/commands/keygen.js";
+import { publishChannel } from "../../publisher/commands/publish.js";
+import { channelPointerPath } from "../../shared/repo-layout.js";
+import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
+import { PUBLISH_BIN } from "../helpers/processes.js";
 import { hasCommand, PACKAGING, run, tempDir } from "./packaging-root.js";
 
-const UNITS = ["edgepull-agent.service", "example-inference.service"];
+const SERVICES = ["edgepull-agent.service", "example-inference.service", "edgepull-refresh.service"];
+const UNITS = [...SERVICES, "edgepull-refresh.timer"];
 const unitPath = (name: string) => join(PACKAGING, "systemd", name);
 
 /** [Section] -> key -> values, in order (a key may repeat). */
@@ -26,6 +33,27 @@ async function parseUnit(path: string): Promise<Map<string, Map<string, string[]
     current.set(key, [...(current.get(key) ?? []), line.slice(eq + 1)]);
   }
   return sections;
+}
+
+/** KEY=value lines of a systemd EnvironmentFile (no quoting used in ours). */
+function parseEnvFile(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const m = /^([A-Z_][A-Z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m?.[1] !== undefined) env[m[1]] = m[2] ?? "";
+  }
+  return env;
+}
+
+/** systemd's expansion: ${VAR} is one argument, $VAR splits on whitespace (none when empty). */
+function expandExecStart(line: string, env: Record<string, string>): string[] {
+  return line.split(/\s+/).flatMap((word) => {
+    const whole = /^\$\{([A-Z_]+)\}$/.exec(word);
+    if (whole?.[1]) return [env[whole[1]] ?? ""];
+    const split = /^\$([A-Z_]+)$/.exec(word);
+    if (split?.[1]) return (env[split[1]] ?? "").split(/\s+/).filter((w) => w !== "");
+    return [word];
+  });
 }
 
 describe("systemd units", () => {
@@ -80,15 +108,72 @@ describe("systemd units", () => {
     expect(service?.get("MemoryDenyWriteExecute")).toEqual(["no"]);
   });
 
+  it("the refresh timer starts the refresh service daily, spread out, catching up after downtime", async () => {
+    const timer = await parseUnit(unitPath("edgepull-refresh.timer"));
+    expect(Object.fromEntries(timer.get("Timer") ?? [])).toEqual({
+      OnCalendar: ["daily"],
+      RandomizedDelaySec: ["1h"],
+      Persistent: ["yes"],
+    });
+    expect(timer.get("Install")?.get("WantedBy")).toEqual(["timers.target"]);
+    const service = (await parseUnit(unitPath("edgepull-refresh.service"))).get("Service");
+    expect(service?.get("Type")).toEqual(["oneshot"]);
+    expect(service?.get("User")).toEqual(["edgepull-publish"]);
+    expect(service?.get("EnvironmentFile")).toEqual(["/etc/edgepull/refresh.env"]);
+    expect(service?.get("ProtectSystem")).toEqual(["strict"]);
+    expect(service?.get("NoNewPrivileges")).toEqual(["yes"]);
+  });
+
+  it("the refresh service's command line, with the shipped environment file, is one edge-publish accepts", async () => {
+    await ensurePublisherBuilt();
+    const service = (await parseUnit(unitPath("edgepull-refresh.service"))).get("Service");
+    const env = parseEnvFile(await readFile(join(PACKAGING, "config", "refresh.env"), "utf8"));
+    const execStart = service?.get("ExecStart")?.[0] ?? "";
+    // Every variable the command line names is set in the file (an empty one is allowed only for the extra options).
+    const named = [...execStart.matchAll(/\$\{?([A-Z_]+)\}?/g)].map((m) => m[1] as string);
+    expect(named.sort()).toEqual(["EDGEPULL_KEY", "EDGEPULL_REFRESH_OPTIONS", "EDGEPULL_REPO"]);
+    for (const v of named) expect(Object.keys(env), v).toContain(v);
+    expect(env.EDGEPULL_REPO?.startsWith("/srv/edgepull/")).toBe(true); // inside the unit's ReadWritePaths
+
+    // A repository with a pointer due in 3 days, at the file's paths moved into a temp folder.
+    const work = await tempDir("edgepull-refresh-unit-");
+    try {
+      const repoDir = join(work, "repo");
+      const keys = await keygen({ outDir: join(work, "keys") });
+      await mkdir(join(work, "model"));
+      await writeFile(join(work, "model", "weights.bin"), "w");
+      await buildRelease({ modelDir: join(work, "model"), name: "m", version: "1.0.0", repoDir, keyPath: keys.privateKeyPath });
+      await publishChannel({
+        repoDir,
+        name: "m",
+        version: "1.0.0",
+        channel: "stable",
+        keyPath: keys.privateKeyPath,
+        expiresInDays: 3,
+      });
+      const args = expandExecStart(execStart, { ...env, EDGEPULL_REPO: repoDir, EDGEPULL_KEY: keys.privateKeyPath });
+      expect(args[0]).toBe("/usr/bin/edge-publish");
+      const r = await run(process.execPath, [PUBLISH_BIN, ...args.slice(1)]);
+      expect(r, r.stderr).toMatchObject({ code: 0 });
+      expect(r.stdout).toMatch(/^re-signed m stable -> 1\.0\.0: sequence 1 -> 2/m);
+      const pointer = JSON.parse(await readFile(join(repoDir, channelPointerPath("m", "stable")), "utf8"));
+      expect(pointer.signed.sequence).toBe(2);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+
   it.skipIf(!hasCommand("systemd-analyze"))(
-    "systemd-analyze verify accepts both units (skipped without systemd-analyze)",
+    "systemd-analyze verify accepts every unit (skipped without systemd-analyze)",
     async () => {
       const r = await run("systemd-analyze", ["verify", ...UNITS.map(unitPath)]);
       // The package's own programs are not installed on this machine; anything else is a finding.
       const findings = r.stderr
         .split("\n")
         .filter((l) => l.trim() !== "")
-        .filter((l) => !/: Command (\/usr\/bin\/edge-agent|\/usr\/bin\/node|\/opt\/edgepull\/\S+) is not executable/.test(l));
+        .filter(
+          (l) => !/: Command (\/usr\/bin\/edge-(agent|publish)|\/usr\/bin\/node|\/opt\/edgepull\/\S+) is not executable/.test(l),
+        );
       expect(findings).toEqual([]);
     },
   );
@@ -104,8 +189,8 @@ describe("systemd units", () => {
     },
   );
 
-  it.skipIf(!hasCommand("systemd-analyze"))("systemd-analyze security rates both units at most 4.0 (offline)", async (ctx) => {
-    for (const unit of UNITS) {
+  it.skipIf(!hasCommand("systemd-analyze"))("systemd-analyze security rates every service at most 4.0 (offline)", async (ctx) => {
+    for (const unit of SERVICES) {
       const r = await run("systemd-analyze", ["security", "--offline=yes", "--no-pager", unitPath(unit)]);
       if (/unrecognized option|Unknown option/.test(r.stderr)) ctx.skip("this systemd-analyze has no --offline");
       const level = /Overall exposure level for \S+: ([\d.]+)/.exec(r.stdout)?.[1];

@@ -11,26 +11,27 @@ import {
   makeDpkgRoot,
   mountNamespaceProblem,
   overlayProblem,
-  PACKAGING,
+  packagingBuildProblem,
   REPO_ROOT,
   run,
   runInstalled,
   runOnOverlay,
   tempDir,
 } from "./packaging-root.js";
+import { sharedPackagingBuild } from "./shared-build.js";
 
 /**
  * The .deb and install.sh, built for real: build-tree.sh (tsc + npm ci
- * --omit=dev, which compiles better-sqlite3 and bsdiff-node: 1-2 minutes) runs
- * once in beforeAll, and both the .deb and install.sh use that tree. Always on,
- * in CI too: the suite stays at a few minutes on two cores, and a broken
- * package would otherwise go unnoticed until a device install.
+ * --omit=dev, which compiles better-sqlite3 and bsdiff-node: 1-2 minutes) and
+ * build-deb.sh run once per run, in the background from the packaging tier's
+ * globalSetup while the other tiers run, and both the .deb and install.sh use
+ * that tree. Always on, in CI too: a broken package would otherwise go
+ * unnoticed until a device install.
  */
 
 const VERSION = (JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }).version;
 const DEB_VERSION = VERSION.replace("-", "~").replaceAll("-", ".");
-const missing = ["dpkg", "dpkg-deb", "npm"].filter((c) => !hasCommand(c));
-const buildProblem = missing.length > 0 ? `needs ${missing.join(", ")}` : undefined;
+const buildProblem = packagingBuildProblem();
 const nsProblem = mountNamespaceProblem();
 const rootProblem = process.getuid?.() === 0 ? undefined : "needs root (dpkg --root chowns to the package's user)";
 const depsProblem =
@@ -51,12 +52,7 @@ describe.skipIf(buildProblem)(`packaging: .deb and install.sh${why(buildProblem)
 
   beforeAll(async () => {
     work = await tempDir("edgepull-packaging-");
-    const built = await run(join(PACKAGING, "build-tree.sh"), ["--out", join(work, "tree"), "--json"], { timeoutMs: 7 * 60_000 });
-    if (built.code !== 0) throw new Error(`build-tree.sh failed (${built.code}):\n${built.stderr}`);
-    tree = (JSON.parse(built.stdout) as { tree: string }).tree;
-    const packed = await run(join(PACKAGING, "build-deb.sh"), ["--tree", tree, "--out", join(work, "deb"), "--json"]);
-    if (packed.code !== 0) throw new Error(`build-deb.sh failed (${packed.code}):\n${packed.stderr}`);
-    deb = JSON.parse(packed.stdout) as typeof deb;
+    ({ tree, deb } = await sharedPackagingBuild());
     extracted = join(work, "extracted");
     execFileSync("dpkg-deb", ["-x", deb.deb, extracted]);
   }, 9 * 60_000);
