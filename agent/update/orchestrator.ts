@@ -22,8 +22,6 @@ export class StopReason extends Error {
   }
 }
 
-export type UpdaterDeps = CoreDeps;
-
 export type UpdateRequest =
   | {
       kind: "update";
