@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import type { CliFlags } from "../shared/cli-options.js";
 import { EdgeError } from "../shared/errors.js";
 import { type MqttSettings, mqttUrlProblem } from "../shared/mqtt-options.js";
 import { type CommandName, compatibilityFlags, integerFlag, positiveNumberFlag, required } from "./cli-spec.js";
@@ -24,7 +25,7 @@ export interface CliIo {
   isTty: boolean;
 }
 
-export type Flags = Record<string, string | boolean | (string | boolean)[] | undefined>;
+export type Flags = CliFlags;
 
 export function str(flags: Flags, key: string): string | undefined {
   const v = flags[key];

@@ -1,12 +1,8 @@
+import type { CliSpec } from "../shared/cli-options.js";
 import { EdgeError } from "../shared/errors.js";
 import type { Compatibility } from "../shared/manifest.js";
 
 /** What `edge-publish` accepts: commands, their flags and help texts. No side effects here. */
-
-export const COMMON_OPTIONS = {
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const;
 
 const MQTT_OPTIONS = {
   mqtt: { type: "string" },
@@ -17,7 +13,7 @@ const MQTT_OPTIONS = {
   "mqtt-key": { type: "string" },
 } as const;
 
-export const COMMAND_OPTIONS = {
+const COMMAND_OPTIONS = {
   keygen: { out: { type: "string" }, force: { type: "boolean" } },
   build: {
     name: { type: "string" },
@@ -118,10 +114,6 @@ export const COMMAND_OPTIONS = {
 } as const;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;
-
-export function isCommand(name: string): name is CommandName {
-  return Object.hasOwn(COMMAND_OPTIONS, name);
-}
 
 const MQTT_HELP = `MQTT_OPTIONS: --mqtt-username U --mqtt-password P (login), --mqtt-ca FILE (PEM CA for mqtts://),
               --mqtt-cert FILE --mqtt-key FILE (client certificate).
@@ -270,6 +262,14 @@ Channel pointers naming SEMVER are not changed: they are listed, so move them wi
 A rerun with the same reason and choice writes nothing (the list is pushed again with --mqtt); with
 --expires-days it re-signs the list with a new expiry, which is how to renew it before it expires.
 ${MQTT_HELP}`,
+};
+
+export const PUBLISHER_CLI: CliSpec<CommandName> = {
+  program: "edge-publish",
+  common: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  commands: COMMAND_OPTIONS,
+  withArguments: ["build", "keys"],
+  help: HELP,
 };
 
 export function required(value: string | undefined, flag: string, command: CommandName): string {

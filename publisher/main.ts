@@ -1,69 +1,26 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { type ParseArgsConfig, parseArgs } from "node:util";
-import { type Logger, pino } from "pino";
-import { describeError, EdgeError, toEdgeError } from "../shared/errors.js";
-import { type CliIo, type Flags, runBuild, runDelta, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
-import { COMMAND_OPTIONS, COMMON_OPTIONS, HELP, isCommand } from "./cli-spec.js";
+import { errorLine, readInvocation } from "../shared/cli-options.js";
+import { describeError, toEdgeError } from "../shared/errors.js";
+import { exitCodeFor } from "../shared/exit-codes.js";
+import { createRootLogger } from "../shared/logging.js";
+import { type CliIo, runBuild, runDelta, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
+import { PUBLISHER_CLI } from "./cli-spec.js";
 import { runChannels, runKeys, runPromote, runRefresh, runRollout } from "./rollout/cli-rollout.js";
 import { runWithdraw } from "./withdraw/cli-withdraw.js";
-
-const EXIT_USAGE = 2;
-const EXIT_FAILED = 1;
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
   return pkg.version;
 }
 
-/**
- * JSON lines on stdout for the long-running watch, the same shape as the agent's:
- * written synchronously so the last lines before a crash are not lost in a buffer.
- */
-function createLogger(): Logger {
-  return pino(
-    {
-      level: "info",
-      base: undefined,
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    pino.destination({ dest: 1, sync: true }),
-  );
-}
-
 async function main(argv: string[]): Promise<number> {
-  // `--version` alone is the program's version; `build --version V` names a model version.
-  if (argv.length === 1 && (argv[0] === "--version" || argv[0] === "-V")) {
-    process.stdout.write(`${packageVersion()}\n`);
-    return 0;
+  const invocation = readInvocation(PUBLISHER_CLI, argv, packageVersion);
+  if (invocation.kind === "print") {
+    process.stdout.write(invocation.text);
+    return invocation.exit;
   }
-  const first = argv[0];
-  if (first === undefined || first === "--help" || first === "-h" || first === "help") {
-    const topic = first === "help" ? (argv[1] ?? "") : "";
-    process.stdout.write(isCommand(topic) ? HELP[topic] : HELP[""]);
-    return first === undefined ? EXIT_USAGE : 0;
-  }
-  if (!isCommand(first)) throw new EdgeError("USAGE", `unknown command "${first}" (see edge-publish --help)`);
-
-  let parsed: { values: Flags; positionals: string[] };
-  try {
-    // Each command parses only its own flags, so a flag of another command is an error, not ignored.
-    const options: ParseArgsConfig["options"] = { ...COMMON_OPTIONS, ...COMMAND_OPTIONS[first] };
-    parsed = parseArgs({
-      args: argv.slice(1),
-      options,
-      allowPositionals: first === "build" || first === "keys",
-      strict: true,
-    });
-  } catch (err) {
-    throw new EdgeError("USAGE", `${(err as Error).message} (see edge-publish ${first} --help)`);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(HELP[first]);
-    return 0;
-  }
+  const { command: first, values, positionals } = invocation;
   // Only long-running commands take over SIGINT; the others die of it as usual.
   const longRunning =
     first === "serve" ||
@@ -96,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
     case "fleet":
       return runFleet(values, io);
     case "watch":
-      return runWatch(values, io, createLogger());
+      return runWatch(values, io, createRootLogger());
     case "promote":
       return runPromote(values, io);
     case "channels":
@@ -118,7 +75,7 @@ main(process.argv.slice(2)).then(
   },
   (thrown) => {
     const err = toEdgeError(thrown);
-    process.stderr.write(`edge-publish: ${describeError(err).replace(/\s*\n\s*/g, " ")}\n`);
-    process.exitCode = err.code === "USAGE" ? EXIT_USAGE : EXIT_FAILED;
+    process.stderr.write(errorLine("edge-publish", describeError(err)));
+    process.exitCode = exitCodeFor(err);
   },
 );

@@ -19,9 +19,10 @@ export interface DownloadOptions {
   logger: Logger;
   signal?: AbortSignal;
   onProgress?: (received: number, total: number) => void;
-  retry?: { attempts: number; baseMs: number; capMs: number };
-  /** A connection that sends nothing for this long is dropped and retried. */
-  idleTimeoutMs?: number;
+  /** `attempts` is the config's download.retries. */
+  retry: { attempts: number; baseMs: number; capMs: number };
+  /** A connection that sends nothing for this long is dropped and retried (download.idleTimeoutSeconds). */
+  idleTimeoutMs: number;
 }
 
 export interface DownloadResult {
@@ -36,8 +37,6 @@ export interface DownloadResult {
   attempts: number;
 }
 
-export const DEFAULT_RETRY = { attempts: 6, baseMs: 500, capMs: 30_000 };
-export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 const PART_SUFFIX = ".part";
 
 /** Marks a failure worth another attempt (network, idle, 5xx); `cause` is the real error. */
@@ -135,7 +134,7 @@ async function runPassOrClean(opts: DownloadOptions): Promise<PassResult> {
 
 /** Attempts with backoff until the part file holds `expectedSize` bytes. */
 async function runPass(opts: DownloadOptions): Promise<PassResult> {
-  const retry = opts.retry ?? DEFAULT_RETRY;
+  const retry = opts.retry;
   const maxAttempts = Math.max(1, retry.attempts);
   const writer = await PartWriter.open(opts.partPath, opts.expectedSize);
   const state: PassState = { attempts: 0, transferred: 0, resumedFrom: undefined, stitched: false };
@@ -187,7 +186,7 @@ async function attempt(opts: DownloadOptions, writer: PartWriter, state: PassSta
     opened = await openGet({
       url,
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
-      idleTimeoutMs: opts.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      idleTimeoutMs: opts.idleTimeoutMs,
       signal: opts.signal,
     });
   } catch (err) {

@@ -14,13 +14,8 @@ export interface CliContext {
   out: (text: string) => void;
 }
 
-/** Exit codes, documented in the README. */
-export const EXIT = {
-  OK: 0,
-  FAILED: 1,
-  USAGE: 2,
-  BUSY: 3,
-} as const;
+// The exit codes both binaries share; the commands import them from here.
+export { EXIT } from "../../shared/exit-codes.js";
 
 export function printJson(ctx: CliContext, value: unknown): void {
   ctx.out(`${JSON.stringify(value, null, 2)}\n`);

@@ -88,7 +88,8 @@ export function describeProbe(probe: ProbeResult): string {
 export interface WaitForReadyOptions {
   url: string;
   timeoutMs: number;
-  intervalMs?: number;
+  /** health.intervalMs */
+  intervalMs: number;
   requestTimeoutMs?: number;
   signal?: AbortSignal;
   /** Aborts when the service exits; fails the wait at once with SERVICE_CRASHED. */
@@ -97,7 +98,7 @@ export interface WaitForReadyOptions {
 
 /** Probes until the first 2xx: HEALTH_TIMEOUT past the deadline, SERVICE_CRASHED if `crash` aborts. */
 export async function waitForReady(opts: WaitForReadyOptions): Promise<{ waitedMs: number; probes: number }> {
-  const intervalMs = opts.intervalMs ?? 250;
+  const intervalMs = opts.intervalMs;
   const requestTimeoutMs = opts.requestTimeoutMs ?? 2000;
   const watch = combine(opts.signal, opts.crash);
   const started = Date.now();

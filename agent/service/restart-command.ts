@@ -7,8 +7,8 @@ import { signalGroup } from "./process-group.js";
 export interface RestartCommandOptions {
   command: string[];
   cwd: string;
-  /** The command must finish within this. Default 60 s. */
-  timeoutMs?: number;
+  /** The command must finish within this (service.restartTimeoutSeconds). */
+  timeoutMs: number;
   logger: Logger;
 }
 
@@ -30,7 +30,7 @@ export class RestartCommand implements ServiceController {
   private succeeded = 0;
 
   constructor(private readonly opts: RestartCommandOptions) {
-    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.timeoutMs = opts.timeoutMs;
   }
 
   async restart(modelDir: string): Promise<void> {

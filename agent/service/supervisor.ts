@@ -13,8 +13,8 @@ export interface SupervisorOptions {
   env?: Record<string, string>;
   pidFile: string;
   logger: Logger;
-  /** SIGTERM, then SIGKILL after this long. Default 10 s. */
-  stopTimeoutMs?: number;
+  /** SIGTERM, then SIGKILL after this long (service.stopTimeoutSeconds). */
+  stopTimeoutMs: number;
   /** Delay before respawning after a crash. Default 1 s doubling to 30 s. */
   backoff?: BackoffPolicy;
   /** A run this long resets the backoff. Default 60 s. */
@@ -61,7 +61,7 @@ export class Supervisor implements ServiceController {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: SupervisorOptions) {
-    this.stopTimeoutMs = opts.stopTimeoutMs ?? 10_000;
+    this.stopTimeoutMs = opts.stopTimeoutMs;
     this.backoff = opts.backoff ?? { baseMs: 1000, capMs: 30_000 };
     this.stableAfterMs = opts.stableAfterMs ?? 60_000;
   }

@@ -11,8 +11,8 @@ import { type MetricsAttempt, renderMetrics } from "./prometheus.js";
 import { readStatus, type StatusSnapshot } from "./status-snapshot.js";
 
 export interface LocalEndpointOptions {
-  /** Loopback by default: the status names the device, its versions and its errors. */
-  host?: string;
+  /** localEndpoint.host: loopback by default, since the status names the device, its versions and its errors. */
+  host: string;
   /** 0 picks a free port (tests). */
   port: number;
   config: AgentConfig;
@@ -23,7 +23,6 @@ export interface LocalEndpointOptions {
 }
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
-const DEFAULT_HOST = "127.0.0.1";
 const DEFAULT_PROBE_TIMEOUT_MS = 1000;
 
 /**
@@ -41,7 +40,7 @@ export class LocalEndpoint {
 
   async start(): Promise<{ url: string }> {
     if (this.server) throw new EdgeError("INTERNAL", "the local endpoint is already started");
-    const host = this.opts.host ?? DEFAULT_HOST;
+    const host = this.opts.host;
     const server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.opts.logger.error({ err, path: req.url }, "local endpoint request failed");

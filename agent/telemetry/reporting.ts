@@ -1,5 +1,5 @@
 import type { MqttClient } from "mqtt";
-import type { AgentConfig } from "../config.js";
+import type { AgentConfig, MqttConfig } from "../config.js";
 import type { Logger } from "../logging.js";
 import type { HealthWatch } from "../service/health-watch.js";
 import type { AttemptRow } from "../state/store.js";
@@ -22,19 +22,19 @@ export class FleetReporting {
 
   constructor(
     client: MqttClient,
+    mqtt: MqttConfig,
     config: AgentConfig,
     agentVersion: string,
     logger: Logger,
     private readonly health: HealthWatch,
   ) {
-    const mqtt = config.mqtt;
     this.name = config.name;
     this.reporter = new StatusReporter({
       client,
       deviceId: config.deviceId,
       dataDir: config.dataDir,
-      minIntervalMs: (mqtt?.statusMinIntervalSeconds ?? 5) * 1000,
-      heartbeatMs: (mqtt?.statusHeartbeatSeconds ?? 600) * 1000,
+      minIntervalMs: mqtt.statusMinIntervalSeconds * 1000,
+      heartbeatMs: mqtt.statusHeartbeatSeconds * 1000,
       logger,
       source: async () => {
         const reading = await health.check();

@@ -28,8 +28,8 @@ export interface StatusReporterOptions {
   dataDir: string;
   /** At most one status per this many milliseconds. */
   minIntervalMs: number;
-  /** Resend an unchanged status after this long. Default 10 minutes. */
-  heartbeatMs?: number;
+  /** Resend an unchanged status after this long (mqtt.statusHeartbeatSeconds). */
+  heartbeatMs: number;
   /** Re-read the inventory (and check whether it moved) this often. Default 60 s. */
   inventoryEveryMs?: number;
   /** How long stop() waits for the broker to acknowledge the offline status. Default 5 s. */
@@ -104,7 +104,7 @@ export class StatusReporter {
     this.source = opts.source;
     this.dataDir = opts.dataDir;
     this.minIntervalMs = Math.max(0, opts.minIntervalMs);
-    this.heartbeatMs = Math.max(1, opts.heartbeatMs ?? 10 * 60_000);
+    this.heartbeatMs = Math.max(1, opts.heartbeatMs);
     this.inventoryEveryMs = Math.max(1, opts.inventoryEveryMs ?? 60_000);
     this.stopTimeoutMs = opts.stopTimeoutMs ?? 5000;
     this.log = opts.logger;

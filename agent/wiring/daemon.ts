@@ -38,7 +38,7 @@ export async function wireDaemon(ctx: CliContext): Promise<Daemon> {
   });
   // Service health can change with nothing journaled (the first ready after start, a crash, a hang).
   let healthWatch: HealthWatch | undefined;
-  if (mqttClient) {
+  if (mqttClient && config.mqtt) {
     healthWatch = new HealthWatch({
       url: config.health.url,
       intervalMs: config.health.watchIntervalSeconds * 1000,
@@ -47,7 +47,14 @@ export async function wireDaemon(ctx: CliContext): Promise<Daemon> {
       busy: () => agent.attemptRunning,
       logger: logger.child({ component: "health-watch" }),
     });
-    reporting = new FleetReporting(mqttClient, config, ctx.agentVersion, logger.child({ component: "reporter" }), healthWatch);
+    reporting = new FleetReporting(
+      mqttClient,
+      config.mqtt,
+      config,
+      ctx.agentVersion,
+      logger.child({ component: "reporter" }),
+      healthWatch,
+    );
   }
   const control = new ControlServer(
     agent.layout.controlSocket,

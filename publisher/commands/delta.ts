@@ -1,11 +1,11 @@
 import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { type Logger, pino } from "pino";
 import { extractBundle } from "../../agent/bundle/extract.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { EdgeError } from "../../shared/errors.js";
 import { writeFileAtomic } from "../../shared/fs-atomic.js";
+import { type Logger, silentLogger } from "../../shared/logging.js";
 import type { ChannelPointer, DeltaRef, ReleaseManifest } from "../../shared/manifest.js";
 import type { MqttSettings } from "../../shared/mqtt-options.js";
 import { deltaPath, releaseManifestPath } from "../../shared/repo-layout.js";
@@ -72,7 +72,7 @@ export async function makeDeltas(opts: DeltaOptions): Promise<DeltaResult> {
   }
   if (opts.mqtt) checkMqttSettings(opts.mqtt);
   const key = await loadPrivateKey(opts.keyPath);
-  const log = opts.logger ?? pino({ enabled: false });
+  const log = opts.logger ?? silentLogger();
   const target = await requireRelease(opts.repoDir, opts.name, opts.to);
   const bases = await Promise.all(opts.from.map((v) => requireRelease(opts.repoDir, opts.name, v)));
 

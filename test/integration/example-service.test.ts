@@ -131,6 +131,7 @@ describe("example service under the supervisor", () => {
       env: { PORT: String(port) },
       pidFile: join(root, "supervised.pid"),
       logger: silentLogger(),
+      stopTimeoutMs: 10_000,
       backoff: { baseMs: 100, capMs: 1000 },
     });
     const url = `http://127.0.0.1:${port}/ready`;

@@ -46,6 +46,7 @@ function configFor(dataDir: string): AgentConfig {
 
 async function startEndpoint(dataDir: string, extra: { port?: number } = {}): Promise<{ url: string; endpoint: LocalEndpoint }> {
   const endpoint = new LocalEndpoint({
+    host: "127.0.0.1",
     port: extra.port ?? 0,
     config: configFor(dataDir),
     agentVersion: "9.9.9-test",
@@ -280,7 +281,13 @@ describe("LocalEndpoint", () => {
   it("refuses a port already in use with CONFIG_INVALID, and stops cleanly with a keep-alive client", async () => {
     const { url, endpoint } = await startEndpoint(join(root, "data"));
     const port = Number(new URL(url).port);
-    const clash = new LocalEndpoint({ port, config: configFor(join(root, "data")), agentVersion: "x", logger: silentLogger() });
+    const clash = new LocalEndpoint({
+      host: "127.0.0.1",
+      port,
+      config: configFor(join(root, "data")),
+      agentVersion: "x",
+      logger: silentLogger(),
+    });
     const err = await clash.start().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EdgeError);
     expect((err as EdgeError).code).toBe("CONFIG_INVALID");

@@ -111,6 +111,7 @@ describe("health watch", () => {
       cwd: dir,
       pidFile: join(dir, "service.pid"),
       logger: silentLogger(),
+      stopTimeoutMs: 10_000,
       // No respawn within the test: the crashed state lasts.
       backoff: { baseMs: 60_000, capMs: 60_000 },
     });

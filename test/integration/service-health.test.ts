@@ -104,7 +104,7 @@ describe("waitForReady", () => {
     const s = await serve((_n, res) => reply(res, 200));
     const crash = new AbortController();
     crash.abort(new Error("gone"));
-    const err = await rejection(waitForReady({ url: s.url, timeoutMs: 5000, crash: crash.signal }));
+    const err = await rejection(waitForReady({ url: s.url, timeoutMs: 5000, intervalMs: 250, crash: crash.signal }));
     expect(err.code).toBe("SERVICE_CRASHED");
     expect(s.hits()).toBe(0);
   });

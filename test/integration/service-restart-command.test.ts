@@ -21,7 +21,7 @@ function command(script: string, timeoutMs?: number): RestartCommand {
     command: ["sh", "-c", script],
     cwd: dir,
     logger: silentLogger(),
-    ...(timeoutMs ? { timeoutMs } : {}),
+    timeoutMs: timeoutMs ?? 60_000,
   });
 }
 
@@ -86,7 +86,12 @@ describe("RestartCommand", () => {
   });
 
   it("fails with RESTART_FAILED when the program does not exist", async () => {
-    const c = new RestartCommand({ command: [join(dir, "systemctl-missing")], cwd: dir, logger: silentLogger() });
+    const c = new RestartCommand({
+      command: [join(dir, "systemctl-missing")],
+      cwd: dir,
+      timeoutMs: 60_000,
+      logger: silentLogger(),
+    });
     const err = await rejection(c.restart("/v/1"));
     expect(err.code).toBe("RESTART_FAILED");
     expect(err.message).toMatch(/could not start.*ENOENT/);

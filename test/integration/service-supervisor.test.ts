@@ -217,6 +217,7 @@ describe("Supervisor", () => {
       cwd: dir,
       pidFile: join(dir, "service.pid"),
       logger: capture().logger,
+      stopTimeoutMs: 2000,
     });
     supervisors.push(s);
     const err = await rejection(s.restart("/v/1"));

@@ -122,11 +122,32 @@ describe.skipIf(buildProblem)(`packaging: .deb and install.sh${why(buildProblem)
 
   describe.skipIf(rootProblem)(`dpkg --root into a throwaway root${why(rootProblem)}`, () => {
     let root: string;
+    let installOutput: string;
     beforeAll(async () => {
       root = await makeDpkgRoot(work);
       const r = await dpkg(root, ["--install", deb.deb]);
       if (r.code !== 0) throw new Error(`dpkg --install failed:\n${r.stdout}${r.stderr}`);
+      installOutput = r.stdout + r.stderr;
     }, 120_000);
+
+    it("postinst runs edge-agent config check: the shipped config is reported, a valid one is not, the install succeeds", async () => {
+      const warning = "edgepull: warning: the agent will not start with /etc/edgepull/agent.json";
+      expect(installOutput).toContain(warning);
+      expect(installOutput).toContain("deviceId must be a non-empty string");
+      expect(installOutput).toContain("repository must be a non-empty string");
+      const own = await makeDpkgRoot(work);
+      expect(await dpkg(own, ["--install", deb.deb])).toMatchObject({ code: 0 });
+      const shipped = JSON.parse(await readFile(join(own, "etc/edgepull/agent.json"), "utf8")) as Record<string, unknown>;
+      const filled = { ...shipped, deviceId: "dev-deb-1", repository: "http://127.0.0.1:8080" };
+      await writeFile(join(own, "etc/edgepull/agent.json"), JSON.stringify(filled));
+      const again = await dpkg(own, ["--install", deb.deb]);
+      expect(again.code).toBe(0);
+      expect(again.stdout + again.stderr).not.toContain(warning);
+      await writeFile(join(own, "etc/edgepull/agent.json"), '{"deviceId": "dev-deb-1",');
+      const broken = await dpkg(own, ["--install", deb.deb]);
+      expect(broken.code).toBe(0);
+      expect(broken.stdout + broken.stderr).toMatch(/not valid JSON: line 1, column 26/);
+    });
 
     it("postinst creates the edgepull user, owns the data folder, guards the config, enables the unit", async () => {
       const passwd = await readFile(join(root, "etc/passwd"), "utf8");
