@@ -10,6 +10,7 @@ import { publishChannel } from "./commands/publish.js";
 import { startWatch } from "./commands/watch.js";
 import { DEFAULT_FLEET_WAIT_MS, runFleetCommand } from "./fleet/fleet-command.js";
 import { createProgress, type ProgressStream } from "./progress.js";
+import { requireRepository } from "./repo-check.js";
 import { startRepoServer } from "./repo-server.js";
 
 /** What a command may touch, handed in by main.ts (the only place that knows about process). */
@@ -58,6 +59,13 @@ export function mqttFlags(flags: Flags, command: CommandName, needed: boolean): 
     throw new EdgeError("USAGE", "--mqtt-cert and --mqtt-key go together (a client certificate needs its key)");
   }
   return settings;
+}
+
+/** --repo of a command that reads an existing repository: refused (REPO_INVALID) unless it is one. */
+export async function repoFlag(flags: Flags, command: CommandName): Promise<string> {
+  const repoDir = required(str(flags, "repo"), "repo", command);
+  await requireRepository(repoDir);
+  return repoDir;
 }
 
 export function report(io: CliIo, value: object, text: string): void {
@@ -211,7 +219,7 @@ export async function runPublish(flags: Flags, io: CliIo): Promise<number> {
 }
 
 export async function runServe(flags: Flags, io: CliIo): Promise<number> {
-  const repoDir = required(str(flags, "repo"), "repo", "serve");
+  const repoDir = await repoFlag(flags, "serve");
   const port = integerFlag(required(str(flags, "port"), "port", "serve"), "port", 0, 65535) as number;
   const server = await startRepoServer({ repoDir, port, host: str(flags, "host") });
   report(io, { url: server.url, port: server.port, repoDir }, `serving ${repoDir} at ${server.url} (Ctrl-C to stop)\n`);

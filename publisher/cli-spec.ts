@@ -111,6 +111,9 @@ const COMMAND_OPTIONS = {
     "expires-days": { type: "string" },
     ...MQTT_OPTIONS,
   },
+  inspect: { keys: { type: "string", multiple: true } },
+  verify: { keys: { type: "string", multiple: true } },
+  releases: { repo: { type: "string" }, name: { type: "string" } },
 } as const;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;
@@ -138,9 +141,14 @@ Commands:
   rollout   set a channel's rollout share, pause, resume or abort it (optionally halting on failures)
   keys      write the signed keys documents (keys init, keys rotate) devices follow to trust new keys
   withdraw  withdraw a release: devices never install it, and those running it move off it
+  inspect   show a bundle's or a release's metadata and signatures without unpacking the payload
+  verify    check a bundle offline as a device would (signatures, every digest, entry rules): exit 0 or 1
+  releases  list every release in a repository: size, deltas, channels pointing at it, withdrawn or not
 
 Every command takes --help and --json (one JSON object on stdout).
 Errors print one line "edge-publish: CODE: message" on stderr; exit 1 (2 for usage errors).
+With --json, stdout then holds {"error": {"code": ..., "message": ...}} too. Commands that read a
+repository (serve, channels, releases, rollout, promote, refresh) refuse a folder that is not one (REPO_INVALID).
 edge-publish --version prints the version.
 `,
   keygen: `Usage: edge-publish keygen --out DIR [--force] [--json]
@@ -262,13 +270,35 @@ Channel pointers naming SEMVER are not changed: they are listed, so move them wi
 A rerun with the same reason and choice writes nothing (the list is pushed again with --mqtt); with
 --expires-days it re-signs the list with a new expiry, which is how to renew it before it expires.
 ${MQTT_HELP}`,
+  inspect: `Usage: edge-publish inspect BUNDLE|RELEASE_DIR|URL [--keys PUBLIC_KEY]... [--json]
+Shows name, version, compatibility, every payload file (size, SHA-256, mode), the deltas offered and who signed
+what, reading only metadata: of a bundle, its first entry (manifest.json), so a bundle with a damaged payload
+still inspects. RELEASE_DIR is a releases/NAME/VERSION/ folder; URL is http(s) to such a folder or to its
+release.json (the bundle's download is cancelled once manifest.json has arrived). For both, the signed
+release.json is shown too, and whether the bundle's manifest.json agrees with it. Each signature is "valid" or "INVALID" against the
+--keys given (publisher.pub files), or not checked when no given key has its keyid. Exit 0 whatever the
+signatures say: edge-publish verify is the verdict.
+`,
+  verify: `Usage: edge-publish verify BUNDLE --keys PUBLIC_KEY [--keys PUBLIC_KEY]... [--json]
+Checks a bundle offline exactly as a device does before installing it, writing nothing: manifest.json signed by
+one of --keys, every entry allowed (no links, devices, unsafe paths or entries the manifest does not list),
+SHA256SUMS and every file's size and SHA-256 against the signed manifest. The payload is hashed as it streams,
+never unpacked. Exit 0 when it passes; 1 with the device's error code (DIGEST_MISMATCH, KEY_UNTRUSTED,
+PATH_UNSAFE, ...) when it does not; --json prints {"ok": false, "error": {"code", "message"}, ...} then.
+`,
+  releases: `Usage: edge-publish releases --repo REPO_DIR [--name NAME] [--json]
+Lists every built release (of NAME only with --name), oldest version first: NAME, VERSION, CREATED, FILES,
+BUNDLE (bytes), DELTAS FROM (base version and bytes), CHANNELS (each channel whose pointer names the release,
+with its rollout share) and WITHDRAWN (date and reason, from the signed withdrawals/NAME.json).
+Unreadable release manifests, pointers and withdrawal lists are reported on stderr.
+`,
 };
 
 export const PUBLISHER_CLI: CliSpec<CommandName> = {
   program: "edge-publish",
   common: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
   commands: COMMAND_OPTIONS,
-  withArguments: ["build", "keys"],
+  withArguments: ["build", "keys", "inspect", "verify"],
   help: HELP,
 };
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { errorLine, readInvocation } from "../shared/cli-options.js";
-import { describeError, toEdgeError } from "../shared/errors.js";
+import { describeError, errorJson, toEdgeError } from "../shared/errors.js";
 import { exitCodeFor } from "../shared/exit-codes.js";
 import { createRootLogger } from "../shared/logging.js";
 import { type CliIo, runBuild, runDelta, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
 import { PUBLISHER_CLI } from "./cli-spec.js";
+import { runInspect, runReleases, runVerify } from "./inspect/cli-inspect.js";
 import { runChannels, runKeys, runPromote, runRefresh, runRollout } from "./rollout/cli-rollout.js";
 import { runWithdraw } from "./withdraw/cli-withdraw.js";
 
@@ -66,6 +67,12 @@ async function main(argv: string[]): Promise<number> {
       return runKeys(values, positionals, io);
     case "withdraw":
       return runWithdraw(values, io);
+    case "inspect":
+      return runInspect(values, positionals, io);
+    case "verify":
+      return runVerify(values, positionals, io);
+    case "releases":
+      return runReleases(values, io);
   }
 }
 
@@ -75,6 +82,8 @@ main(process.argv.slice(2)).then(
   },
   (thrown) => {
     const err = toEdgeError(thrown);
+    // With --json, a script piping stdout to jq gets the failure there too, in one shape for every command.
+    if (process.argv.includes("--json")) process.stdout.write(`${JSON.stringify(errorJson(err))}\n`);
     process.stderr.write(errorLine("edge-publish", describeError(err)));
     process.exitCode = exitCodeFor(err);
   },

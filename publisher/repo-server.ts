@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { join, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { IO_CHUNK } from "../shared/digest.js";
+import { EdgeError } from "../shared/errors.js";
 import {
   cacheControlFor,
   contentTypeFor,
@@ -105,6 +106,20 @@ async function serve(repoDir: string, req: IncomingMessage, res: ServerResponse)
   }
 }
 
+/** A port another program holds is the operator's to sort out, not a bug: PORT_IN_USE names it. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  if (err.code === "EADDRINUSE") {
+    return new EdgeError(
+      "PORT_IN_USE",
+      `port ${port} on ${host} is already in use (choose another --port, or 0 for a free one)`,
+      {
+        cause: err,
+      },
+    );
+  }
+  return err;
+}
+
 export async function startRepoServer(opts: RepoServerOptions): Promise<RepoServer> {
   const host = opts.host ?? "127.0.0.1";
   const server = createServer((req, res) => {
@@ -115,9 +130,10 @@ export async function startRepoServer(opts: RepoServerOptions): Promise<RepoServ
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const onError = (err: NodeJS.ErrnoException): void => reject(listenError(err, host, opts.port));
+    server.once("error", onError);
     server.listen(opts.port, host, () => {
-      server.off("error", reject);
+      server.off("error", onError);
       resolve();
     });
   });

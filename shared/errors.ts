@@ -14,6 +14,8 @@ export const ERROR_CODES = [
   "RELEASE_NOT_FOUND",
   "NAME_MISMATCH",
   "FILE_NOT_REGULAR",
+  "REPO_INVALID",
+  "PORT_IN_USE",
   // signed metadata
   "METADATA_MALFORMED",
   "SIGNATURE_MISSING",
@@ -84,4 +86,10 @@ export function toEdgeError(value: unknown, fallback: ErrorCode = "INTERNAL"): E
 export function describeError(value: unknown): string {
   const err = toEdgeError(value);
   return `${err.code}: ${err.message}`;
+}
+
+/** The `--json` form of a failure: `{"error": {"code", "message"}}` on stdout, so `| jq .error.code` works. */
+export function errorJson(value: unknown): { error: { code: ErrorCode; message: string } } {
+  const err = toEdgeError(value);
+  return { error: { code: err.code, message: err.message } };
 }

@@ -136,3 +136,27 @@ export function verifyEnvelope(envelope: SignedEnvelope<unknown>, trusted: Publi
   }
   return validBy;
 }
+
+/** What one signature says about its content, judged against the keys a person supplied. */
+export type SignatureStatus = "valid" | "invalid" | "unknown-key";
+
+export interface SignatureCheck {
+  keyid: string;
+  status: SignatureStatus;
+}
+
+/**
+ * Each signature on its own, for display (`edge-publish inspect`): unlike
+ * verifyEnvelope, nothing is decided here; a signature by none of `keys` is
+ * "unknown-key", not an error.
+ */
+export function checkSignatures(envelope: SignedEnvelope<unknown>, keys: PublicKeyInfo[], what: string): SignatureCheck[] {
+  const message = signedBytes(envelope.signed, what);
+  return (Array.isArray(envelope.signatures) ? envelope.signatures : []).map((entry) => {
+    const keyid = typeof entry?.keyid === "string" ? entry.keyid : String(entry?.keyid);
+    const key = keys.find((k) => k.keyid === keyid);
+    if (!key) return { keyid, status: "unknown-key" };
+    if (typeof entry.sig !== "string") return { keyid, status: "invalid" };
+    return { keyid, status: verify(null, message, key.key, Buffer.from(entry.sig, "base64")) ? "valid" : "invalid" };
+  });
+}

@@ -1,9 +1,9 @@
 import { createHash, type Hash } from "node:crypto";
 import { type FileHandle, mkdir, open, rm } from "node:fs/promises";
 import { dirname } from "node:path";
+import { nameTooLong } from "../../shared/bundle-reader/staging-writer.js";
 import { EdgeError } from "../../shared/errors.js";
 import type { PayloadFile } from "../../shared/manifest.js";
-import { nameTooLong } from "../bundle/staging-writer.js";
 
 /** A rebuilt file, written once in order (O_EXCL) and hashed as it is written. */
 export class OutputFile {

@@ -1,22 +1,13 @@
-import { type FileHandle, readdir, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { Readable } from "node:stream";
 import { pathToFileURL } from "node:url";
-import { createGunzip } from "node:zlib";
-import { extract as tarExtract } from "tar-stream";
-import { MANIFEST_ENTRY, MANIFEST_MAX_BYTES } from "../../shared/bundle-format.js";
+import { verifyPayloadText } from "../../shared/bundle-reader/bundle-manifest.js";
+import { readManifestEntry } from "../../shared/bundle-reader/manifest-entry.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { sha256Hex, sha256Stream } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
-import {
-  type ArtifactRef,
-  type PayloadManifest,
-  parseEnvelopeText,
-  parsePayloadManifest,
-  RELEASE_TYPE,
-  type ReleaseManifest,
-} from "../../shared/manifest.js";
-import { type PublicKeyInfo, verifyEnvelope } from "../../shared/signature.js";
+import { type ArtifactRef, type PayloadManifest, RELEASE_TYPE, type ReleaseManifest } from "../../shared/manifest.js";
+import type { PublicKeyInfo } from "../../shared/signature.js";
 import { openRegularFile, readChunks } from "../bundle/regular-file.js";
 import { verifyReleaseEnvelope } from "./intake.js";
 
@@ -60,47 +51,6 @@ export async function findBundle(path: string): Promise<string> {
   return join(full, bundles[0] as string);
 }
 
-/** Reads the first entry of a bundle, which must be its manifest, without unpacking the rest. */
-async function readBundleManifest(bundlePath: string, file: FileHandle): Promise<string> {
-  const extract = tarExtract();
-  const gunzip = createGunzip();
-  const input = Readable.from(readChunks(file), { objectMode: false });
-  const done = new Promise<string>((resolvePromise, reject) => {
-    let settled = false;
-    const finish = (err: Error | undefined, text?: string): void => {
-      if (settled) return;
-      settled = true;
-      input.destroy();
-      gunzip.destroy();
-      extract.destroy();
-      if (err) reject(err);
-      else resolvePromise(text as string);
-    };
-    extract.on("entry", (header, stream) => {
-      if (header.name !== MANIFEST_ENTRY || header.type !== "file") {
-        finish(new EdgeError("BUNDLE_CORRUPT", `${bundlePath}: the first entry is ${header.name}, not ${MANIFEST_ENTRY}`));
-        return;
-      }
-      if ((header.size ?? 0) > MANIFEST_MAX_BYTES) {
-        finish(new EdgeError("ENTRY_TOO_LARGE", `${bundlePath}: ${MANIFEST_ENTRY} is larger than ${MANIFEST_MAX_BYTES} bytes`));
-        return;
-      }
-      const chunks: Buffer[] = [];
-      stream.on("data", (c) => chunks.push(c as Buffer));
-      stream.on("end", () => finish(undefined, Buffer.concat(chunks).toString("utf8")));
-      stream.on("error", (err) => finish(err));
-    });
-    const corrupt = (err: Error): void =>
-      finish(new EdgeError("BUNDLE_CORRUPT", `${bundlePath} is not a gzip tar bundle: ${err.message}`, { cause: err }));
-    extract.on("error", corrupt);
-    gunzip.on("error", corrupt);
-    input.on("error", (err) => finish(new EdgeError("USAGE", `cannot read ${bundlePath}: ${err.message}`, { cause: err })));
-    extract.on("finish", () => finish(new EdgeError("BUNDLE_TRUNCATED", `${bundlePath} ends before its manifest`)));
-  });
-  input.pipe(gunzip).pipe(extract);
-  return done;
-}
-
 function releaseFrom(payload: PayloadManifest, bundle: ArtifactRef, receivedAt: string): ReleaseManifest {
   const release: ReleaseManifest = {
     _type: RELEASE_TYPE,
@@ -113,12 +63,6 @@ function releaseFrom(payload: PayloadManifest, bundle: ArtifactRef, receivedAt: 
   };
   if (payload.compatibility) release.compatibility = payload.compatibility;
   return release;
-}
-
-function verifyPayloadText(text: string, trustedKeys: PublicKeyInfo[]): PayloadManifest {
-  const envelope = parseEnvelopeText(text, "bundle manifest");
-  verifyEnvelope(envelope, trustedKeys, "bundle manifest");
-  return parsePayloadManifest(envelope.signed);
 }
 
 /**
@@ -134,8 +78,8 @@ export async function verifySideload(
 ): Promise<VerifiedSideload> {
   const file = await openRegularFile(bundlePath, "USAGE");
   try {
-    const payloadText = await readBundleManifest(bundlePath, file);
-    const payload = verifyPayloadText(payloadText, trustedKeys);
+    const payloadText = await readManifestEntry(readChunks(file), bundlePath);
+    const payload = verifyPayloadText(payloadText, trustedKeys).manifest;
     if (payload.name !== expectedName) {
       throw new EdgeError(
         "NAME_MISMATCH",
@@ -185,7 +129,7 @@ export function readStoredRelease(text: string, trustedKeys: PublicKeyInfo[]): S
   if (typeof record.payload !== "string" || !record.bundle || typeof record.receivedAt !== "string") {
     throw new EdgeError("METADATA_MALFORMED", "the journal's sideload record is incomplete");
   }
-  const release = releaseFrom(verifyPayloadText(record.payload, trustedKeys), record.bundle, record.receivedAt);
+  const release = releaseFrom(verifyPayloadText(record.payload, trustedKeys).manifest, record.bundle, record.receivedAt);
   return { release, origin: "sideload" };
 }
 

@@ -4,6 +4,7 @@ import { isEdgeError } from "../../shared/errors.js";
 import { nameProblem } from "../../shared/manifest.js";
 import { readChannelPointer } from "../repo-files.js";
 import { DEFAULT_WARN_DAYS, expiryWarning, pointerExpiry } from "../rollout/pointer-expiry.js";
+import { textTable } from "../text-table.js";
 
 export interface ChannelRow {
   name: string;
@@ -26,7 +27,8 @@ export interface ChannelsResult {
   problems: { path: string; error: string }[];
 }
 
-async function listDir(path: string): Promise<string[]> {
+/** The names in a folder, sorted; none when it does not exist. */
+export async function listDir(path: string): Promise<string[]> {
   try {
     return (await readdir(path)).sort();
   } catch (err) {
@@ -94,11 +96,5 @@ export function channelsTable(rows: ChannelRow[]): string {
     formatRollout(r.rollout),
     r.expired ? `${r.expiresAt} EXPIRED` : r.expiresSoon ? `${r.expiresAt} (in ${r.daysLeft} days)` : r.expiresAt,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
-  const line = (c: string[]): string =>
-    c
-      .map((v, i) => v.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return `${[header, ...cells].map(line).join("\n")}\n`;
+  return textTable(header, cells);
 }

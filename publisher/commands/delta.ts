@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { extractBundle } from "../../agent/bundle/extract.js";
+import { extractBundle } from "../../shared/bundle-reader/extract.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { EdgeError } from "../../shared/errors.js";
 import { writeFileAtomic } from "../../shared/fs-atomic.js";

@@ -6,8 +6,8 @@ import { EdgeError } from "../../shared/errors.js";
 import { writeFileAtomic } from "../../shared/fs-atomic.js";
 import { KEYS_TYPE, type KeysDocument, keysDocumentPath, keysOf, parseKeysDocument } from "../../shared/key-chain.js";
 import { parseEnvelopeText } from "../../shared/manifest.js";
-import { parsePublicKey, signEnvelope } from "../../shared/signature.js";
-import { loadPrivateKey } from "../key-file.js";
+import { signEnvelope } from "../../shared/signature.js";
+import { loadPrivateKey, loadPublicKey } from "../key-file.js";
 
 export interface KeysWriteResult {
   version: number;
@@ -116,15 +116,7 @@ export async function keysRotate(opts: RotateOptions): Promise<KeysWriteResult> 
   const keys = new Map(latest.doc.keys.map((k) => [k.keyid, k.publicKey]));
   const added: string[] = [];
   for (const file of add) {
-    let pem: string;
-    try {
-      pem = await readFile(file, "utf8");
-    } catch (cause) {
-      throw new EdgeError("KEY_INVALID", `cannot read public key ${file} (${(cause as NodeJS.ErrnoException).code ?? "error"})`, {
-        cause,
-      });
-    }
-    const info = parsePublicKey(pem, file);
+    const info = await loadPublicKey(file);
     if (keys.has(info.keyid)) continue;
     keys.set(info.keyid, info.key.export({ type: "spki", format: "pem" }).toString());
     added.push(info.keyid);

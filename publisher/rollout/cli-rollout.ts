@@ -1,6 +1,6 @@
 import { EdgeError } from "../../shared/errors.js";
 import type { MqttSettings } from "../../shared/mqtt-options.js";
-import { type CliIo, type Flags, mqttFlags, report, str } from "../cli-run.js";
+import { type CliIo, type Flags, mqttFlags, repoFlag, report, str } from "../cli-run.js";
 import { integerFlag, positiveNumberFlag, required } from "../cli-spec.js";
 import { channelsTable, formatRollout, listChannels } from "../commands/channels.js";
 import { keysInit, keysRotate } from "../commands/keys.js";
@@ -51,7 +51,7 @@ function changeJson(c: RolloutChange): object {
 
 export async function runPromote(flags: Flags, io: CliIo): Promise<number> {
   const r = await promote({
-    repoDir: required(str(flags, "repo"), "repo", "promote"),
+    repoDir: await repoFlag(flags, "promote"),
     name: required(str(flags, "name"), "name", "promote"),
     version: required(str(flags, "version"), "version", "promote"),
     from: required(str(flags, "from"), "from", "promote"),
@@ -72,7 +72,7 @@ export async function runPromote(flags: Flags, io: CliIo): Promise<number> {
 
 export async function runChannels(flags: Flags, io: CliIo): Promise<number> {
   const r = await listChannels({
-    repoDir: required(str(flags, "repo"), "repo", "channels"),
+    repoDir: await repoFlag(flags, "channels"),
     name: str(flags, "name"),
     warnDays: integerFlag(str(flags, "warn-days"), "warn-days", 0, 3650),
   });
@@ -94,7 +94,7 @@ function refreshText(r: RefreshResult): string {
 
 export async function runRefresh(flags: Flags, io: CliIo): Promise<number> {
   const r = await refreshPointers({
-    repoDir: required(str(flags, "repo"), "repo", "refresh"),
+    repoDir: await repoFlag(flags, "refresh"),
     keyPath: required(str(flags, "key"), "key", "refresh"),
     name: str(flags, "name"),
     beforeDays: integerFlag(str(flags, "before-days"), "before-days", 0, 3650),
@@ -135,7 +135,7 @@ export async function runRollout(flags: Flags, io: CliIo): Promise<number> {
   const action = rolloutAction(flags);
   const rate = str(flags, "halt-on-failures");
   const opts: RolloutOptions = {
-    repoDir: required(str(flags, "repo"), "repo", "rollout"),
+    repoDir: await repoFlag(flags, "rollout"),
     name: required(str(flags, "name"), "name", "rollout"),
     channel: required(str(flags, "channel"), "channel", "rollout"),
     keyPath: required(str(flags, "key"), "key", "rollout"),

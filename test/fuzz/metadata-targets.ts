@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { expect } from "vitest";
-import { checkBundleManifest } from "../../agent/bundle/bundle-manifest.js";
 import { verifyPointerText, verifyReleaseText } from "../../agent/sources/intake.js";
+import { checkBundleManifest } from "../../shared/bundle-reader/bundle-manifest.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { sha256Hex } from "../../shared/digest.js";
 import type { ErrorCode } from "../../shared/errors.js";

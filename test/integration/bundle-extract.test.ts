@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ExtractOptions, extractBundle } from "../../agent/bundle/extract.js";
 import { silentLogger } from "../../agent/logging.js";
+import { type ExtractOptions, extractBundle } from "../../shared/bundle-reader/extract.js";
 import { sha256Hex } from "../../shared/digest.js";
 import type { PayloadFile } from "../../shared/manifest.js";
 import {

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { checkBundleManifest } from "../../agent/bundle/bundle-manifest.js";
 import { verifyPointerText, verifyReleaseText } from "../../agent/sources/intake.js";
+import { checkBundleManifest } from "../../shared/bundle-reader/bundle-manifest.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { sha256Hex } from "../../shared/digest.js";
 import { verifyNextKeys } from "../../shared/key-chain.js";

@@ -1,5 +1,5 @@
 import { rm } from "node:fs/promises";
-import { extractBundle } from "../../bundle/extract.js";
+import { extractBundle } from "../../../shared/bundle-reader/extract.js";
 import { bundleFilePath } from "../../install/layout.js";
 import { freshStagingDir } from "../../install/staging.js";
 import { exists, fetchBundle } from "../artifacts.js";

@@ -1,7 +1,7 @@
-import { MANIFEST_ENTRY, MANIFEST_MAX_BYTES, PAYLOAD_PREFIX, SUMS_ENTRY, SUMS_MAX_BYTES } from "../../shared/bundle-format.js";
-import { EdgeError } from "../../shared/errors.js";
-import type { PayloadFile } from "../../shared/manifest.js";
-import { unsafePathReason } from "../../shared/safe-path.js";
+import { MANIFEST_ENTRY, MANIFEST_MAX_BYTES, PAYLOAD_PREFIX, SUMS_ENTRY, SUMS_MAX_BYTES } from "../bundle-format.js";
+import { EdgeError } from "../errors.js";
+import type { PayloadFile } from "../manifest.js";
+import { unsafePathReason } from "../safe-path.js";
 
 /**
  * Decides, from its tar header alone and before a byte of it is written, what

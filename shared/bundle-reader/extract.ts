@@ -5,28 +5,32 @@ import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
-import { MANIFEST_MAX_BYTES, SUMS_MAX_BYTES } from "../../shared/bundle-format.js";
-import { IO_CHUNK } from "../../shared/digest.js";
-import { EdgeError } from "../../shared/errors.js";
-import type { PayloadFile, PayloadManifest } from "../../shared/manifest.js";
-import type { PublicKeyInfo } from "../../shared/signature.js";
+import { MANIFEST_MAX_BYTES, SUMS_MAX_BYTES } from "../bundle-format.js";
+import { IO_CHUNK } from "../digest.js";
+import { EdgeError } from "../errors.js";
 import type { Logger } from "../logging.js";
+import type { PayloadFile, PayloadManifest } from "../manifest.js";
+import type { PublicKeyInfo } from "../signature.js";
 import { BundleEntries } from "./bundle-entries.js";
 import { checkBundleManifest, checkSums } from "./bundle-manifest.js";
+import type { PayloadSink } from "./payload-sink.js";
 import { drainEntry, readSmallEntry, StagingWriter } from "./staging-writer.js";
 
-export interface ExtractOptions {
+export interface ReadOptions {
   bundlePath: string;
-  /** A staging folder that must not exist yet; created here, and removed again on any failure. */
-  destDir: string;
   /** From the verified signed release manifest. */
   expected: { name: string; version: string; files: PayloadFile[] };
   /** When given, the bundle's manifest.json signature is verified too (sideloading). */
   trustedKeys?: PublicKeyInfo[];
-  logger: Logger;
   signal?: AbortSignal;
   /** Payload bytes written so far. */
   onProgress?: (bytes: number) => void;
+}
+
+export interface ExtractOptions extends ReadOptions {
+  /** A staging folder that must not exist yet; created here, and removed again on any failure. */
+  destDir: string;
+  logger: Logger;
 }
 
 export interface ExtractResult {
@@ -52,7 +56,7 @@ export async function extractBundle(opts: ExtractOptions): Promise<ExtractResult
   }
   logger.info({ bundle: opts.bundlePath, dest: destDir }, "extraction started");
   try {
-    const result = await extractInto(opts);
+    const result = await readBundle(opts, new StagingWriter(destDir));
     logger.info({ files: result.files, bytes: result.bytes, ms: Date.now() - started }, "extraction finished");
     return result;
   } catch (err) {
@@ -62,10 +66,14 @@ export async function extractBundle(opts: ExtractOptions): Promise<ExtractResult
   }
 }
 
-async function extractInto(opts: ExtractOptions): Promise<ExtractResult> {
+/**
+ * Reads a whole bundle (file -> gunzip -> tar) and judges every entry: the same
+ * rules, limits and digests whether the payload goes to a staging folder
+ * (extractBundle) or is only checked (verifyBundle, with a CheckOnlySink).
+ */
+export async function readBundle(opts: ReadOptions, writer: PayloadSink): Promise<ExtractResult> {
   const { signal } = opts;
   const entries = new BundleEntries(opts.expected.files);
-  const writer = new StagingWriter(opts.destDir);
   const tar = tarExtract();
   const stop = new AbortController();
   const onAbort = (): void => stop.abort(signal?.reason);

@@ -1,9 +1,9 @@
-import { createHash } from "node:crypto";
 import { chmod, mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
-import { EdgeError } from "../../shared/errors.js";
-import { fsyncDir } from "../../shared/fs-atomic.js";
-import type { PayloadFile } from "../../shared/manifest.js";
+import { EdgeError } from "../errors.js";
+import { fsyncDir } from "../fs-atomic.js";
+import type { PayloadFile } from "../manifest.js";
+import { EntryCheck, type PayloadSink } from "./payload-sink.js";
 
 /**
  * Writes into a staging folder the extractor created itself and fills only with
@@ -11,7 +11,7 @@ import type { PayloadFile } from "../../shared/manifest.js";
  * joined under it cannot lead outside. Files are opened O_EXCL ("wx") anyway, so
  * nothing is followed or overwritten even if that reasoning were wrong.
  */
-export class StagingWriter {
+export class StagingWriter implements PayloadSink {
   /** Folders made so far, relative to the root; "" is the root itself. */
   private readonly made = new Set<string>([""]);
 
@@ -47,36 +47,16 @@ export class StagingWriter {
     });
     try {
       await handle.chmod(file.mode);
-      const hash = createHash("sha256");
-      let size = 0;
+      const check = new EntryCheck(file, entryName);
       for await (const chunk of source) {
-        size += chunk.length;
-        if (size > file.size) {
-          throw new EdgeError(
-            "ENTRY_TOO_LARGE",
-            `bundle entry ${JSON.stringify(entryName)} holds more than the ${file.size} bytes the manifest says`,
-          );
-        }
-        hash.update(chunk);
+        check.add(chunk);
         let written = 0;
         while (written < chunk.length) {
           written += (await handle.write(chunk, written, chunk.length - written)).bytesWritten;
         }
         onBytes(chunk.length);
       }
-      if (size < file.size) {
-        throw new EdgeError(
-          "SIZE_MISMATCH",
-          `bundle entry ${JSON.stringify(entryName)} holds ${size} bytes, the manifest says ${file.size}`,
-        );
-      }
-      const actual = hash.digest("hex");
-      if (actual !== file.sha256) {
-        throw new EdgeError(
-          "DIGEST_MISMATCH",
-          `bundle entry ${JSON.stringify(entryName)} has SHA-256 ${actual}, the manifest says ${file.sha256}`,
-        );
-      }
+      check.finish();
       await handle.sync();
     } finally {
       await handle.close();

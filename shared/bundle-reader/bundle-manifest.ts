@@ -1,8 +1,8 @@
-import { MANIFEST_ENTRY, PAYLOAD_PREFIX, SUMS_ENTRY } from "../../shared/bundle-format.js";
-import { parseSha256Sums, type Sha256SumsEntry } from "../../shared/digest.js";
-import { EdgeError } from "../../shared/errors.js";
-import { type PayloadFile, type PayloadManifest, parseEnvelopeText, parsePayloadManifest } from "../../shared/manifest.js";
-import { type PublicKeyInfo, verifyEnvelope } from "../../shared/signature.js";
+import { MANIFEST_ENTRY, PAYLOAD_PREFIX, SUMS_ENTRY } from "../bundle-format.js";
+import { parseSha256Sums, type Sha256SumsEntry } from "../digest.js";
+import { EdgeError } from "../errors.js";
+import { type PayloadFile, type PayloadManifest, parseEnvelopeText, parsePayloadManifest } from "../manifest.js";
+import { type PublicKeyInfo, verifyEnvelope } from "../signature.js";
 
 /**
  * The bundle's own metadata must say exactly what the verified release manifest
@@ -15,6 +15,16 @@ export interface ExpectedPayload {
 }
 
 const WHAT = `bundle ${MANIFEST_ENTRY}`;
+
+/**
+ * A bundle's manifest.json on its own, as a sideload is judged: signed by one
+ * of `trustedKeys` (which one is returned), then checked as a payload manifest.
+ */
+export function verifyPayloadText(text: string, trustedKeys: PublicKeyInfo[]): { manifest: PayloadManifest; signedBy: string } {
+  const envelope = parseEnvelopeText(text, "bundle manifest");
+  const signedBy = verifyEnvelope(envelope, trustedKeys, "bundle manifest");
+  return { manifest: parsePayloadManifest(envelope.signed), signedBy };
+}
 
 export function checkBundleManifest(text: string, expected: ExpectedPayload, trustedKeys?: PublicKeyInfo[]): PayloadManifest {
   const envelope = parseEnvelopeText(text, WHAT);
