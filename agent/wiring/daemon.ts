@@ -1,8 +1,9 @@
 import type { MqttClient } from "mqtt";
 import { toEdgeError } from "../../shared/errors.js";
 import { Agent } from "../agent.js";
-import type { CliContext } from "../cli/context.js";
+import type { AgentConfig } from "../config.js";
 import { ControlServer } from "../control/control-server.js";
+import type { Logger } from "../logging.js";
 import { connectMqtt } from "../mqtt-link.js";
 import { HealthWatch } from "../service/health-watch.js";
 import { InboxWatcher } from "../sources/inbox.js";
@@ -10,7 +11,16 @@ import { MqttPushListener } from "../sources/mqtt-listener.js";
 import { MqttWithdrawalListener } from "../sources/mqtt-withdrawals.js";
 import { LocalEndpoint } from "../telemetry/local-endpoint.js";
 import { FleetReporting } from "../telemetry/reporting.js";
+import type { AgentOptions } from "./agent-graph.js";
 import { DAEMON_REQUESTS, type DaemonRoutes } from "./control-routes.js";
+
+/** What the daemon is built from: the parts of the `run` command's context it reads. */
+export interface DaemonInputs {
+  config: AgentConfig;
+  logger: Logger;
+  agentOptions: AgentOptions;
+  agentVersion: string;
+}
 
 export interface Daemon {
   /** Recovery first, then the control socket, the local endpoint, reporting, and the sources once recovery is done. */
@@ -25,7 +35,7 @@ export interface Daemon {
  * control socket, MQTT push (pointers and withdrawals), the inbox and the
  * local endpoint, as the configuration asks.
  */
-export async function wireDaemon(ctx: CliContext): Promise<Daemon> {
+export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
   const { config, logger } = ctx;
   // Connecting does not wait for the broker: an unreachable broker at start is retried in the background.
   const mqttClient: MqttClient | undefined = config.mqtt
