@@ -1,8 +1,8 @@
 import { EdgeError } from "../shared/errors.js";
 import type { Logger } from "./logging.js";
+import { isPastActivation, type Phase } from "./state/phases.js";
 import type { AttemptRow } from "./state/store.js";
 import { StopReason } from "./update/orchestrator.js";
-import { isPastActivation, type Phase } from "./update/phases.js";
 
 export interface RunningAttempt {
   toVersion: string;

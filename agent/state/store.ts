@@ -1,6 +1,6 @@
 import type { ErrorCode } from "../../shared/errors.js";
-import type { AttemptResult, Phase } from "../update/phases.js";
 import type { Db } from "./db.js";
+import type { AttemptResult, Phase } from "./phases.js";
 
 /** Every SQL statement of the agent lives here. */
 

@@ -1,8 +1,8 @@
 import { EdgeError, type ErrorCode } from "../../shared/errors.js";
+import { type ActivePhase, type AttemptResult, isPastActivation, isTerminal } from "../state/phases.js";
 import { type AttemptFacts, type AttemptPhase, carriedBy, JOURNAL_PHASE, type StepPhase, stepFor } from "./attempt-state.js";
 import { fallBackToBundle } from "./delivery.js";
 import { type MachineOptions, transition as nextJournalPhase } from "./machine.js";
-import { type ActivePhase, type AttemptResult, isPastActivation, isTerminal } from "./phases.js";
 
 /** Why the attempt's signal was aborted: the agent is stopping (resume later) or a newer target arrived. */
 export type StopKind = "shutdown" | "superseded";

@@ -1,8 +1,8 @@
 import { EdgeError } from "../../shared/errors.js";
 import type { ReleaseManifest } from "../../shared/manifest.js";
 import type { ReleaseOrigin } from "../sources/sideload.js";
+import type { ActivePhase, AttemptResult } from "../state/phases.js";
 import type { Delivery, DeltaDelivery, WholeDelivery } from "./delivery.js";
-import type { ActivePhase, AttemptResult } from "./phases.js";
 
 /** What an attempt is: fixed when it begins (or is resumed from the journal). */
 export interface AttemptFacts {

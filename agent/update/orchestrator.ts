@@ -3,6 +3,7 @@ import type { ReleaseManifest } from "../../shared/manifest.js";
 import { readCurrentVersion } from "../install/activate.js";
 import { sweepDownloads } from "../install/downloads-janitor.js";
 import { type ReleaseOrigin, readStoredRelease } from "../sources/sideload.js";
+import type { ActivePhase } from "../state/phases.js";
 import type { AttemptRow } from "../state/store.js";
 import { isStaged } from "./artifacts.js";
 import { type StepEvent, type StopKind, transition } from "./attempt-machine.js";
@@ -10,7 +11,6 @@ import { type AttemptFacts, type AttemptPhase, isEnd, JOURNAL_PHASE, type StepPh
 import { chooseDelivery, type Delivery, type DeltaFallback, describeDelivery } from "./delivery.js";
 import { runEffects } from "./effects.js";
 import { type MachineOptions, ROLLBACK_START, UPDATE_START } from "./machine.js";
-import type { ActivePhase } from "./phases.js";
 import { STEPS } from "./steps/registry.js";
 import type { CoreDeps, StepContext, StepExecutor } from "./steps/step.js";
 import { downloadsWanted } from "./wanted-downloads.js";

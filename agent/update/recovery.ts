@@ -4,9 +4,9 @@ import { sweepDownloads } from "../install/downloads-janitor.js";
 import { type Layout, versionDir } from "../install/layout.js";
 import type { Logger } from "../logging.js";
 import { recordedOrigin } from "../sources/sideload.js";
+import type { ActivePhase } from "../state/phases.js";
 import type { AttemptRow, StateStore } from "../state/store.js";
 import { resumePhase } from "./machine.js";
-import type { ActivePhase } from "./phases.js";
 import { downloadsWanted } from "./wanted-downloads.js";
 
 export interface RecoveryPlan {
