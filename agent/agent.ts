@@ -1,33 +1,28 @@
-import { mkdir } from "node:fs/promises";
-import { backoffDelay, jittered, sleep } from "../shared/backoff.js";
 import { EdgeError, toEdgeError } from "../shared/errors.js";
 import type { ChannelPointer } from "../shared/manifest.js";
-import type { PublicKeyInfo } from "../shared/signature.js";
 import { withdrawalOf } from "../shared/withdrawals.js";
+import type { AttemptSlot } from "./attempt-slot.js";
 import type { AgentConfig } from "./config.js";
 import { readCurrentVersion } from "./install/activate.js";
 import { sweepDownloads } from "./install/downloads-janitor.js";
-import { type Layout, layoutFor, versionDir } from "./install/layout.js";
-import { linkSignals } from "./linked-signal.js";
-import type { Logger } from "./logging.js";
+import { type Layout, versionDir } from "./install/layout.js";
+import { pollUntilStopped } from "./poll-loop.js";
 import type { ServiceController } from "./service/controller.js";
-import { RestartCommand } from "./service/restart-command.js";
 import { Supervisor } from "./service/supervisor.js";
-import { ChannelChecker } from "./sources/channel-check.js";
 import { verifyPointerText } from "./sources/intake.js";
-import { KeyRing } from "./sources/key-ring.js";
+import type { KeyRing } from "./sources/key-ring.js";
 import { findBundle, verifySideload } from "./sources/sideload.js";
 import { refuseWithdrawnVersion } from "./sources/withdrawal-intake.js";
-import { WithdrawalTracker } from "./sources/withdrawal-tracker.js";
-import { type Db, openDb } from "./state/db.js";
-import { DeviceLock } from "./state/lock.js";
-import { type AttemptRow, StateStore } from "./state/store.js";
-import { loadTrustedKeys } from "./trusted-keys.js";
+import type { WithdrawalTracker } from "./sources/withdrawal-tracker.js";
+import { isPastActivation } from "./state/phases.js";
+import type { AttemptRow, StateStore } from "./state/store.js";
 import { decideCheck } from "./update/check-decision.js";
-import { StopReason, type UpdateRequest, Updater } from "./update/orchestrator.js";
-import { isPastActivation, type Phase } from "./update/phases.js";
+import { StopReason, type UpdateRequest } from "./update/orchestrator.js";
 import type { Decision } from "./update/planner.js";
 import { planRecovery } from "./update/recovery.js";
+import { type AgentGraph, type AgentOptions, wireAgent } from "./wiring/agent-graph.js";
+
+export type { AgentOptions } from "./wiring/agent-graph.js";
 
 export interface CheckResult {
   decision: Decision;
@@ -36,6 +31,10 @@ export interface CheckResult {
   attempt?: AttemptRow;
 }
 
+/** Failed pre-activation attempts at one version are retried after 1 min, 2 min, ... up to 6 h. */
+const RETRY_BASE_MS = 60_000;
+const RETRY_CAP_MS = 6 * 3600_000;
+
 export interface InstallResult {
   version: string;
   bundle: string;
@@ -43,179 +42,90 @@ export interface InstallResult {
   detail: string;
 }
 
-/** Failed pre-activation attempts at one version are retried after 1 min, 2 min, ... up to 6 h. */
-const RETRY_BASE_MS = 60_000;
-const RETRY_CAP_MS = 6 * 3600_000;
-
-export interface AgentOptions {
-  now?: () => Date;
-  /** Crash-test fault injection; see UpdaterDeps.fault. */
-  fault?: (point: string) => void;
-  /** Every journaled phase change of an attempt, for status reporting and fleet events. */
-  onAttempt?: (row: AttemptRow) => void;
-  /** A new withdrawal list was accepted. */
-  onWithdrawals?: () => void;
-  /** Where a supervised service's output goes (see SupervisorOptions.output). */
-  serviceOutput?: "stdout" | "stderr";
-}
-
-interface RunningAttempt {
-  toVersion: string;
-  phase: Phase;
-  controller: AbortController;
-  done: Promise<AttemptRow>;
-  /** Started because the channel named its version (not a sideload, a rollback or a resumed attempt). */
-  fromChannel: boolean;
-}
-
 /**
- * The device side, wired: journal, lock, service control, update runner and
- * channel checks. Used by the daemon (`run`) and by the one-shot technician
- * commands (`check`, `rollback`) when no daemon is running.
+ * The device side, wired (wiring/agent-graph.ts): channel checks, sideloads
+ * and rollbacks become attempts in the one attempt slot; recovery runs first.
+ * Used by the daemon (`run`) and by the one-shot technician commands (`check`,
+ * `rollback`, `install`) when no daemon is running.
  */
 export class Agent {
+  readonly config: AgentConfig;
   readonly layout: Layout;
   readonly store: StateStore;
   readonly keyRing: KeyRing;
   readonly withdrawals: WithdrawalTracker;
-  private readonly service: ServiceController;
-  private readonly updater: Updater;
-  private readonly checker: ChannelChecker;
-  private readonly shutdown = new AbortController();
-  private running: RunningAttempt | undefined;
+  private readonly slot: AttemptSlot;
   private pollLoop: Promise<void> | undefined;
 
-  private constructor(
-    readonly config: AgentConfig,
-    private readonly db: Db,
-    private readonly lock: DeviceLock,
-    rootKeys: PublicKeyInfo[],
-    private readonly logger: Logger,
-    now: () => Date,
-    opts: AgentOptions,
-  ) {
-    this.layout = layoutFor(config.dataDir);
-    this.store = new StateStore(db, now);
-    this.keyRing = new KeyRing(rootKeys, this.store, logger.child({ component: "keys" }));
-    this.withdrawals = new WithdrawalTracker({
-      config,
-      store: this.store,
-      keyRing: this.keyRing,
-      logger: logger.child({ component: "withdrawals" }),
-      now,
-      onAccepted: opts.onWithdrawals,
-    });
-    this.service =
-      config.service.mode === "supervise"
-        ? new Supervisor({
-            command: config.service.command,
-            cwd: config.service.cwd,
-            env: config.service.env,
-            pidFile: this.layout.servicePidFile,
-            logger: logger.child({ component: "supervisor" }),
-            stopTimeoutMs: config.service.stopTimeoutSeconds * 1000,
-            output: opts.serviceOutput ?? "stdout",
-          })
-        : new RestartCommand({
-            command: config.service.command,
-            cwd: config.service.cwd,
-            timeoutMs: config.service.restartTimeoutSeconds * 1000,
-            logger: logger.child({ component: "restart-command" }),
-          });
-    this.updater = new Updater({
-      config,
-      layout: this.layout,
-      store: this.store,
-      service: this.service,
-      recordedKeys: () => this.keyRing.everTrusted(),
-      logger: logger.child({ component: "updater" }),
-      fault: opts.fault,
-      onPhase: (row) => {
-        if (this.running && this.running.toVersion === row.toVersion) this.running.phase = row.phase;
-        opts.onAttempt?.(row);
-      },
-    });
-    this.checker = new ChannelChecker({
-      config,
-      store: this.store,
-      keyRing: this.keyRing,
-      withdrawals: this.withdrawals,
-      logger: logger.child({ component: "channel" }),
-      now,
-    });
+  constructor(private readonly graph: AgentGraph) {
+    this.config = graph.config;
+    this.layout = graph.layout;
+    this.store = graph.store;
+    this.keyRing = graph.keyRing;
+    this.withdrawals = graph.withdrawals;
+    this.slot = graph.slot;
   }
 
   /** Opens the journal and takes the device lock; AGENT_BUSY if another process holds it. */
-  static async open(config: AgentConfig, logger: Logger, role: string, opts: AgentOptions = {}): Promise<Agent> {
-    const now = opts.now ?? (() => new Date());
-    const layout = layoutFor(config.dataDir);
-    for (const dir of [layout.dataDir, layout.versionsDir, layout.stagingDir, layout.downloadsDir]) {
-      await mkdir(dir, { recursive: true });
-    }
-    const trustedKeys = await loadTrustedKeys(config.trustedKeys);
-    const lock = await DeviceLock.acquire(layout.lockFile, role);
-    try {
-      const db = openDb(layout.dbPath);
-      return new Agent(config, db, lock, trustedKeys, logger, now, opts);
-    } catch (err) {
-      await lock.release();
-      throw err;
-    }
+  static async open(config: AgentConfig, logger: AgentGraph["logger"], role: string, opts: AgentOptions = {}): Promise<Agent> {
+    return new Agent(await wireAgent(config, logger, role, opts));
   }
 
   get stopping(): AbortSignal {
-    return this.shutdown.signal;
+    return this.graph.shutdown.signal;
   }
 
   /** What the daemon's health watch needs of the service: whether it runs and how it last exited. */
   get serviceController(): ServiceController {
-    return this.service;
+    return this.graph.service;
   }
 
   /** An update or rollback attempt runs: its own health checks own the service until it ends. */
   get attemptRunning(): boolean {
-    return this.running !== undefined;
+    return this.slot.current !== undefined;
   }
 
   /**
    * Before any source runs: clean up, then finish or roll back whatever the
    * journal left open. With nothing open, a supervised service is started on
-   * the active version.
+   * the active version. Resolves once a resumed attempt ended.
    */
   async recover(): Promise<AttemptRow | undefined> {
-    if (this.service instanceof Supervisor && (await this.service.killOrphan())) {
-      this.logger.warn("stopped a service left running by a previous agent process");
+    return (await this.beginRecovery()).resumed;
+  }
+
+  /**
+   * Recovery up to the start of the resumed attempt, which then runs as a new
+   * one does: the daemon's sources start at once, so a check can supersede it
+   * or drop it before activation.
+   */
+  async beginRecovery(): Promise<{ resumed?: Promise<AttemptRow> }> {
+    const { service, logger, updater } = this.graph;
+    if (service instanceof Supervisor && (await service.killOrphan())) {
+      logger.warn("stopped a service left running by a previous agent process");
     }
-    const plan = await planRecovery(this.layout, this.store, this.config.name, this.logger.child({ component: "recovery" }));
+    const plan = await planRecovery(this.layout, this.store, this.config.name, logger.child({ component: "recovery" }));
     const preActivation = plan.resume && !isPastActivation(plan.resume.phase);
     if (plan.active && (!plan.resume || preActivation) && this.config.service.mode === "supervise") {
-      await this.service.restart(versionDir(this.layout, plan.active));
+      await service.restart(versionDir(this.layout, plan.active));
     }
-    if (!plan.resume) return undefined;
-    const { attempt, phase } = plan.resume;
-    return this.track(attempt.toVersion, phase, (signal) => this.updater.resume(attempt, phase, signal));
+    if (!plan.resume) return {};
+    const { attempt, phase, fromChannel } = plan.resume;
+    return {
+      resumed: this.slot.track(attempt.toVersion, phase, (signal) => updater.resume(attempt, phase, signal), fromChannel),
+    };
   }
 
   /** Polls the channel until stop(): jittered interval, capped exponential backoff on errors. */
   startPolling(intervalSeconds: number = this.config.pollIntervalSeconds): void {
-    const intervalMs = intervalSeconds * 1000;
-    const signal = this.shutdown.signal;
-    this.pollLoop = (async () => {
-      let failures = 0;
-      while (!signal.aborted) {
-        let delay = jittered(intervalMs, this.config.pollJitterFraction);
-        try {
-          await this.check("poll", { wait: false });
-          failures = 0;
-        } catch (err) {
-          if (signal.aborted) break;
-          failures++;
-          delay = Math.max(1000, backoffDelay(failures, { baseMs: 2000, capMs: intervalMs }));
-          this.logger.warn({ err, failures, retryInMs: delay }, "channel check failed");
-        }
-        await sleep(delay, signal).catch(() => {});
-      }
-    })();
+    this.pollLoop = pollUntilStopped({
+      intervalMs: intervalSeconds * 1000,
+      jitterFraction: this.config.pollJitterFraction,
+      check: () => this.check("poll", { wait: false }),
+      clock: this.graph.clock,
+      signal: this.stopping,
+      logger: this.graph.logger,
+    });
   }
 
   /**
@@ -224,19 +134,21 @@ export class Agent {
    * release can supersede a download in progress.
    */
   async check(source: string, opts: { wait: boolean; pointerText?: string }): Promise<CheckResult> {
+    const { checker, clock, logger } = this.graph;
     try {
       const state =
         opts.pointerText === undefined
-          ? await this.checker.check(this.shutdown.signal)
-          : await this.checker.consider(opts.pointerText, this.shutdown.signal);
+          ? await checker.check(this.stopping)
+          : await checker.consider(opts.pointerText, this.stopping);
       const pinned = this.config.pinVersion;
       const target =
         pinned && pinned !== state.release.release.version
-          ? await this.checker.releaseByVersion(pinned, this.shutdown.signal)
+          ? await checker.releaseByVersion(pinned, this.stopping)
           : state.release;
       const version = target.release.version;
       const active = await readCurrentVersion(this.layout);
-      this.dropTakenBack(active, version === active);
+      this.slot.dropTakenBack(active, version === active, (v) => withdrawalOf(this.withdrawals.current(), v) !== undefined);
+      const running = this.slot.current;
       const { decision, leaving } = decideCheck({
         deviceId: this.config.deviceId,
         arch: this.config.arch,
@@ -249,39 +161,36 @@ export class Agent {
         withdrawals: this.withdrawals.current(),
         denied: this.store.isDenied(version),
         failures: this.store.recentFailures(version),
-        running: this.running
-          ? { toVersion: this.running.toVersion, pastActivation: isPastActivation(this.running.phase) }
-          : undefined,
-        now: new Date(),
+        running: running ? { toVersion: running.toVersion, pastActivation: isPastActivation(running.phase) } : undefined,
+        now: clock.now(),
         retryBaseMs: RETRY_BASE_MS,
         retryCapMs: RETRY_CAP_MS,
       });
       this.store.setLastCheck({
-        at: new Date().toISOString(),
+        at: clock.now().toISOString(),
         outcome: decision.action === "install" ? `installing ${version}` : `${decision.reason}: ${decision.detail}`,
       });
       if (decision.action === "none") {
-        if (decision.reason !== "up-to-date") this.logger.info({ version, reason: decision.reason }, decision.detail);
-        if (!this.running)
+        if (decision.reason !== "up-to-date") logger.info({ version, reason: decision.reason }, decision.detail);
+        if (!this.slot.current)
           this.keepDownloadsOf(decision.reason === "up-to-date" || decision.reason === "denied" ? undefined : version, active);
         return { decision, version, sequence: state.pointer.sequence };
       }
       if (leaving) {
         // Deliberate, and possibly a downgrade: say so where a technician will look.
-        this.logger.warn(
+        logger.warn(
           { from: active, to: version, reason: leaving.reason, withdrawnAt: leaving.withdrawnAt },
           "the active version is withdrawn; moving to the channel's release",
         );
       }
-      const release = target;
       const done = this.startAttempt(
         {
           kind: "update",
           source: leaving ? `${source}:withdrawn` : source,
           origin: "repository",
-          release: release.release,
-          releaseText: release.text,
-          releaseDigest: release.digest,
+          release: target.release,
+          releaseText: target.text,
+          releaseDigest: target.digest,
         },
         true,
       );
@@ -292,8 +201,8 @@ export class Agent {
       return { decision, version, sequence: state.pointer.sequence, attempt: await done };
     } catch (thrown) {
       const err = toEdgeError(thrown);
-      if (!this.shutdown.signal.aborted) {
-        this.store.setLastCheck({ at: new Date().toISOString(), outcome: "error", errorCode: err.code, error: err.message });
+      if (!this.stopping.aborted) {
+        this.store.setLastCheck({ at: clock.now().toISOString(), outcome: "error", errorCode: err.code, error: err.message });
       }
       throw err;
     }
@@ -309,7 +218,7 @@ export class Agent {
       trustedKeys: this.keyRing.current(),
       name: this.config.name,
       channel: this.config.channel,
-      now: new Date(),
+      now: this.graph.clock.now(),
       highestSequence: this.store.highestSequence(this.config.channel),
       lastAcceptedText: this.store.lastPointerText(this.config.channel),
     }).pointer;
@@ -323,7 +232,7 @@ export class Agent {
    */
   async installLocal(path: string, source: string): Promise<InstallResult> {
     const bundle = await findBundle(path);
-    const verified = await verifySideload(bundle, this.keyRing.current(), this.config.name, new Date());
+    const verified = await verifySideload(bundle, this.keyRing.current(), this.config.name, this.graph.clock.now());
     const version = verified.release.version;
     refuseWithdrawnVersion(this.withdrawals.current(), version, "the bundle");
     if ((await readCurrentVersion(this.layout)) === version) {
@@ -346,28 +255,10 @@ export class Agent {
     if (!previous || !this.store.getVersion(previous)) {
       throw new EdgeError("NO_PREVIOUS_VERSION", "there is no previous version staged on this device to roll back to");
     }
-    if (this.running) throw new EdgeError("AGENT_BUSY", `an update to ${this.running.toVersion} is in progress`);
+    const running = this.slot.current;
+    if (running) throw new EdgeError("AGENT_BUSY", `an update to ${running.toVersion} is in progress`);
     refuseWithdrawnVersion(this.withdrawals.current(), previous, "rolling back to it");
     return this.startAttempt({ kind: "rollback", source, toVersion: previous });
-  }
-
-  /**
-   * Stops an attempt that has not reached activation when its release was taken
-   * back: the channel names the active version again (an aborted rollout) while
-   * a release it named before is still downloading, staging or waiting, or the
-   * publisher withdrew the version. Left running, it would be installed and
-   * undone only at the next check (an hour later with MQTT).
-   */
-  private dropTakenBack(activeVersion: string | undefined, channelNamesActive: boolean): void {
-    const r = this.running;
-    if (!r || r.toVersion === activeVersion || isPastActivation(r.phase)) return;
-    const withdrawn = withdrawalOf(this.withdrawals.current(), r.toVersion) !== undefined;
-    if (!withdrawn && !(r.fromChannel && channelNamesActive)) return;
-    this.logger.info(
-      { dropped: r.toVersion, active: activeVersion },
-      withdrawn ? "the publisher withdrew the version being installed" : "the channel went back to the active version",
-    );
-    r.controller.abort(new StopReason("superseded"));
   }
 
   /**
@@ -377,59 +268,37 @@ export class Agent {
    */
   private keepDownloadsOf(version: string | undefined, active: string | undefined): void {
     const wanted = version && { name: this.config.name, version, deltaFrom: active, partialOnly: true };
-    sweepDownloads(this.layout, wanted || undefined, this.logger.child({ component: "downloads" }));
+    sweepDownloads(this.layout, wanted || undefined, this.graph.logger.child({ component: "downloads" }));
   }
 
   /** One attempt at a time; a newer update supersedes one that has not reached activation. */
-  private async startAttempt(request: UpdateRequest, fromChannel = false): Promise<AttemptRow> {
-    const version = request.kind === "update" ? request.release.version : request.toVersion;
-    const current = this.running;
-    if (current) {
-      if (isPastActivation(current.phase) || request.kind !== "update") {
-        throw new EdgeError("AGENT_BUSY", `an attempt at ${current.toVersion} is in phase ${current.phase}`);
-      }
-      this.logger.info({ from: current.toVersion, to: version }, "a newer release supersedes the download in progress");
-      current.controller.abort(new StopReason("superseded"));
-      await current.done.catch(() => {});
-    }
-    return this.track(
-      version,
-      request.kind === "update" ? "downloading" : "activating",
-      (signal) => this.updater.start(request, signal),
-      fromChannel,
+  private startAttempt(request: UpdateRequest, fromChannel = false): Promise<AttemptRow> {
+    const update = request.kind === "update";
+    return this.slot.start(
+      {
+        kind: request.kind,
+        toVersion: update ? request.release.version : request.toVersion,
+        phase: update ? "downloading" : "activating",
+        fromChannel,
+      },
+      (signal) => this.graph.updater.start(request, signal),
     );
-  }
-
-  private track(
-    toVersion: string,
-    phase: Phase,
-    run: (signal: AbortSignal) => Promise<AttemptRow>,
-    fromChannel = false,
-  ): Promise<AttemptRow> {
-    const controller = new AbortController();
-    const linked = linkSignals(controller.signal, this.shutdown.signal);
-    const entry: RunningAttempt = { toVersion, phase, controller, done: Promise.resolve(undefined as never), fromChannel };
-    entry.done = run(linked.signal).finally(() => {
-      linked.dispose();
-      if (this.running === entry) this.running = undefined;
-    });
-    this.running = entry;
-    return entry.done;
   }
 
   private logAttemptError(err: unknown): void {
     const e = toEdgeError(err);
     if (e.code === "INTERRUPTED") return;
-    this.logger.error({ err: e, code: e.code }, "attempt could not run");
+    this.graph.logger.error({ err: e, code: e.code }, "attempt could not run");
   }
 
   /** Stops polling, interrupts any attempt (it resumes on the next start), stops a supervised service. */
   async stop(opts: { stopService: boolean } = { stopService: true }): Promise<void> {
-    this.shutdown.abort(new StopReason("shutdown"));
+    const { shutdown, service, db, lock } = this.graph;
+    shutdown.abort(new StopReason("shutdown"));
     await this.pollLoop;
-    await this.running?.done.catch(() => {});
-    if (opts.stopService) await this.service.stop();
-    this.db.close();
-    await this.lock.release();
+    await this.slot.settle();
+    if (opts.stopService) await service.stop();
+    db.close();
+    await lock.release();
   }
 }

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { callDaemon } from "../agent/control/control-client.js";
+import type { DaemonRoutes } from "../agent/wiring/control-routes.js";
 import { writeExampleModel } from "../packaging/example-service/make-model.js";
 import { buildRelease } from "../publisher/commands/build.js";
 import { keygen } from "../publisher/commands/keygen.js";
@@ -140,9 +141,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakRun> {
     for (let cycle = 1; cycle <= opts.cycles; cycle++) {
       const version = `1.${cycle}.0`;
       await publish(version, cycle + 1);
-      const check = await callDaemon<{ attempt?: AttemptResult }>(socket, "/check");
+      const check = await callDaemon<DaemonRoutes, "/check">(socket, "/check", {});
       expectResult(check?.attempt, version, `cycle ${cycle}: update`);
-      const back = await callDaemon<AttemptResult>(socket, "/rollback");
+      const back = await callDaemon<DaemonRoutes, "/rollback">(socket, "/rollback", {});
       expectResult(back, undefined, `cycle ${cycle}: rollback`);
       const s = await sample(cycle);
       samples.push(s);
@@ -228,7 +229,7 @@ function expectResult(attempt: AttemptResult | undefined, version: string | unde
 /** The first install comes from the poll loop; a check meanwhile is refused as busy. */
 async function untilActive(socket: string, version: string): Promise<void> {
   for (let i = 0; i < 600; i++) {
-    const r = await callDaemon<{ decision: { action: string; reason?: string } }>(socket, "/check").catch(() => undefined);
+    const r = await callDaemon<DaemonRoutes, "/check">(socket, "/check", {}).catch(() => undefined);
     if (r?.decision.action === "none" && r.decision.reason === "up-to-date") return;
     await new Promise((res) => setTimeout(res, 100));
   }

@@ -4,6 +4,7 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { StatusSnapshot } from "../agent/telemetry/status-snapshot.js";
 import { writeExampleModel } from "../packaging/example-service/make-model.js";
 import { buildRelease } from "../publisher/commands/build.js";
 import { makeDeltas } from "../publisher/commands/delta.js";
@@ -47,19 +48,12 @@ function agentCli(args: string[], configPath: string): Promise<{ code: number | 
   });
 }
 
-interface DemoStatus {
-  activeVersion: string | null;
-  phase: string;
-  health: { ok: boolean };
-  lastUpdate: { version: string } | null;
-}
-
-async function waitForStatus(configPath: string, what: string, ok: (s: DemoStatus) => boolean): Promise<void> {
+async function waitForStatus(configPath: string, what: string, ok: (s: StatusSnapshot) => boolean): Promise<void> {
   const deadline = Date.now() + 45_000;
   while (Date.now() < deadline) {
     const r = await agentCli(["status", "--json"], configPath);
     try {
-      if (ok(JSON.parse(r.stdout) as DemoStatus)) return;
+      if (ok(JSON.parse(r.stdout) as StatusSnapshot)) return;
     } catch {
       // not yet
     }

@@ -137,7 +137,7 @@ Commands:
   watch     build and publish each new model version that training drops into a folder
   promote   point a channel at the release another channel carries (staging -> stable)
   channels  list every channel pointer: release, sequence, rollout share, expiry
-  refresh   re-sign every channel pointer that expires soon (same release and rollout, next sequence)
+  refresh   re-sign every channel pointer and withdrawal list that expires soon (same content, next sequence)
   rollout   set a channel's rollout share, pause, resume or abort it (optionally halting on failures)
   keys      write the signed keys documents (keys init, keys rotate) devices follow to trust new keys
   withdraw  withdraw a release: devices never install it, and those running it move off it
@@ -186,10 +186,13 @@ Listens on 127.0.0.1 unless --host says otherwise (0.0.0.0 for every interface).
   fleet: `Usage: edge-publish fleet --mqtt URL [MQTT_OPTIONS] [--watch] [--wait-ms N] [--warn-days N] [--json]
 Reads every device's retained status (and live events) from the broker and prints one row per device
 (DEVICE, ONLINE, ACTIVE, PHASE, LAST RESULT, HEALTH, LAST SEEN) and a summary per active version.
-Also reads the retained channel pointers (edgepull/v1/NAME/channels/CHANNEL) and prints a warning line for
-each that is EXPIRED or expires within --warn-days days (default 7).
+ACTIVE says WITHDRAWN for a device running a version the publisher withdrew ("WITHDRAWN (kept)" with
+withdraw --keep-running); the summary counts them per version.
+Also reads the retained channel pointers (edgepull/v1/NAME/channels/CHANNEL) and withdrawal lists
+(edgepull/v1/NAME/withdrawals) and prints a warning line for each that is EXPIRED or expires within
+--warn-days days (default 7).
 Waits until statuses stop arriving for 300 ms, at most --wait-ms (default 2000).
---json prints {"devices": [...], "versions": [...], "pointers": [...], "warnings": [...]}. --watch keeps listening and redraws on every change
+--json prints {"devices": [...], "versions": [...], "pointers": [...], "withdrawalLists": [...], "warnings": [...]}. --watch keeps listening and redraws on every change
 (one JSON line per change with --json) until Ctrl-C. Malformed messages are skipped with a warning.
 ${MQTT_HELP}`,
   watch: `Usage: edge-publish watch --models DIR --repo REPO_DIR --key PRIVATE_KEY --channel CHANNEL --name NAME
@@ -216,18 +219,24 @@ ${MQTT_HELP}`,
   channels: `Usage: edge-publish channels --repo REPO_DIR [--name NAME] [--warn-days N] [--json]
 Lists every channel pointer in the repository (of NAME only with --name): NAME, CHANNEL, VERSION, SEQUENCE,
 ROLLOUT (share, "paused") and EXPIRES ("EXPIRED" once past, "in N days" within --warn-days, default 7), then a
-warning line for each such pointer. --json adds expired, expiresSoon and daysLeft per pointer and "warnings".
-Unreadable pointers are reported on stderr.
+warning line for each such pointer and for each withdrawal list (withdrawals/NAME.json) that is EXPIRED or
+expires within --warn-days (an expired list fails every device's channel check). --json adds expired,
+expiresSoon and daysLeft per pointer, "withdrawalLists" (name, sequence, entries, expiry) and "warnings".
+Unreadable pointers and lists are reported on stderr.
 `,
   refresh: `Usage: edge-publish refresh --repo REPO_DIR --key PRIVATE_KEY [--before-days N] [--expires-days N] [--name NAME]
                             [--dry-run] [--mqtt URL [MQTT_OPTIONS]] [--json]
 Re-signs every channel pointer (of NAME only with --name) that expires within --before-days days (default 7)
 or already expired: same release, same rollout share, the next sequence number, a new expiry --expires-days
-ahead (default 30, as publish). Others are left alone. With --mqtt each re-signed pointer is also published
-(retained) as publish --mqtt does. --dry-run lists what would be re-signed and writes nothing.
+ahead (default 30, as publish). Every withdrawal list (withdrawals/NAME.json) due the same way is re-signed
+too: the same entries, the next sequence, a new expiry (an expired list fails every device's channel check).
+Others are left alone. With --mqtt each re-signed pointer and list is also published (retained) as publish
+--mqtt and withdraw --mqtt do. --dry-run lists what would be re-signed and writes nothing. --json lists both:
+"refreshed" and "kept" (pointers), "withdrawalLists": {"refreshed", "kept"}, and "problems".
 Refused, with nothing written: a key the newest keys document does not list (or, without keys documents, a key
-that did not sign the pointer) with KEY_UNTRUSTED; a pointer whose release.json no longer has the digest it
-names, with DIGEST_MISMATCH. Exit 0, or 1 when a pointer file could not be read (listed on stderr).
+that did not sign the pointer or list) with KEY_UNTRUSTED; a pointer whose release.json no longer has the
+digest it names, with DIGEST_MISMATCH. Exit 0, or 1 when a pointer or list file could not be read (listed on
+stderr; the others are still re-signed).
 Meant for a daily timer: packaging/systemd/edgepull-refresh.timer.
 ${MQTT_HELP}`,
   rollout: `Usage: edge-publish rollout --repo REPO_DIR --name NAME --channel CHANNEL --key PRIVATE_KEY

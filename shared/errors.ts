@@ -56,6 +56,8 @@ export const ERROR_CODES = [
   "AGENT_BUSY",
   "VERIFY_FAILED",
   "INTERRUPTED",
+  // deny-list only: the version a technician rolled back from
+  "OPERATOR_ROLLBACK",
   "INTERNAL",
 ] as const;
 

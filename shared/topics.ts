@@ -42,6 +42,14 @@ export const ALL_DEVICE_EVENTS = `${TOPIC_ROOT}/devices/+/events`;
 /** Every model's retained channel pointers, for the fleet view's expiry warnings. */
 export const ALL_CHANNEL_POINTERS = `${TOPIC_ROOT}/+/channels/+`;
 
+/** Every model's retained withdrawal list, for the fleet view's expiry warnings. */
+export const ALL_WITHDRAWAL_LISTS = `${TOPIC_ROOT}/+/withdrawals`;
+
+/** The model a withdrawal list topic names, or undefined. */
+export function withdrawalsNameOfTopic(topic: string): string | undefined {
+  return /^edgepull\/v1\/([^/]+)\/withdrawals$/.exec(topic)?.[1];
+}
+
 /** The model and channel a channel topic names, or undefined. */
 export function channelOfTopic(topic: string): { name: string; channel: string } | undefined {
   const match = /^edgepull\/v1\/([^/]+)\/channels\/([^/]+)$/.exec(topic);

@@ -4,6 +4,7 @@ import { backoffDelay, sleep } from "../../shared/backoff.js";
 import { IO_CHUNK, sha256File } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
 import { fsyncDir } from "../../shared/fs-atomic.js";
+import { finishedDownloadPath } from "../install/layout.js";
 import type { Logger } from "../logging.js";
 import { openGet, parseContentRange, TransientHttpError } from "./http-get.js";
 import { PartWriter } from "./part-writer.js";
@@ -63,7 +64,7 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
   if (!partPath.endsWith(PART_SUFFIX)) {
     throw new EdgeError("INTERNAL", `download target ${partPath} must end in ${PART_SUFFIX}`);
   }
-  const finalPath = partPath.slice(0, -PART_SUFFIX.length);
+  const finalPath = finishedDownloadPath(partPath);
   const started = Date.now();
 
   const done = await finishedEarlier(finalPath, opts);

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { HashingStream, IO_CHUNK } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
 import { fsyncFile } from "../../shared/fs-atomic.js";
+import { finishedDownloadPath } from "../install/layout.js";
 import { openRegularFile, readChunks } from "./regular-file.js";
 
 /**
@@ -23,7 +24,7 @@ export async function copyLocalBundle(opts: {
   signal?: AbortSignal;
 }): Promise<{ path: string; bytes: number }> {
   const source = localPathOf(opts.url);
-  const final = opts.partPath.replace(/\.part$/, "");
+  const final = finishedDownloadPath(opts.partPath);
   const hasher = new HashingStream();
   const input = await openRegularFile(source, "DOWNLOAD_FAILED");
   try {

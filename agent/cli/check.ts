@@ -1,10 +1,9 @@
-import type { CheckResult } from "../agent.js";
 import { type CliContext, EXIT, printJson } from "./context.js";
 import { viaDaemonOrLocally } from "./one-shot.js";
 
 /** `edge-agent check`: poll once now, install anything new, exit with the result (0 up to date or updated, 1 otherwise). */
 export async function checkCommand(ctx: CliContext): Promise<number> {
-  const { result, via } = await viaDaemonOrLocally<CheckResult>(ctx, "/check", (agent) => agent.check("cli", { wait: true }));
+  const { result, via } = await viaDaemonOrLocally(ctx, "/check", {}, (agent) => agent.check("cli", { wait: true }));
   const attempt = result.attempt;
   const ok = attempt
     ? attempt.result === "succeeded"

@@ -1,6 +1,5 @@
 import { resolve } from "node:path";
 import { EdgeError } from "../../shared/errors.js";
-import type { InstallResult } from "../agent.js";
 import { type CliContext, EXIT, printJson } from "./context.js";
 import { viaDaemonOrLocally } from "./one-shot.js";
 
@@ -9,12 +8,7 @@ export async function installCommand(ctx: CliContext): Promise<number> {
   const target = ctx.positionals[0];
   if (!target) throw new EdgeError("USAGE", "name the bundle file (or a folder holding one) to install");
   const path = resolve(target);
-  const { result, via } = await viaDaemonOrLocally<InstallResult>(
-    ctx,
-    "/install",
-    (agent) => agent.installLocal(path, "sideload"),
-    { path },
-  );
+  const { result, via } = await viaDaemonOrLocally(ctx, "/install", { path }, (agent) => agent.installLocal(path, "sideload"));
   const attempt = result.attempt;
   const ok = attempt ? attempt.result === "succeeded" : true;
   if (ctx.json) printJson(ctx, { ok, via, ...result });

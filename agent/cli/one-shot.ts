@@ -1,6 +1,8 @@
 import { Agent } from "../agent.js";
 import { callDaemon } from "../control/control-client.js";
+import type { ReplyOf, RequestOf } from "../control/envelope.js";
 import { layoutFor } from "../install/layout.js";
+import type { DaemonRoutes } from "../wiring/control-routes.js";
 import type { CliContext } from "./context.js";
 
 /**
@@ -8,14 +10,14 @@ import type { CliContext } from "./context.js";
  * (it holds the lock), otherwise in this process, after the same recovery the
  * daemon runs at start.
  */
-export async function viaDaemonOrLocally<T>(
+export async function viaDaemonOrLocally<K extends keyof DaemonRoutes>(
   ctx: CliContext,
-  route: string,
-  local: (agent: Agent) => Promise<T>,
-  body: Record<string, unknown> = {},
-): Promise<{ result: T; via: "daemon" | "local" }> {
+  route: K,
+  request: RequestOf<DaemonRoutes, K>,
+  local: (agent: Agent) => Promise<ReplyOf<DaemonRoutes, K>>,
+): Promise<{ result: ReplyOf<DaemonRoutes, K>; via: "daemon" | "local" }> {
   const layout = layoutFor(ctx.config.dataDir);
-  const remote = await callDaemon<T>(layout.controlSocket, route, body);
+  const remote = await callDaemon<DaemonRoutes, K>(layout.controlSocket, route, request);
   if (remote !== undefined) return { result: remote, via: "daemon" };
   const agent = await Agent.open(ctx.config, ctx.logger, `cli ${route.slice(1)}`, ctx.agentOptions);
   try {

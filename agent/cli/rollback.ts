@@ -1,10 +1,9 @@
-import type { AttemptRow } from "../state/store.js";
 import { type CliContext, EXIT, printJson } from "./context.js";
 import { viaDaemonOrLocally } from "./one-shot.js";
 
 /** `edge-agent rollback`: back to the previous version, health-checked; the version left is deny-listed. */
 export async function rollbackCommand(ctx: CliContext): Promise<number> {
-  const { result: attempt, via } = await viaDaemonOrLocally<AttemptRow>(ctx, "/rollback", (agent) => agent.rollback("cli"));
+  const { result: attempt, via } = await viaDaemonOrLocally(ctx, "/rollback", {}, (agent) => agent.rollback("cli"));
   const ok = attempt.result === "succeeded";
   if (ctx.json) printJson(ctx, { ok, via, attempt });
   else if (ok) {

@@ -65,6 +65,21 @@ export function finishedDownloadPath(partPath: string): string {
   return partPath.replace(/\.part$/, "");
 }
 
+/** A release's bundle once downloaded and verified, waiting to be extracted. */
+export function bundleFilePath(layout: Layout, name: string, version: string): string {
+  return finishedDownloadPath(downloadPartPath(layout, name, version));
+}
+
+/** A delta from `fromVersion` once downloaded and verified, waiting to be applied. */
+export function deltaFilePath(layout: Layout, name: string, fromVersion: string, version: string): string {
+  return finishedDownloadPath(deltaPartPath(layout, name, fromVersion, version));
+}
+
+/** Where attempt `attemptId` builds `version` before it is renamed into versions/. */
+export function stagingDirFor(layout: Layout, version: string, attemptId: number): string {
+  return join(layout.stagingDir, `${version}.${attemptId}`);
+}
+
 /**
  * Whether a file in downloads/ has a name the agent gives (a bundle or a delta,
  * partial or finished): `<name>-<version>.tar.gz[.part]` or

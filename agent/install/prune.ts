@@ -10,7 +10,7 @@ import { type Layout, versionDir } from "./layout.js";
  */
 export async function pruneVersions(
   layout: Layout,
-  store: StateStore,
+  store: Pick<StateStore, "listVersions" | "removeVersion">,
   keep: number,
   protect: ReadonlyArray<string | undefined | null>,
   logger: Logger,

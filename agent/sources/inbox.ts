@@ -2,11 +2,18 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { FSWatcher } from "chokidar";
 import { toEdgeError } from "../../shared/errors.js";
-import type { InstallResult } from "../agent.js";
 import type { Logger } from "../logging.js";
+import type { AttemptRow } from "../state/store.js";
 
 export const INBOX_DONE = "installed";
 export const INBOX_FAILED = "failed";
+
+/** What the inbox reads of an install's outcome (the daemon's local install returns more). */
+export interface InboxInstallOutcome {
+  version: string;
+  /** Undefined when the bundle's version was already active. */
+  attempt: Pick<AttemptRow, "result" | "errorCode" | "errorMessage"> | undefined;
+}
 
 /**
  * A folder where a technician (or a sync job) drops bundles. A file is taken
@@ -21,7 +28,7 @@ export class InboxWatcher {
 
   constructor(
     private readonly dir: string,
-    private readonly install: (path: string) => Promise<InstallResult>,
+    private readonly install: (path: string) => Promise<InboxInstallOutcome>,
     private readonly logger: Logger,
     private readonly stabilityMs = 2000,
   ) {}

@@ -112,6 +112,28 @@ export interface StoredRelease {
   origin: ReleaseOrigin;
 }
 
+/**
+ * Whether a parsed journal record is a sideload or a repository release, by
+ * shape alone (signatures are checked by readStoredRelease). A repository
+ * release is a signed envelope, and stays one even if it also carries
+ * sideload-looking members: those members are not signed, and a resumed
+ * attempt must not take its bundle URL from them.
+ */
+function originOfRecord(value: unknown): ReleaseOrigin {
+  const record = value as Partial<SideloadRecord> & { signed?: unknown };
+  if (typeof value !== "object" || value === null || record._type !== SIDELOAD_TYPE || "signed" in record) return "repository";
+  return "sideload";
+}
+
+/** Where the release of a journaled attempt came from (its `releaseJson`), without checking signatures. */
+export function recordedOrigin(text: string): ReleaseOrigin {
+  try {
+    return originOfRecord(JSON.parse(text));
+  } catch {
+    return "repository"; // not JSON: readStoredRelease refuses it as a release envelope
+  }
+}
+
 /** The release a journal entry describes, its signature checked again, and whether it is a repository release or a sideload. */
 export function readStoredRelease(text: string, trustedKeys: PublicKeyInfo[]): StoredRelease {
   let value: unknown;
@@ -120,12 +142,10 @@ export function readStoredRelease(text: string, trustedKeys: PublicKeyInfo[]): S
   } catch (cause) {
     throw new EdgeError("METADATA_MALFORMED", "the journal's release record is not JSON", { cause });
   }
-  const record = value as Partial<SideloadRecord> & { signed?: unknown };
-  // A repository release is a signed envelope, and stays one even if it also carries sideload-looking members:
-  // those members are not signed, and a resumed attempt must not take its bundle URL from them.
-  if (typeof value !== "object" || value === null || record._type !== SIDELOAD_TYPE || "signed" in record) {
+  if (originOfRecord(value) === "repository") {
     return { release: verifyReleaseEnvelope(text, trustedKeys), origin: "repository" };
   }
+  const record = value as Partial<SideloadRecord>;
   if (typeof record.payload !== "string" || !record.bundle || typeof record.receivedAt !== "string") {
     throw new EdgeError("METADATA_MALFORMED", "the journal's sideload record is incomplete");
   }

@@ -49,7 +49,7 @@ export function verifyWithdrawalText(text: string, ctx: WithdrawalContext): Veri
   if (isExpired(list.expiresAt, trustedNow({ now: ctx.now, lastAcceptedText: ctx.lastPointerText }))) {
     throw new EdgeError(
       "METADATA_EXPIRED",
-      `withdrawal list (sequence ${list.sequence}) expired at ${list.expiresAt}; the publisher must re-sign it (edge-publish withdraw ... --expires-days N)`,
+      `withdrawal list (sequence ${list.sequence}) expired at ${list.expiresAt}; the publisher must re-sign it (edge-publish refresh)`,
     );
   }
   const accepted = ctx.accepted;

@@ -1,6 +1,6 @@
 import type { ErrorCode } from "../../shared/errors.js";
-import type { AttemptResult, Phase } from "../update/phases.js";
 import type { Db } from "./db.js";
+import type { AttemptResult, Phase } from "./phases.js";
 
 /** Every SQL statement of the agent lives here. */
 
@@ -49,7 +49,7 @@ export interface VersionRow {
 export interface DeniedRow {
   version: string;
   releaseDigest: string | null;
-  errorCode: string;
+  errorCode: ErrorCode;
   reason: string;
   deniedAt: string;
 }
@@ -57,7 +57,7 @@ export interface DeniedRow {
 export interface LastCheck {
   at: string;
   outcome: string;
-  errorCode?: string;
+  errorCode?: ErrorCode;
   error?: string;
 }
 

@@ -1,11 +1,6 @@
 import { realpath, statfs } from "node:fs/promises";
+import type { DiskSpace } from "../ports.js";
 import { systemInformation } from "./system-info.js";
-
-export interface DiskSpace {
-  mount: string;
-  availableBytes: number;
-  sizeBytes: number;
-}
 
 /**
  * Free space on the filesystem holding `path`: systeminformation's view of the

@@ -116,6 +116,12 @@ export function renderMetrics(input: MetricsInput): string {
             ],
     },
     {
+      name: "edgepull_active_version_withdrawn",
+      type: "gauge",
+      help: "1 while the active version is on the publisher's withdrawal list (status WITHDRAWN), else 0.",
+      samples: [{ value: status.withdrawn ? 1 : 0 }],
+    },
+    {
       name: "edgepull_last_check_timestamp_seconds",
       type: "gauge",
       help: "When the agent last checked its channel, in seconds since the Unix epoch (absent before the first check).",

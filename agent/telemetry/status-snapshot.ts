@@ -1,5 +1,6 @@
 import { access } from "node:fs/promises";
-import { withdrawalOf } from "../../shared/withdrawals.js";
+import type { ErrorCode } from "../../shared/errors.js";
+import { type WithdrawalAction, withdrawalOf } from "../../shared/withdrawals.js";
 import type { AgentConfig } from "../config.js";
 import { readCurrentVersion } from "../install/activate.js";
 import { layoutFor } from "../install/layout.js";
@@ -7,12 +8,15 @@ import { type ProbeResult, probeOnce } from "../service/health.js";
 import { parseStoredWithdrawals } from "../sources/withdrawal-intake.js";
 import { openDbReadOnly } from "../state/db.js";
 import { readLockOwner } from "../state/lock.js";
-import { type AttemptRow, StateStore } from "../state/store.js";
+import { type AttemptKind, type AttemptRow, type DeniedRow, type LastCheck, StateStore } from "../state/store.js";
 import { diskSpaceFor } from "./disk.js";
 
 /**
  * What a technician (and later the fleet view) needs to know about a device,
  * read from disk and the journal only, so it works with the daemon down.
+ * The one type of the status JSON: `edge-agent status --json` prints it, the
+ * local endpoint's /status serves it, the MQTT status is made from it, and the
+ * demo and the tests read it.
  */
 export interface StatusSnapshot {
   deviceId: string;
@@ -20,35 +24,43 @@ export interface StatusSnapshot {
   channel: string;
   activeVersion: string | null;
   previousVersion: string | null;
-  phase: string;
-  attempt: { id: number; kind: string; fromVersion: string | null; toVersion: string; phase: string; startedAt: string } | null;
-  lastCheck: { at: string; outcome: string; errorCode?: string; error?: string } | null;
+  /** The open attempt's phase, or "idle" when there is none. */
+  phase: AttemptRow["phase"] | "idle";
+  attempt: {
+    id: number;
+    kind: AttemptKind;
+    fromVersion: string | null;
+    toVersion: string;
+    phase: AttemptRow["phase"];
+    startedAt: string;
+  } | null;
+  lastCheck: LastCheck | null;
   lastUpdate: {
     version: string;
     fromVersion: string | null;
-    kind: string;
-    result: string | null;
-    errorCode: string | null;
+    kind: AttemptKind;
+    result: AttemptRow["result"];
+    errorCode: ErrorCode | null;
     error: string | null;
-    rollbackErrorCode: string | null;
+    rollbackErrorCode: ErrorCode | null;
     rollbackError: string | null;
     startedAt: string;
     finishedAt: string | null;
     bytesDownloaded: number;
-    /** "bundle" or "delta"; null before the download began and for rollbacks. */
-    delivery: string | null;
+    /** null before the download began and for rollbacks. */
+    delivery: AttemptRow["delivery"];
     deltaFrom: string | null;
     /** Why an offered delta was not used: the bundle came instead. */
-    deltaFallback: { code: string; message: string } | null;
+    deltaFallback: { code: ErrorCode; message: string } | null;
     bytesSaved: number;
   } | null;
-  denied: { version: string; errorCode: string; reason: string; deniedAt: string }[];
-  health: { url: string; ok: boolean; status?: number; error?: string; latencyMs: number };
+  denied: Pick<DeniedRow, "version" | "errorCode" | "reason" | "deniedAt">[];
+  health: { url: string } & ProbeResult;
   disk: { path: string; mount?: string; availableBytes?: number; error?: string };
   daemon: { running: boolean; pid?: number; role?: string };
   hold: { source: "config" | "operator"; reason?: string; at?: string } | null;
   /** The active version is on the publisher's withdrawal list: `stay` keeps it on purpose, `move` leaves it. */
-  withdrawn: { version: string; reason: string; action: string; withdrawnAt: string } | null;
+  withdrawn: { version: string; reason: string; action: WithdrawalAction; withdrawnAt: string } | null;
   /** WITHDRAWN while the active version is withdrawn, else HEALTHY or DEGRADED (`healthy`). */
   state: "HEALTHY" | "DEGRADED" | "WITHDRAWN";
   healthy: boolean;

@@ -1,4 +1,4 @@
-import type { ActivePhase, Phase } from "./phases.js";
+import type { ActivePhase, Phase } from "../state/phases.js";
 
 /**
  * The pure transition function of an attempt: given the phase that just ran

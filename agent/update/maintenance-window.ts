@@ -1,21 +1,15 @@
+import { DAYS, type Day, parseClock } from "../config/clock.js";
+
 /**
  * Maintenance windows: days of the week and a local time range. Outside them
  * the agent may download and stage, but it swaps versions only inside one.
  * A window whose end is before its start runs past midnight (22:00-02:00).
  */
-export const DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const;
-export type Day = (typeof DAYS)[number];
-
 export interface MaintenanceWindow {
   days: Day[];
   /** "HH:MM", local time. */
   start: string;
   end: string;
-}
-
-export function parseClock(value: string): number | undefined {
-  const m = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(value);
-  return m ? Number(m[1]) * 60 + Number(m[2]) : undefined;
 }
 
 /** True when `now` (local time) falls in any window; no windows means always. */

@@ -3,16 +3,17 @@ import { readCurrentVersion, removeLeftovers } from "../install/activate.js";
 import { sweepDownloads } from "../install/downloads-janitor.js";
 import { type Layout, versionDir } from "../install/layout.js";
 import type { Logger } from "../logging.js";
+import { recordedOrigin } from "../sources/sideload.js";
+import type { ActivePhase } from "../state/phases.js";
 import type { AttemptRow, StateStore } from "../state/store.js";
 import { resumePhase } from "./machine.js";
-import type { ActivePhase } from "./phases.js";
 import { downloadsWanted } from "./wanted-downloads.js";
 
 export interface RecoveryPlan {
   /** What `current` points at on disk right now. */
   active: string | undefined;
-  /** The open attempt to continue, and the phase to continue it from. */
-  resume?: { attempt: AttemptRow; phase: ActivePhase };
+  /** The open attempt to continue, the phase to continue it from, and whether it answers to the channel (resumesFromChannel). */
+  resume?: { attempt: AttemptRow; phase: ActivePhase; fromChannel: boolean };
   removed: string[];
 }
 
@@ -41,5 +42,16 @@ export async function planRecovery(layout: Layout, store: StateStore, name: stri
   if (!attempt) return { active, removed };
   const phase = resumePhase(attempt.phase as ActivePhase, active, attempt);
   logger.warn({ attempt: attempt.id, recorded: attempt.phase, onDisk: active, resumeAt: phase }, "found an interrupted attempt");
-  return { active, resume: { attempt, phase }, removed };
+  return { active, resume: { attempt, phase, fromChannel: resumesFromChannel(attempt) }, removed };
+}
+
+/**
+ * An update of a repository release (HTTP poll, pin, MQTT push) was started
+ * because the channel named it, and a resumed one still answers to the
+ * channel: dropped before activation when the channel goes back to the active
+ * version (a rollout aborted while the device was down), as a new one is. A
+ * sideload was the technician's choice, and a rollback starts past activation.
+ */
+export function resumesFromChannel(attempt: AttemptRow): boolean {
+  return attempt.kind === "update" && attempt.releaseJson !== null && recordedOrigin(attempt.releaseJson) === "repository";
 }

@@ -1,6 +1,6 @@
 import type { WantedDownload } from "../install/downloads-janitor.js";
+import { isPastActivation, type Phase } from "../state/phases.js";
 import type { AttemptRow } from "../state/store.js";
-import { isPastActivation, type Phase } from "./phases.js";
 
 /**
  * What an attempt still needs from downloads/. Pure. An open attempt before

@@ -9,37 +9,33 @@ import type { PrivateKeyInfo } from "../../shared/signature.js";
 import { loadPrivateKey } from "../key-file.js";
 import { checkMqttSettings } from "../mqtt-connect.js";
 import { type RepoDocument, readChannelPointer, readRelease } from "../repo-files.js";
-import { DEFAULT_WARN_DAYS } from "../rollout/pointer-expiry.js";
+import { DEFAULT_WARN_DAYS, type Resigned } from "../rollout/pointer-expiry.js";
 import { DAY_MS, DEFAULT_EXPIRES_DAYS, writeChannelPointer } from "../rollout/pointer-writer.js";
+import { listWithdrawalLists, type WithdrawalListRow } from "../withdraw/withdrawal-expiry.js";
+import { planWithdrawalRefresh, type RefreshedWithdrawals, refreshWithdrawalList } from "../withdraw/withdrawal-refresh.js";
 import { listChannels } from "./channels.js";
 import { readLatestKeys } from "./keys.js";
 
 export interface RefreshOptions {
   repoDir: string;
   keyPath: string;
-  /** Re-sign pointers that expire within this many days (or already have). Default 7. */
+  /** Re-sign pointers and withdrawal lists that expire within this many days (or already have). Default 7. */
   beforeDays?: number;
-  /** Lifetime of each re-signed pointer. Default 30 days, as publish. */
+  /** Lifetime of each re-signed pointer and list. Default 30 days, as publish and withdraw. */
   expiresInDays?: number;
-  /** Only this model's channels. */
+  /** Only this model's channels and withdrawal list. */
   name?: string;
-  /** Also push each re-signed pointer, retained, to this broker. */
+  /** Also push each re-signed pointer and list, retained, to this broker. */
   mqtt?: MqttSettings;
   /** Say what would be re-signed; write nothing. */
   dryRun?: boolean;
   now?: Date;
 }
 
-export interface RefreshedPointer {
+export interface RefreshedPointer extends Resigned {
   name: string;
   channel: string;
   version: string;
-  fromSequence: number;
-  sequence: number;
-  previousExpiresAt: string;
-  expiresAt: string;
-  path: string;
-  mqtt?: { topic: string };
 }
 
 export interface RefreshResult {
@@ -49,7 +45,14 @@ export interface RefreshResult {
   refreshed: RefreshedPointer[];
   /** Pointers that do not expire within beforeDays: left as they are. */
   kept: { name: string; channel: string; version: string; sequence: number; expiresAt: string }[];
-  /** Pointers that could not be read, each with its one-line reason. */
+  /** Withdrawal lists: they expire too, and an expired one fails every device's channel check. */
+  withdrawalLists: {
+    /** Re-signed (with --dry-run: would be): same entries, next sequence, in name order. */
+    refreshed: RefreshedWithdrawals[];
+    /** Lists that do not expire within beforeDays. */
+    kept: Pick<WithdrawalListRow, "name" | "sequence" | "entries" | "expiresAt">[];
+  };
+  /** Pointers and lists that could not be read, each with its one-line reason. */
   problems: { path: string; error: string }[];
 }
 
@@ -58,7 +61,9 @@ export interface RefreshResult {
  * release (by the digest it already names), the same rollout, the next
  * sequence, a new expiry. Run daily by a timer, it keeps a fleet whose
  * publisher published nothing for a month from going dark. Each pointer goes
- * through the one pointer writer (history and --mqtt push included).
+ * through the one pointer writer (history and --mqtt push included). Every
+ * withdrawal list due as well is re-signed the same way (same entries, next
+ * sequence), under the same key checks.
  */
 export async function refreshPointers(opts: RefreshOptions): Promise<RefreshResult> {
   const beforeDays = opts.beforeDays ?? DEFAULT_WARN_DAYS;
@@ -80,7 +85,19 @@ export async function refreshPointers(opts: RefreshOptions): Promise<RefreshResu
   const now = opts.now ?? new Date();
 
   const listed = await listChannels({ repoDir: opts.repoDir, name: opts.name, now, warnDays: beforeDays });
-  const result: RefreshResult = { dryRun: opts.dryRun === true, beforeDays, refreshed: [], kept: [], problems: listed.problems };
+  const lists = await listWithdrawalLists({ repoDir: opts.repoDir, name: opts.name, now, warnDays: beforeDays });
+  const result: RefreshResult = {
+    dryRun: opts.dryRun === true,
+    beforeDays,
+    refreshed: [],
+    kept: [],
+    withdrawalLists: { refreshed: [], kept: [] },
+    problems: [...listed.problems, ...lists.problems],
+  };
+  const listsDue = lists.lists.filter((l) => l.expired || l.expiresSoon);
+  for (const l of lists.lists.filter((row) => !listsDue.includes(row))) {
+    result.withdrawalLists.kept.push({ name: l.name, sequence: l.sequence, entries: l.entries, expiresAt: l.expiresAt });
+  }
   const due = listed.channels.filter((c) => c.expired || c.expiresSoon);
   for (const row of listed.channels.filter((c) => !due.includes(c))) {
     result.kept.push({
@@ -100,6 +117,8 @@ export async function refreshPointers(opts: RefreshOptions): Promise<RefreshResu
     if (!keysDocument) checkSignedBy(doc, key);
     plans.push(doc);
   }
+  const listPlans = await planWithdrawalRefresh(opts.repoDir, listsDue);
+  if (!keysDocument) for (const plan of listPlans) checkSignedBy(plan, key);
   for (const doc of plans) {
     const p = doc.value;
     const entry = {
@@ -134,6 +153,19 @@ export async function refreshPointers(opts: RefreshOptions): Promise<RefreshResu
       ...(written.mqtt ? { mqtt: written.mqtt } : {}),
     });
   }
+  for (const plan of listPlans) {
+    result.withdrawalLists.refreshed.push(
+      await refreshWithdrawalList({
+        repoDir: opts.repoDir,
+        plan,
+        key,
+        expiresInDays,
+        now,
+        dryRun: opts.dryRun === true,
+        mqtt: opts.mqtt,
+      }),
+    );
+  }
   return result;
 }
 
@@ -167,12 +199,12 @@ function checkKeyIsCurrent(latest: { doc: KeysDocument; path: string }, key: Pri
   );
 }
 
-/** Without keys documents, the key that signed the pointer is the only evidence of what devices trust. */
-function checkSignedBy(doc: RepoDocument<ChannelPointer>, key: PrivateKeyInfo): void {
+/** Without keys documents, the key that signed the pointer (or list) is the only evidence of what devices trust. */
+function checkSignedBy(doc: { bytes: Buffer; path: string }, key: PrivateKeyInfo): void {
   const envelope = parseEnvelopeText(doc.bytes.toString("utf8"), doc.path);
   if (envelope.signatures.some((s) => s.keyid === key.keyid)) return;
   throw new EdgeError(
     "KEY_UNTRUSTED",
-    `${doc.path} was not signed by --key ${key.keyid.slice(0, 16)} and the repository has no keys documents to show that devices trust it; publish the channel with this key once (edge-publish publish) or write keys documents (edge-publish keys init), then refresh; nothing was re-signed`,
+    `${doc.path} was not signed by --key ${key.keyid.slice(0, 16)} and the repository has no keys documents to show that devices trust it; sign it with this key once (edge-publish publish, or withdraw ... --expires-days N for a withdrawal list) or write keys documents (edge-publish keys init), then refresh; nothing was re-signed`,
   );
 }

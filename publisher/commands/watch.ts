@@ -170,7 +170,7 @@ export async function startWatch(opts: WatchOptions): Promise<WatchHandle> {
         clearInterval(markerPoll);
         board.clear();
         await watcher.close();
-        if (running) {
+        if (running !== undefined) {
           log.info({}, "stopping: finishing the version in hand");
           await running;
         }

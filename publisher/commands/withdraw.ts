@@ -1,31 +1,23 @@
-import { mkdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { canonicalJson } from "../../shared/canonical-json.js";
+import { join } from "node:path";
 import { sha256Hex } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
-import { writeFileAtomic } from "../../shared/fs-atomic.js";
-import { SPEC_VERSION } from "../../shared/manifest.js";
 import type { MqttSettings } from "../../shared/mqtt-options.js";
 import { releaseManifestPath, withdrawalListPath } from "../../shared/repo-layout.js";
-import { signEnvelope } from "../../shared/signature.js";
-import { topicLevelProblem, WITHDRAWALS_MAX_BYTES, withdrawalsTopic } from "../../shared/topics.js";
-import {
-  reasonProblem,
-  WITHDRAWALS_TYPE,
-  type WithdrawalAction,
-  type WithdrawalEntry,
-  type WithdrawalList,
-} from "../../shared/withdrawals.js";
+import { topicLevelProblem } from "../../shared/topics.js";
+import { reasonProblem, type WithdrawalAction, type WithdrawalEntry, type WithdrawalList } from "../../shared/withdrawals.js";
 import { loadPrivateKey } from "../key-file.js";
 import { checkMqttSettings } from "../mqtt-connect.js";
-import { publishRetained, pushWrittenFile } from "../mqtt-publish.js";
 import { readRelease } from "../repo-files.js";
 import { DEFAULT_EXPIRES_DAYS } from "../rollout/pointer-writer.js";
-import { readWithdrawals } from "../withdraw/withdrawal-file.js";
+import {
+  nextWithdrawalList,
+  pushWithdrawalList,
+  readWithdrawals,
+  signWithdrawalList,
+  writeWithdrawalBytes,
+} from "../withdraw/withdrawal-file.js";
 import { validateNameAndVersion } from "./build.js";
 import { listChannels } from "./channels.js";
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface WithdrawOptions {
   repoDir: string;
@@ -98,24 +90,10 @@ export async function withdraw(opts: WithdrawOptions): Promise<WithdrawResult> {
       action,
     };
     const entries = existing?.list.entries ?? [];
-    list = {
-      _type: WITHDRAWALS_TYPE,
-      specVersion: SPEC_VERSION,
-      name: opts.name,
-      sequence: (existing?.list.sequence ?? 0) + 1,
-      createdAt: now.toISOString(),
-      expiresAt: new Date(now.getTime() + days * DAY_MS).toISOString(),
-      entries: before ? entries.map((e) => (e.version === opts.version ? entry : e)) : [...entries, entry],
-    };
-    bytes = Buffer.from(canonicalJson(signEnvelope(list, [key])), "utf8");
-    if (bytes.length > WITHDRAWALS_MAX_BYTES) {
-      throw new EdgeError(
-        "METADATA_MALFORMED",
-        `the withdrawal list would be ${bytes.length} bytes, more than the ${WITHDRAWALS_MAX_BYTES} devices accept`,
-      );
-    }
-    await mkdir(dirname(path), { recursive: true });
-    await writeFileAtomic(path, bytes);
+    const next = before ? entries.map((e) => (e.version === opts.version ? entry : e)) : [...entries, entry];
+    list = nextWithdrawalList(opts.name, existing?.list.sequence ?? 0, next, now, days);
+    bytes = signWithdrawalList(list, key);
+    await writeWithdrawalBytes(opts.repoDir, opts.name, bytes);
   }
   const { channels } = await listChannels({ repoDir: opts.repoDir, name: opts.name, now });
   const result: WithdrawResult = {
@@ -126,17 +104,6 @@ export async function withdraw(opts: WithdrawOptions): Promise<WithdrawResult> {
     changed: bytes !== existing?.bytes,
     channelsStillPointing: channels.filter((c) => c.version === opts.version).map((c) => c.channel),
   };
-  const mqtt = opts.mqtt;
-  if (!mqtt) return result;
-  const topic = withdrawalsTopic(opts.name);
-  await pushWrittenFile(path, () =>
-    publishRetained({
-      settings: mqtt,
-      topic,
-      payload: bytes,
-      what: `withdrawal list of ${opts.name}`,
-      maxBytes: WITHDRAWALS_MAX_BYTES,
-    }),
-  );
-  return { ...result, mqtt: { topic } };
+  if (!opts.mqtt) return result;
+  return { ...result, mqtt: await pushWithdrawalList(path, opts.name, bytes, opts.mqtt) };
 }

@@ -4,6 +4,7 @@ import { pointerRows } from "./fleet-pointers.js";
 import { fleetSnapshot } from "./fleet-state.js";
 import { renderFleetTable } from "./fleet-table.js";
 import { openFleetWatch } from "./fleet-watch.js";
+import { withdrawalRows } from "./fleet-withdrawals.js";
 
 export const DEFAULT_FLEET_WAIT_MS = 2000;
 /** Coalesces terminal redraws: a reconnect replays every retained status at once. */
@@ -15,7 +16,7 @@ export interface FleetCommandOptions {
   json: boolean;
   watch: boolean;
   waitMs: number;
-  /** Warn about retained channel pointers expiring within this many days (default 7). */
+  /** Warn about retained channel pointers and withdrawal lists expiring within this many days (default 7). */
   warnDays?: number;
   /** Clock for the expiry warnings. */
   now?: () => Date;
@@ -47,14 +48,17 @@ export async function runFleetCommand(opts: FleetCommandOptions): Promise<number
   });
   const draw = (): void => {
     const snapshot = fleetSnapshot(watch.fleet);
-    const { pointers, warnings } = pointerRows(
-      watch.pointers,
-      (opts.now ?? (() => new Date()))(),
-      opts.warnDays ?? DEFAULT_WARN_DAYS,
-    );
+    const now = (opts.now ?? (() => new Date()))();
+    const warnDays = opts.warnDays ?? DEFAULT_WARN_DAYS;
+    const channels = pointerRows(watch.pointers, now, warnDays);
+    const lists = withdrawalRows(watch.withdrawals, now, warnDays);
+    const warnings = [...channels.warnings, ...lists.warnings];
     const text = renderFleetTable(snapshot) + warnings.map((w) => `${w}\n`).join("");
-    if (opts.json) opts.out(`${JSON.stringify({ ...snapshot, pointers, warnings })}\n`);
-    else if (opts.watch && opts.isTty) opts.out(`${CLEAR_SCREEN}${text}`);
+    if (opts.json) {
+      opts.out(
+        `${JSON.stringify({ ...snapshot, pointers: channels.pointers, withdrawalLists: lists.withdrawalLists, warnings })}\n`,
+      );
+    } else if (opts.watch && opts.isTty) opts.out(`${CLEAR_SCREEN}${text}`);
     else opts.out(`${drawing ? "\n" : ""}${text}`);
   };
   try {

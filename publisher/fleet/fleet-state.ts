@@ -28,6 +28,14 @@ export interface HealthView {
   error?: string;
 }
 
+/** The device's active version is on the publisher's withdrawal list (`action` "stay": kept on purpose). */
+export interface WithdrawnView {
+  version: string;
+  reason: string;
+  action: string;
+  withdrawnAt: string;
+}
+
 export interface DeviceView {
   deviceId: string;
   online: boolean;
@@ -39,6 +47,8 @@ export interface DeviceView {
   phase: string | null;
   lastResult: LastResult | null;
   health: HealthView | null;
+  /** Set while the device reports its active version withdrawn (its state is then WITHDRAWN). */
+  withdrawn: WithdrawnView | null;
   lastEvent: { type: DeviceEventType; version: string; at: string; errorCode: string | null } | null;
   /** The newest timestamp the device itself sent (status or event); null until it sent one. */
   deviceAt: string | null;
@@ -57,6 +67,8 @@ export interface VersionSummary {
   online: number;
   /** Devices on this version whose last update attempt failed or was rolled back. */
   failed: number;
+  /** Devices on this version that report it withdrawn. */
+  withdrawn: number;
 }
 
 export interface DeviceRow extends DeviceView {
@@ -113,6 +125,11 @@ function isHealth(v: unknown): v is HealthView {
   );
 }
 
+function isWithdrawn(v: unknown): v is WithdrawnView | null {
+  if (v === null) return true;
+  return isObject(v) && isString(v.version) && isString(v.reason) && isString(v.action) && isTime(v.withdrawnAt);
+}
+
 function parseBody(topic: string, payload: Buffer): { deviceId: string; kind: "status" | "events"; body: Json } {
   const deviceId = deviceIdOfTopic(topic);
   if (deviceId === undefined) throw new Skip("not a device status or events topic");
@@ -146,6 +163,7 @@ function blankDevice(deviceId: string, heardAt: string): DeviceView {
     phase: null,
     lastResult: null,
     health: null,
+    withdrawn: null,
     lastEvent: null,
     deviceAt: null,
     heardAt,
@@ -169,6 +187,7 @@ function applyStatus(fleet: Fleet, deviceId: string, body: Json, heardAt: string
   const phase = optional(body, "phase", isString, "a string");
   const lastResult = optional(body, "lastResult", isLastResult, "{version, result, errorCode, at} or null");
   const health = optional(body, "health", isHealth, "{ok, status?, error?}");
+  const withdrawn = optional(body, "withdrawn", isWithdrawn, "{version, reason, action, withdrawnAt} or null");
 
   const before = fleet.get(deviceId);
   // An offline status is the last-will (the broker speaking for a vanished device, at: null)
@@ -186,6 +205,8 @@ function applyStatus(fleet: Fleet, deviceId: string, body: Json, heardAt: string
     phase: phase ?? base.phase,
     lastResult: lastResult === undefined ? base.lastResult : lastResult,
     health: online ? (health ?? null) : null,
+    // Like the active version, what the device last said about it (a last-will says nothing).
+    withdrawn: withdrawn === undefined ? base.withdrawn : withdrawn,
     lastEvent: before?.lastEvent ?? null,
     deviceAt: newer(before?.deviceAt ?? null, at),
     heardAt,
@@ -253,9 +274,10 @@ function compareVersions(a: string | null, b: string | null): number {
 export function summarizeVersions(devices: Iterable<DeviceView>): VersionSummary[] {
   const byVersion = new Map<string | null, VersionSummary>();
   for (const d of devices) {
-    const s = byVersion.get(d.activeVersion) ?? { version: d.activeVersion, devices: 0, online: 0, failed: 0 };
+    const s = byVersion.get(d.activeVersion) ?? { version: d.activeVersion, devices: 0, online: 0, failed: 0, withdrawn: 0 };
     s.devices++;
     if (d.online) s.online++;
+    if (d.withdrawn) s.withdrawn++;
     const result = d.lastResult?.result;
     if (result && FAILED_RESULTS.has(result)) s.failed++;
     byVersion.set(d.activeVersion, s);

@@ -26,6 +26,13 @@ function healthText(h: HealthView | null): string {
   return why ? `fail ${why}` : "fail";
 }
 
+/** A withdrawn active version is marked where the version is shown: the device answers it is WITHDRAWN. */
+function activeText(d: DeviceRow): string {
+  if (d.activeVersion === null) return "-";
+  if (!d.withdrawn) return d.activeVersion;
+  return `${d.activeVersion} WITHDRAWN${d.withdrawn.action === "stay" ? " (kept)" : ""}`;
+}
+
 function seenText(d: DeviceRow): string {
   const time = d.lastSeen.replace(/\.\d{3}Z$/, "Z");
   return d.lastSeenSource === "device" ? time : `${time} (heard)`;
@@ -35,7 +42,7 @@ function deviceCells(d: DeviceRow): string[] {
   return [
     d.deviceId,
     d.online ? "yes" : "no",
-    d.activeVersion ?? "-",
+    activeText(d),
     d.phase ?? "-",
     resultText(d.lastResult),
     healthText(d.health),
@@ -44,7 +51,7 @@ function deviceCells(d: DeviceRow): string[] {
 }
 
 function versionCells(v: VersionSummary): string[] {
-  return [v.version ?? "(none)", String(v.devices), String(v.online), String(v.failed)].map(cell);
+  return [v.version ?? "(none)", String(v.devices), String(v.online), String(v.failed), String(v.withdrawn)].map(cell);
 }
 
 /** Columns padded to their widest cell; the last column is not padded. */
@@ -59,7 +66,7 @@ export function renderColumns(header: string[], rows: string[][]): string {
 }
 
 export const DEVICE_HEADER = ["DEVICE", "ONLINE", "ACTIVE", "PHASE", "LAST RESULT", "HEALTH", "LAST SEEN"];
-export const VERSION_HEADER = ["VERSION", "DEVICES", "ONLINE", "FAILED LAST RESULT"];
+export const VERSION_HEADER = ["VERSION", "DEVICES", "ONLINE", "FAILED LAST RESULT", "WITHDRAWN"];
 
 export function renderFleetTable(snapshot: FleetSnapshot): string {
   if (snapshot.devices.length === 0) return "no device has reported a status\n";

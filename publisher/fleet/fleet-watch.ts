@@ -1,11 +1,24 @@
 import type { MqttClient } from "mqtt";
 import { EdgeError } from "../../shared/errors.js";
 import type { MqttSettings } from "../../shared/mqtt-options.js";
-import { ALL_CHANNEL_POINTERS, ALL_DEVICE_EVENTS, ALL_DEVICE_STATUS, deviceIdOfTopic } from "../../shared/topics.js";
+import {
+  ALL_CHANNEL_POINTERS,
+  ALL_DEVICE_EVENTS,
+  ALL_DEVICE_STATUS,
+  ALL_WITHDRAWAL_LISTS,
+  deviceIdOfTopic,
+  withdrawalsNameOfTopic,
+} from "../../shared/topics.js";
 import { closeBroker, connectBroker } from "../mqtt-connect.js";
 import { applyPointerMessage, emptyPointerBoard, type PointerBoard, type PointerOutcome } from "./fleet-pointers.js";
 import { type ApplyOutcome, applyFleetMessage, emptyFleet, type Fleet } from "./fleet-state.js";
 import { cell } from "./fleet-table.js";
+import {
+  applyWithdrawalsMessage,
+  emptyWithdrawalBoard,
+  type WithdrawalBoard,
+  type WithdrawalOutcome,
+} from "./fleet-withdrawals.js";
 
 /** Retained statuses arrive in a burst right after SUBACK; this much silence ends it. */
 export const QUIET_MS = 300;
@@ -23,7 +36,7 @@ export interface FleetWatchOptions {
   /** Skipped messages and connection trouble, one line each. */
   onWarning: (text: string) => void;
   /** Called after each applied message. */
-  onChange?: (outcome: ApplyOutcome | PointerOutcome) => void;
+  onChange?: (outcome: ApplyOutcome | PointerOutcome | WithdrawalOutcome) => void;
   connectTimeoutMs?: number;
   now?: () => Date;
 }
@@ -32,6 +45,8 @@ export interface FleetWatch {
   readonly fleet: Fleet;
   /** The retained channel pointers, for their expiry. */
   readonly pointers: PointerBoard;
+  /** The retained withdrawal lists, for their expiry. */
+  readonly withdrawals: WithdrawalBoard;
   /** Resolves once statuses stopped arriving for quietMs after subscribing, or after maxWaitMs. */
   readonly settled: Promise<void>;
   close(): Promise<void>;
@@ -42,11 +57,16 @@ function subscribe(client: MqttClient, url: string): Promise<void> {
     // QoS 0 on purpose: Mosquitto queues at most 1000 QoS 1 messages per client by default and
     // dropped the rest of a 5000-device retained burst (1020 arrived); at QoS 0 all 5000 did.
     // A clean-session view gains nothing from QoS 1: nothing is kept for it while it is away.
-    client.subscribe([ALL_DEVICE_STATUS, ALL_DEVICE_EVENTS, ALL_CHANNEL_POINTERS], { qos: 0 }, (err, granted) => {
+    const topics = [ALL_DEVICE_STATUS, ALL_DEVICE_EVENTS, ALL_CHANNEL_POINTERS, ALL_WITHDRAWAL_LISTS];
+    client.subscribe(topics, { qos: 0 }, (err, granted) => {
       const refused = granted?.find((g) => g.qos === 128);
       if (err || refused) {
         const why = err?.message ?? `the broker refused ${refused?.topic}`;
-        reject(new EdgeError("MQTT_ERROR", `subscribing to device and channel topics on ${url} failed: ${why}`, { cause: err }));
+        reject(
+          new EdgeError("MQTT_ERROR", `subscribing to device, channel and withdrawal topics on ${url} failed: ${why}`, {
+            cause: err,
+          }),
+        );
       } else resolve();
     });
   });
@@ -60,6 +80,7 @@ function subscribe(client: MqttClient, url: string): Promise<void> {
 export async function openFleetWatch(opts: FleetWatchOptions): Promise<FleetWatch> {
   const fleet = emptyFleet();
   const pointers = emptyPointerBoard();
+  const withdrawals = emptyWithdrawalBoard();
   const now = opts.now ?? (() => new Date());
   const quietMs = opts.quietMs ?? QUIET_MS;
   const client = await connectBroker(opts.settings, {
@@ -87,9 +108,11 @@ export async function openFleetWatch(opts: FleetWatchOptions): Promise<FleetWatc
   client.on("message", (topic, payload) => {
     // Both patterns match edgepull/v1/devices/channels/status: that is device "channels" reporting.
     const outcome =
-      deviceIdOfTopic(topic) === undefined
-        ? applyPointerMessage(pointers, topic, payload)
-        : applyFleetMessage(fleet, topic, payload, now());
+      deviceIdOfTopic(topic) !== undefined
+        ? applyFleetMessage(fleet, topic, payload, now())
+        : withdrawalsNameOfTopic(topic) !== undefined
+          ? applyWithdrawalsMessage(withdrawals, topic, payload)
+          : applyPointerMessage(pointers, topic, payload);
     if (outcome.kind === "skipped") {
       opts.onWarning(`skipped a message on ${cell(JSON.stringify(topic))}: ${cell(outcome.reason)}`);
       return;
@@ -123,6 +146,7 @@ export async function openFleetWatch(opts: FleetWatchOptions): Promise<FleetWatc
   return {
     fleet,
     pointers,
+    withdrawals,
     settled,
     close: async () => {
       finish();

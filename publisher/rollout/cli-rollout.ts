@@ -14,6 +14,7 @@ import {
   type RolloutOptions,
   rolloutWithHalt,
 } from "../commands/rollout.js";
+import { listWithdrawalLists } from "../withdraw/withdrawal-expiry.js";
 import type { AbortTarget } from "./channel-history.js";
 import { parseFailureRate } from "./halt-policy.js";
 
@@ -71,14 +72,23 @@ export async function runPromote(flags: Flags, io: CliIo): Promise<number> {
 }
 
 export async function runChannels(flags: Flags, io: CliIo): Promise<number> {
-  const r = await listChannels({
+  const opts = {
     repoDir: await repoFlag(flags, "channels"),
     name: str(flags, "name"),
     warnDays: integerFlag(str(flags, "warn-days"), "warn-days", 0, 3650),
-  });
-  for (const p of r.problems) io.warn(`edge-publish: skipped ${p.path}: ${p.error}\n`);
+  };
+  const r = await listChannels(opts);
+  // The withdrawal lists expire as pointers do, and an expired one stops every channel check.
+  const lists = await listWithdrawalLists(opts);
+  const problems = [...r.problems, ...lists.problems];
+  for (const p of problems) io.warn(`edge-publish: skipped ${p.path}: ${p.error}\n`);
+  const warnings = [...r.warnings, ...lists.warnings];
   const table = r.channels.length === 0 ? "no channel pointers\n" : channelsTable(r.channels);
-  report(io, r, table + r.warnings.map((w) => `${w}\n`).join(""));
+  report(
+    io,
+    { channels: r.channels, withdrawalLists: lists.lists, warnings, problems },
+    table + warnings.map((w) => `${w}\n`).join(""),
+  );
   return 0;
 }
 
@@ -88,7 +98,13 @@ function refreshText(r: RefreshResult): string {
     (p) =>
       `${verb} ${p.name} ${p.channel} -> ${p.version}: sequence ${p.fromSequence} -> ${p.sequence}, expiry ${p.previousExpiresAt} -> ${p.expiresAt}${p.mqtt ? `; published to ${p.mqtt.topic}` : ""}\n`,
   );
-  const summary = `${r.refreshed.length} pointer(s) ${verb}; ${r.kept.length} not due within ${r.beforeDays} days\n`;
+  for (const l of r.withdrawalLists.refreshed) {
+    lines.push(
+      `${verb} the withdrawal list of ${l.name} (${l.entries} withdrawn): sequence ${l.fromSequence} -> ${l.sequence}, expiry ${l.previousExpiresAt} -> ${l.expiresAt}${l.mqtt ? `; published to ${l.mqtt.topic}` : ""}\n`,
+    );
+  }
+  const w = r.withdrawalLists;
+  const summary = `${r.refreshed.length} pointer(s) and ${w.refreshed.length} withdrawal list(s) ${verb}; ${r.kept.length} pointer(s) and ${w.kept.length} list(s) not due within ${r.beforeDays} days\n`;
   return lines.join("") + summary;
 }
 

@@ -23,6 +23,16 @@ export function pointerExpiry(expiresAt: string, now: Date, withinDays: number):
   };
 }
 
+/** What `refresh` reports for each document it re-signed (pointer or withdrawal list). */
+export interface Resigned {
+  fromSequence: number;
+  sequence: number;
+  previousExpiresAt: string;
+  expiresAt: string;
+  path: string;
+  mqtt?: { topic: string };
+}
+
 export interface PointerSummary {
   name: string;
   channel: string;
@@ -33,10 +43,30 @@ export interface PointerSummary {
 
 /** One line for a pointer that is expired or expires soon; undefined for one that does neither. */
 export function expiryWarning(p: PointerSummary, e: PointerExpiry): string | undefined {
-  const what = `${p.name} ${p.channel} (${p.version}, sequence ${p.sequence})`;
-  if (e.expired) return `warning: ${what} EXPIRED at ${p.expiresAt}: devices refuse it; run edge-publish refresh`;
-  if (e.expiresSoon) {
-    return `warning: ${what} expires at ${p.expiresAt}, in ${e.daysLeft} days: run edge-publish refresh before then`;
-  }
+  return expiryLine(`${p.name} ${p.channel} (${p.version}, sequence ${p.sequence})`, p.expiresAt, e, "devices refuse it");
+}
+
+export interface WithdrawalListSummary {
+  name: string;
+  sequence: number;
+  expiresAt: string;
+  /** How many versions it withdraws. */
+  entries: number;
+}
+
+/** The same line for a withdrawal list: once it expired, every device's channel check fails. */
+export function withdrawalExpiryWarning(w: WithdrawalListSummary, e: PointerExpiry): string | undefined {
+  return expiryLine(
+    `withdrawal list of ${w.name} (sequence ${w.sequence}, ${w.entries} withdrawn)`,
+    w.expiresAt,
+    e,
+    "every device's channel check fails (METADATA_EXPIRED)",
+  );
+}
+
+function expiryLine(what: string, expiresAt: string, e: PointerExpiry, refused: string): string | undefined {
+  if (e.expired) return `warning: ${what} EXPIRED at ${expiresAt}: ${refused}; run edge-publish refresh`;
+  if (e.expiresSoon)
+    return `warning: ${what} expires at ${expiresAt}, in ${e.daysLeft} days: run edge-publish refresh before then`;
   return undefined;
 }

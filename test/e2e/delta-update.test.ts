@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, open, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { makeDeltas } from "../../publisher/commands/delta.js";
@@ -8,6 +8,7 @@ import { sha256Hex } from "../../shared/digest.js";
 import { parseEnvelopeText, parseReleaseManifest, type ReleaseManifest } from "../../shared/manifest.js";
 import { releaseManifestPath } from "../../shared/repo-layout.js";
 import { parsePrivateKey, signEnvelope } from "../../shared/signature.js";
+import { flipBitNearEnd } from "../helpers/bit-rot.js";
 import { waitFor } from "../helpers/processes.js";
 import { World, type WorldOptions } from "../helpers/world.js";
 
@@ -135,15 +136,7 @@ describe("delta updates end to end", () => {
       code: /^DELTA_BASE_MISMATCH$/,
       spoil: async (w: World) => {
         // Bit rot in the backbone of the active version: the service still loads it, the delta's base check does not pass.
-        const weights = join(w.dataDir, "versions", "1.0.0", "model.safetensors");
-        await chmod(weights, 0o644);
-        const handle = await open(weights, "r+");
-        const { size } = await handle.stat();
-        const byte = Buffer.alloc(1);
-        await handle.read(byte, 0, 1, size - 100);
-        byte[0] = (byte[0] as number) ^ 0x01;
-        await handle.write(byte, 0, 1, size - 100);
-        await handle.close();
+        await flipBitNearEnd(join(w.dataDir, "versions", "1.0.0", "model.safetensors"));
       },
     },
   ])("falls back to the full bundle and records why when $why", async ({ code, spoil }) => {

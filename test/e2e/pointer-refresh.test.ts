@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { channelPointerPath } from "../../shared/repo-layout.js";
+import { withdraw } from "../../publisher/commands/withdraw.js";
+import { bundlePath, channelPointerPath } from "../../shared/repo-layout.js";
 import { PUBLISH_BIN, runNode } from "../helpers/processes.js";
 import { World } from "../helpers/world.js";
 
@@ -60,5 +61,63 @@ describe("edge-publish refresh with a real device", () => {
       warnings: [],
       channels: [{ sequence: 2, expiresSoon: false, expired: false }],
     });
+  });
+});
+
+describe("edge-publish refresh and an expiring withdrawal list, with a real device", () => {
+  it("an expired list stops the device's checks; channels warns; refresh re-signs it and the device checks again", async () => {
+    const w = await World.create();
+    world = w;
+    await w.release("1.0.0");
+    await w.release("1.1.0", { publish: false });
+    const installed = await w.cli(["check", "--json"]);
+    expect(installed.code, installed.stderr).toBe(0);
+    // Withdrawn 31 days ago with the default 30-day life: the publisher forgot to renew it.
+    await withdraw({
+      repoDir: w.repoDir,
+      name: w.name,
+      version: "1.1.0",
+      reason: "NaN outputs",
+      keyPath: w.keyPath,
+      now: new Date(Date.now() - 31 * 86_400_000),
+    });
+    const dark = await w.cli(["check", "--json"]);
+    expect(dark.code).toBe(1);
+    expect(dark.stdout + dark.stderr).toContain("METADATA_EXPIRED: withdrawal list (sequence 1) expired at");
+
+    const warned = await publisher("channels", "--repo", w.repoDir, "--json");
+    expect(warned.code, warned.stderr).toBe(0);
+    expect(JSON.parse(warned.stdout)).toMatchObject({
+      withdrawalLists: [{ name: w.name, sequence: 1, entries: 1, expired: true }],
+      warnings: [
+        expect.stringMatching(new RegExp(`^warning: withdrawal list of ${w.name} \\(sequence 1, 1 withdrawn\\) EXPIRED at `)),
+      ],
+    });
+
+    const dry = await publisher("refresh", "--repo", w.repoDir, "--key", w.keyPath, "--dry-run");
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(
+      new RegExp(`^would re-sign the withdrawal list of ${w.name} \\(1 withdrawn\\): sequence 1 -> 2, expiry \\S+ -> \\S+\n`),
+    );
+    const r = await publisher("refresh", "--repo", w.repoDir, "--key", w.keyPath, "--json");
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      refreshed: [],
+      kept: [{ channel: w.channel, sequence: 1 }],
+      withdrawalLists: { refreshed: [{ name: w.name, entries: 1, fromSequence: 1, sequence: 2 }], kept: [] },
+    });
+    const text = await publisher("refresh", "--repo", w.repoDir, "--key", w.keyPath, "--dry-run");
+    expect(text.stdout).toBe(
+      "0 pointer(s) and 0 withdrawal list(s) would re-sign; 1 pointer(s) and 1 list(s) not due within 7 days\n",
+    );
+
+    const check = await w.cli(["check", "--json"]);
+    expect(check.code, check.stderr).toBe(0);
+    expect(JSON.parse(check.stdout)).toMatchObject({ ok: true, version: "1.0.0", decision: { reason: "up-to-date" } });
+    // Still withdrawn: the re-signed list has the same entries.
+    const sideload = await w.cli(["install", join(w.repoDir, bundlePath(w.name, "1.1.0"))]);
+    expect(sideload.stdout + sideload.stderr).toContain("VERSION_WITHDRAWN");
+    const quiet = await publisher("channels", "--repo", w.repoDir, "--json");
+    expect(JSON.parse(quiet.stdout)).toMatchObject({ warnings: [], withdrawalLists: [{ sequence: 2, expired: false }] });
   });
 });

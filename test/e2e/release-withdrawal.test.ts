@@ -5,10 +5,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { publishChannel } from "../../publisher/commands/publish.js";
 import { changeRollout } from "../../publisher/commands/rollout.js";
 import { withdraw } from "../../publisher/commands/withdraw.js";
+import type { FleetSnapshot } from "../../publisher/fleet/fleet-state.js";
 import { bundlePath } from "../../shared/repo-layout.js";
 import { type DeviceStatusMessage, deviceStatusTopic, withdrawalsTopic } from "../../shared/topics.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
-import { freePort, waitFor } from "../helpers/processes.js";
+import { freePort, PUBLISH_BIN, runNode, waitFor } from "../helpers/processes.js";
 import { World } from "../helpers/world.js";
 
 let world: World | undefined;
@@ -143,7 +144,18 @@ describe("a withdrawn release (real agent daemon, repository over HTTP)", () => 
       );
       const endpoint = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { state: string; withdrawn: unknown };
       expect(endpoint).toMatchObject({ state: "WITHDRAWN", withdrawn: { action: "stay" } });
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      expect(metrics).toMatch(/^edgepull_active_version_withdrawn 1$/m);
       await waitFor("the MQTT status says WITHDRAWN", () => statuses.find((m) => m.withdrawn?.action === "stay"), 15_000);
+      // The fleet view reads that retained status: the device is marked, and counted on its version.
+      const fleet = await runNode(PUBLISH_BIN, ["fleet", "--mqtt", b.url, "--json", "--wait-ms", "2000"], {}, 30_000);
+      expect(fleet.code, fleet.stderr).toBe(0);
+      const view = JSON.parse(fleet.stdout) as FleetSnapshot;
+      expect(view.devices.find((d) => d.deviceId === "dev-e2e-1")).toMatchObject({
+        activeVersion: "1.1.0",
+        withdrawn: { version: "1.1.0", action: "stay", reason: "drifts on night images" },
+      });
+      expect(view.versions.find((v) => v.version === "1.1.0")).toMatchObject({ devices: 1, withdrawn: 1 });
       expect(await w.servedVersion()).toBe("1.1.0");
       await watcher.publishAsync(withdrawalsTopic(w.name), Buffer.alloc(0), { qos: 1, retain: true });
     } finally {

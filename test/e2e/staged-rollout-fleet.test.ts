@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, describe, expect, it } from "vitest";
+import type { StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
 import { readChannelPointer } from "../../publisher/repo-files.js";
 import type { ChannelPointer } from "../../shared/manifest.js";
 import { inRollout } from "../../shared/rollout.js";
@@ -7,7 +8,6 @@ import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
 import { Fleet } from "../helpers/fleet.js";
 import { PUBLISH_BIN, type RunResult, runNode } from "../helpers/processes.js";
-import type { StatusJson } from "../helpers/test-device.js";
 
 /**
  * A staged rollout across a fleet of real agents (aedes in-process, or the
@@ -65,7 +65,7 @@ async function pointer(f: Fleet): Promise<ChannelPointer> {
 }
 
 const sorted = (ids: Iterable<string>): string[] => [...ids].sort();
-const idle = (s: StatusJson): boolean => s.phase === "idle";
+const idle = (s: StatusSnapshot): boolean => s.phase === "idle";
 
 describe("staged rollout across a fleet", () => {
   it("20 agents: 1.1.0 at 10, 50 and 100 % reaches exactly the hashed devices; a release failing everywhere is halted and undone", async () => {

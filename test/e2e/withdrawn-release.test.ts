@@ -1,12 +1,19 @@
 import { createServer, type Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { changeRollout } from "../../publisher/commands/rollout.js";
+import { withdraw } from "../../publisher/commands/withdraw.js";
+import { bundlePath } from "../../shared/repo-layout.js";
+import { type HoldingProxy, startHoldingProxy } from "../helpers/holding-proxy.js";
 import { waitFor } from "../helpers/processes.js";
 import { World } from "../helpers/world.js";
 
 let world: World | undefined;
 let gate: Server | undefined;
+let held: HoldingProxy | undefined;
 afterEach(async () => {
+  held?.releaseHeld();
+  await held?.close();
+  held = undefined;
   gate?.closeAllConnections();
   await new Promise((r) => (gate ? gate.close(r) : r(undefined)));
   gate = undefined;
@@ -84,5 +91,62 @@ describe("a rollout withdrawn while devices download it", () => {
     const check = await w.cli(["check", "--json"]);
     expect(check.code, check.stderr).toBe(0);
     expect((await w.status()).activeVersion).toBe("1.0.0");
+  });
+});
+
+describe("a rollout taken back while the device was down, mid-download", () => {
+  it.each([
+    ["aborted back to the active version", "abort"],
+    ["withdrawn", "withdraw"],
+  ] as const)("%s: the resumed attempt is dropped before activation", async (_title, takeBack) => {
+    const w = await World.create();
+    world = w;
+    const proxy = await startHoldingProxy(w.repoUrl);
+    held = proxy;
+    await w.writeConfig({ extraConfig: { repository: proxy.url } });
+    await w.release("1.0.0");
+    const first = w.startAgent();
+    await waitFor("1.0.0 installed", async () => {
+      const s = await w.status();
+      return s.activeVersion === "1.0.0" && s.phase === "idle";
+    });
+    await first.stop();
+
+    await w.release("1.1.0", { extraBytes: 16 * 1024 * 1024 });
+    const doomed = w.startAgent({ EDGEPULL_FAULT: "mid:downloading" });
+    expect((await doomed.exited).signal, doomed.dump()).toBe("SIGKILL");
+    expect(await w.status()).toMatchObject({ phase: "downloading", lastUpdate: { version: "1.1.0", result: null } });
+
+    const repo = { repoDir: w.repoDir, name: w.name, keyPath: w.keyPath };
+    if (takeBack === "abort") {
+      const aborted = await changeRollout({ ...repo, channel: w.channel, action: { kind: "abort" } });
+      expect(aborted.pointer.version).toBe("1.0.0");
+    } else {
+      await withdraw({ ...repo, version: "1.1.0", reason: "bad head" });
+    }
+    // The resumed download cannot finish before the test lets it go: no race with the channel check.
+    proxy.hold(bundlePath(w.name, "1.1.0"));
+    const restartedAt = new Date().toISOString();
+    const restarted = w.startAgent();
+    await waitFor(
+      "a channel check while the resumed attempt is open",
+      async () => {
+        const at = (await w.status()).lastCheck?.at;
+        return at !== undefined && at > restartedAt;
+      },
+      15_000,
+    );
+    proxy.releaseHeld();
+    const s = await waitFor("the 1.1.0 attempt ended", async () => {
+      const st = await w.status();
+      return st.phase === "idle" && st.lastUpdate?.result ? st : undefined;
+    });
+    expect(s.lastUpdate, restarted.dump()).toMatchObject({ version: "1.1.0", result: "superseded" });
+    expect(s.activeVersion).toBe("1.0.0");
+    expect(restarted.hasLog((l) => l.msg === "found an interrupted attempt")).toBe(true);
+    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as { to: string; phases: { phase: string }[] }[];
+    expect(history.map((h) => h.to)).toEqual(["1.1.0", "1.0.0"]);
+    expect(history[0]?.phases.map((p) => p.phase)).not.toContain("activating");
+    expect(await w.servedVersion()).toBe("1.0.0");
   });
 });

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { Aedes } from "aedes";
+import mqtt from "mqtt";
 import { freePort, waitFor } from "./processes.js";
 
 export interface TestBroker {
@@ -72,4 +73,25 @@ export async function startPrivateMosquitto(port?: number): Promise<TestBroker &
         child.kill("SIGTERM");
       }),
   };
+}
+
+/**
+ * The retained message on `topic`, as a late subscriber gets it; then clears
+ * it (on a shared broker retained messages outlive the test).
+ */
+export async function takeRetained(url: string, topic: string): Promise<Buffer> {
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000 });
+  try {
+    const got = new Promise<Buffer>((resolve) => {
+      client.on("message", (t, payload, packet) => {
+        if (t === topic && packet.retain && payload.length > 0) resolve(payload);
+      });
+    });
+    await client.subscribeAsync(topic, { qos: 1 });
+    const payload = await got;
+    await client.publishAsync(topic, Buffer.alloc(0), { qos: 1, retain: true });
+    return payload;
+  } finally {
+    await client.endAsync();
+  }
 }

@@ -4,10 +4,11 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import mqtt from "mqtt";
+import type { StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
 import { loadModel, warmUp } from "../../packaging/example-service/model.js";
 import { channelTopic, deviceStatusTopic } from "../../shared/topics.js";
 import type { LoggedProcess } from "./processes.js";
-import { agentConfig, type StatusJson, TestDevice } from "./test-device.js";
+import { agentConfig, TestDevice } from "./test-device.js";
 import { TestRepository } from "./test-repository.js";
 
 export interface FleetOptions {
@@ -118,14 +119,14 @@ export class Fleet {
   }
 
   /** Each device's status JSON from its local endpoint (the same as `edge-agent status --json`). */
-  async statuses(ids: string[] = this.devices.map((d) => d.id)): Promise<Map<string, StatusJson>> {
-    const out = new Map<string, StatusJson>();
+  async statuses(ids: string[] = this.devices.map((d) => d.id)): Promise<Map<string, StatusSnapshot>> {
+    const out = new Map<string, StatusSnapshot>();
     await Promise.all(
       ids.map(async (id) => {
         const d = this.device(id);
         if (!d.statusUrl) throw new Error(`${id} has no local endpoint yet`);
         const res = await fetch(d.statusUrl, { signal: AbortSignal.timeout(10_000) });
-        out.set(id, (await res.json()) as StatusJson);
+        out.set(id, (await res.json()) as StatusSnapshot);
       }),
     );
     return out;
@@ -136,10 +137,10 @@ export class Fleet {
    * settled each round, then returns one fresh status of every device. On time
    * out the error lists the devices still pending and what they report.
    */
-  async waitAll(what: string, settled: (s: StatusJson) => boolean, timeoutMs: number): Promise<Map<string, StatusJson>> {
+  async waitAll(what: string, settled: (s: StatusSnapshot) => boolean, timeoutMs: number): Promise<Map<string, StatusSnapshot>> {
     const deadline = Date.now() + timeoutMs;
     let pending = this.devices.map((d) => d.id);
-    let last = new Map<string, StatusJson>();
+    let last = new Map<string, StatusSnapshot>();
     while (pending.length > 0) {
       this.assertRunning();
       last = await this.statuses(pending).catch(() => last);
@@ -179,7 +180,7 @@ export class Fleet {
   }
 }
 
-function describe(id: string, s: StatusJson | undefined): string {
+function describe(id: string, s: StatusSnapshot | undefined): string {
   if (!s) return `${id}: no status`;
   return `${id}: ${s.activeVersion ?? "none"} ${s.phase}, last check ${JSON.stringify(s.lastCheck?.outcome ?? null)}`;
 }

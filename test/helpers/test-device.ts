@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
 import { AGENT_BIN, LoggedProcess, type RunResult, runNode } from "./processes.js";
 import type { TestRepository } from "./test-repository.js";
 
@@ -72,10 +73,10 @@ export class TestDevice {
     return runNode(AGENT_BIN, [...args, "--config", this.configPath], env);
   }
 
-  async status(): Promise<StatusJson> {
+  async status(): Promise<StatusSnapshot> {
     const r = await this.cli(["status", "--json"]);
     try {
-      return JSON.parse(r.stdout) as StatusJson;
+      return JSON.parse(r.stdout) as StatusSnapshot;
     } catch {
       throw new Error(`status --json printed no JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
     }
@@ -94,22 +95,6 @@ export class TestDevice {
   async stopAgents(): Promise<void> {
     await Promise.all(this.agents.map((a) => a.stop()));
   }
-}
-
-/** The part of `edge-agent status --json` (and the local endpoint's /status) tests read. */
-export interface StatusJson {
-  deviceId: string;
-  activeVersion: string | null;
-  previousVersion: string | null;
-  phase: string;
-  lastCheck: { at: string; outcome: string; errorCode?: string; error?: string } | null;
-  lastUpdate: { version: string; result: string | null; errorCode: string | null; error: string | null } | null;
-  denied: { version: string; errorCode: string }[];
-  health: { ok: boolean };
-  withdrawn: { version: string; reason: string; action: string; withdrawnAt: string } | null;
-  state: string;
-  healthy: boolean;
-  daemon: { running: boolean };
 }
 
 /** One attempt in `edge-agent history --json`, newest first. */

@@ -1,13 +1,14 @@
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
 import type { ReleaseManifest } from "../../shared/manifest.js";
 import { releaseManifestPath } from "../../shared/repo-layout.js";
 import { EXAMPLE_SERVICE, freePort, type LoggedProcess, type RunResult } from "./processes.js";
-import { agentConfig, type HistoryEntryJson, type StatusJson, TestDevice } from "./test-device.js";
+import { agentConfig, type HistoryEntryJson, TestDevice } from "./test-device.js";
 import { type ReleaseOptions, TestRepository } from "./test-repository.js";
 
-export type { HistoryEntryJson, StatusJson } from "./test-device.js";
+export type { HistoryEntryJson } from "./test-device.js";
 
 export interface WorldOptions {
   name?: string;
@@ -98,7 +99,7 @@ export class World {
     return this.device.cli(args, env);
   }
 
-  status(): Promise<StatusJson> {
+  status(): Promise<StatusSnapshot> {
     return this.device.status();
   }
 

@@ -10,6 +10,8 @@ import { keygen } from "../../publisher/commands/keygen.js";
 import type { PointerRow } from "../../publisher/fleet/fleet-pointers.js";
 import type { DeviceRow, FleetSnapshot } from "../../publisher/fleet/fleet-state.js";
 import { openFleetWatch } from "../../publisher/fleet/fleet-watch.js";
+import type { WithdrawalListView } from "../../publisher/fleet/fleet-withdrawals.js";
+import { nextWithdrawalList, signWithdrawalList } from "../../publisher/withdraw/withdrawal-file.js";
 import { generateSigningKeyPair, parsePrivateKey } from "../../shared/signature.js";
 import {
   channelTopic,
@@ -18,6 +20,7 @@ import {
   deviceEventsTopic,
   deviceStatusTopic,
   offlineStatus,
+  withdrawalsTopic,
 } from "../../shared/topics.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
@@ -99,12 +102,19 @@ function mine(snapshot: FleetSnapshot, ids: string[]): Record<string, DeviceRow>
 }
 
 describe("edge-publish fleet (built CLI)", () => {
-  it("--json shows each device's retained status, the last-will as offline, and a per-version summary", async () => {
+  it("--json shows each device's retained status, the last-will as offline, withdrawn versions, and a per-version summary", async () => {
     const t = tag();
-    const [good, bad, gone] = [`good-${t}`, `bad-${t}`, `gone-${t}`];
+    const [good, bad, gone, kept] = [`good-${t}`, `bad-${t}`, `gone-${t}`, `kept-${t}`];
     const v1 = `1.${randomInt(1000, 9999)}.0`;
     const v2 = `2.${randomInt(1000, 9999)}.0`;
+    const v3 = `3.${randomInt(1000, 9999)}.0`;
     const publisher = await connect();
+    const withdrawn = { version: v3, reason: "NaN outputs", action: "stay", withdrawnAt: "2026-03-01T08:00:00.000Z" };
+    await retain(
+      publisher,
+      deviceStatusTopic(kept),
+      JSON.stringify(status(kept, { activeVersion: v3, health: { ok: true, status: 200 }, withdrawn })),
+    );
     await retain(
       publisher,
       deviceStatusTopic(good),
@@ -138,8 +148,10 @@ describe("edge-publish fleet (built CLI)", () => {
       new RegExp(`^edge-publish: warning: skipped a message on "edgepull/v1/devices/junk-${t}/status": not JSON$`, "m"),
     );
     const snapshot = JSON.parse(r.stdout) as FleetSnapshot;
-    const rows = mine(snapshot, [good, bad, gone]);
+    const rows = mine(snapshot, [good, bad, gone, kept]);
+    expect(rows[kept]).toMatchObject({ online: true, activeVersion: v3, withdrawn });
     expect(rows[good]).toMatchObject({
+      withdrawn: null,
       online: true,
       activeVersion: v2,
       lastResult: { result: "succeeded" },
@@ -155,9 +167,10 @@ describe("edge-publish fleet (built CLI)", () => {
     // A fleet view started after the device vanished sees only the will: offline, nothing else known.
     expect(rows[gone]).toMatchObject({ online: false, activeVersion: null, lastSeenSource: "fleet-view" });
     expect(snapshot.devices.some((d) => d.deviceId === `junk-${t}`)).toBe(false);
-    expect(snapshot.versions.filter((v) => v.version === v1 || v.version === v2)).toEqual([
-      { version: v2, devices: 1, online: 1, failed: 0 },
-      { version: v1, devices: 1, online: 1, failed: 1 },
+    expect(snapshot.versions.filter((v) => v.version === v1 || v.version === v2 || v.version === v3)).toEqual([
+      { version: v3, devices: 1, online: 1, failed: 0, withdrawn: 1 },
+      { version: v2, devices: 1, online: 1, failed: 0, withdrawn: 0 },
+      { version: v1, devices: 1, online: 1, failed: 1, withdrawn: 0 },
     ]);
     const none = snapshot.versions.find((v) => v.version === null);
     expect(none?.devices).toBe(snapshot.devices.filter((d) => d.activeVersion === null).length);
@@ -172,7 +185,9 @@ describe("edge-publish fleet (built CLI)", () => {
       ),
     );
     expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${gone} +no +- +- +- +- +\\S+ \\(heard\\)$`)));
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${v1.replace(/\./g, "\\.")} +1 +1 +1$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${kept} +yes +${v3} WITHDRAWN \\(kept\\) +idle +- +ok `)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${v1.replace(/\./g, "\\.")} +1 +1 +1 +0$`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${v3.replace(/\./g, "\\.")} +1 +1 +0 +1$`)));
   });
 
   it("an unreachable broker: exit 1 with one MQTT_ERROR line, for fleet and for publish --mqtt", async () => {
@@ -257,6 +272,44 @@ describe("edge-publish fleet (built CLI)", () => {
     expect(text.code, text.stderr).toBe(0);
     const lines = text.stdout.split("\n").filter((l) => l.includes(` ${name} `));
     expect(lines.map((l) => /^warning: \S+ (\S+) /.exec(l)?.[1])).toEqual(["gone", "later", "soon"]);
+  });
+
+  it("warns about each retained withdrawal list that expired or expires within --warn-days, text and --json", async () => {
+    const t = tag();
+    const key = parsePrivateKey(generateSigningKeyPair().privatePem, "fleet-test");
+    const entries = [{ version: "1.0.0", reason: "NaN outputs", withdrawnAt: new Date().toISOString(), action: "move" as const }];
+    const publisher = await connect();
+    for (const [name, days] of [
+      [`wsoon-${t}`, 3],
+      [`wlater-${t}`, 20],
+      [`wgone-${t}`, -1],
+    ] as const) {
+      // Signed `30 - days` days ago for 30 days: `days` left now.
+      const list = nextWithdrawalList(name, 2, entries, new Date(Date.now() - (30 - days) * 86_400_000), 30);
+      await retain(publisher, withdrawalsTopic(name), signWithdrawalList(list, key));
+    }
+    const r = await cli("fleet", "--mqtt", broker.url, "--json", "--wait-ms", "3000", "--warn-days", "7");
+    expect(r.code, r.stderr).toBe(0);
+    const snapshot = JSON.parse(r.stdout) as FleetSnapshot & { withdrawalLists: WithdrawalListView[]; warnings: string[] };
+    const flags = snapshot.withdrawalLists
+      .filter((l) => l.name.endsWith(`-${t}`))
+      .map((l) => [l.name, l.sequence, l.entries, l.expired, l.expiresSoon]);
+    expect(flags).toEqual([
+      [`wgone-${t}`, 3, 1, true, false],
+      [`wlater-${t}`, 3, 1, false, false],
+      [`wsoon-${t}`, 3, 1, false, true],
+    ]);
+    expect(snapshot.warnings.filter((w) => w.includes(`-${t} `))).toEqual([
+      expect.stringMatching(new RegExp(`^warning: withdrawal list of wgone-${t} \\(sequence 3, 1 withdrawn\\) EXPIRED at `)),
+      expect.stringMatching(
+        new RegExp(`^warning: withdrawal list of wsoon-${t} \\(sequence 3, 1 withdrawn\\) expires at \\S+, in (2\\.9|3) days`),
+      ),
+    ]);
+
+    const text = await cli("fleet", "--mqtt", broker.url, "--wait-ms", "3000", "--warn-days", "30");
+    expect(text.code, text.stderr).toBe(0);
+    const lines = text.stdout.split("\n").filter((l) => l.includes(`-${t} `));
+    expect(lines.map((l) => /^warning: withdrawal list of (\w+)-/.exec(l)?.[1])).toEqual(["wgone", "wlater", "wsoon"]);
   });
 
   it("--watch --json prints one line per change until SIGINT", async () => {

@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import mqtt from "mqtt";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { promote } from "../../publisher/commands/promote.js";
 import { publishChannel } from "../../publisher/commands/publish.js";
@@ -15,7 +14,7 @@ import { channelPointerPath, releaseManifestPath, withdrawalListPath } from "../
 import { parsePublicKey, verifyEnvelope } from "../../shared/signature.js";
 import { withdrawalsTopic } from "../../shared/topics.js";
 import { parseWithdrawalList } from "../../shared/withdrawals.js";
-import { startTestBroker, type TestBroker } from "../helpers/broker.js";
+import { startTestBroker, type TestBroker, takeRetained } from "../helpers/broker.js";
 import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
 import { PUBLISH_BIN, runNode } from "../helpers/processes.js";
 import { tempPublisher } from "../helpers/temp-publisher.js";
@@ -244,18 +243,6 @@ describe("withdraw --mqtt", () => {
     const topic = withdrawalsTopic(name);
     const r = await withdraw({ repoDir, name, version: "1.1.0", reason: "bad", keyPath, mqtt: { url: broker.url } });
     expect(r.mqtt).toEqual({ topic: `edgepull/v1/${name}/withdrawals` });
-    const client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
-    try {
-      const got = new Promise<Buffer>((resolve) => {
-        client.on("message", (t, payload, packet) => {
-          if (t === topic && packet.retain && payload.length > 0) resolve(payload);
-        });
-      });
-      await client.subscribeAsync(topic, { qos: 1 });
-      expect((await got).equals(await readFile(r.path))).toBe(true);
-      await client.publishAsync(topic, Buffer.alloc(0), { qos: 1, retain: true });
-    } finally {
-      await client.endAsync();
-    }
+    expect((await takeRetained(broker.url, topic)).equals(await readFile(r.path))).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import type { ActivePhase } from "../../agent/state/phases.js";
 import { resumePhase, transition } from "../../agent/update/machine.js";
-import type { ActivePhase } from "../../agent/update/phases.js";
 
 describe("transition", () => {
   const opts = { probationSeconds: 10 };

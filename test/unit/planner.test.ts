@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { DeniedRow } from "../../agent/state/store.js";
 import { planUpdate, retryDelayMs } from "../../agent/update/planner.js";
 
 const base = {
@@ -10,7 +11,7 @@ const base = {
   retryBaseMs: 60_000,
   retryCapMs: 3_600_000,
 };
-const denied = { version: "2.0.0", releaseDigest: null, errorCode: "HEALTH_TIMEOUT", reason: "x", deniedAt: "" };
+const denied: DeniedRow = { version: "2.0.0", releaseDigest: null, errorCode: "HEALTH_TIMEOUT", reason: "x", deniedAt: "" };
 
 describe("planUpdate", () => {
   it.each([

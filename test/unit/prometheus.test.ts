@@ -147,7 +147,8 @@ describe("renderMetrics phase gauge", () => {
   const cases = [...KNOWN_PHASES.map((phase) => ({ phase, extra: false })), { phase: "mystery", extra: true }];
   for (const c of cases) {
     it(`is one-hot for phase ${c.phase}`, () => {
-      const got = render({ phase: c.phase });
+      // "mystery" stands for a phase a newer journal may hold that this build's type does not know.
+      const got = render({ phase: c.phase as StatusSnapshot["phase"] });
       const gauges = [...got].filter(([k]) => k.startsWith("edgepull_phase{"));
       expect(gauges).toHaveLength(KNOWN_PHASES.length + (c.extra ? 1 : 0));
       expect(gauges.filter(([, v]) => v === "1")).toEqual([[`edgepull_phase{phase="${c.phase}"}`, "1"]]);
@@ -163,6 +164,7 @@ describe("renderMetrics gauges from the status", () => {
       over: {},
       expected: {
         'edgepull_active_version_info{version="1.2.0",previous="1.1.0",name="demo-model",channel="stable"}': "1",
+        edgepull_active_version_withdrawn: "0",
         edgepull_last_check_timestamp_seconds: "1714564800",
         edgepull_service_ready: "1",
         edgepull_healthy: "1",
@@ -206,6 +208,19 @@ describe("renderMetrics gauges from the status", () => {
         ],
       },
       expected: { edgepull_denied_versions: "2" },
+    },
+    {
+      title: "an active version the publisher withdrew (kept running: WITHDRAWN, still healthy)",
+      over: {
+        withdrawn: { version: "1.2.0", reason: "NaN outputs", action: "stay", withdrawnAt: "2024-05-01T00:00:00Z" },
+        state: "WITHDRAWN",
+      },
+      expected: { edgepull_active_version_withdrawn: "1", edgepull_healthy: "1" },
+    },
+    {
+      title: "nothing installed: not withdrawn",
+      over: { activeVersion: null, previousVersion: null },
+      expected: { edgepull_active_version_withdrawn: "0" },
     },
   ];
   for (const c of cases) {
@@ -275,6 +290,7 @@ describe("renderMetrics format", () => {
       ["edgepull_delta_saved_bytes_total", "counter"],
       ["edgepull_phase", "gauge"],
       ["edgepull_active_version_info", "gauge"],
+      ["edgepull_active_version_withdrawn", "gauge"],
       ["edgepull_last_check_timestamp_seconds", "gauge"],
       ["edgepull_service_ready", "gauge"],
       ["edgepull_healthy", "gauge"],

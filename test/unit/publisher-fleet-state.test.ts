@@ -57,6 +57,8 @@ function event(id: string, extra: Partial<DeviceEvent> = {}): DeviceEvent {
 
 const json = (v: unknown): Buffer => Buffer.from(JSON.stringify(v));
 
+const WITHDRAWN = { version: "1.1.0", reason: "NaN outputs", action: "stay", withdrawnAt: "2026-03-01T09:00:00.000Z" };
+
 function applyStatus(fleet: Fleet, msg: DeviceStatusMessage, at = T0) {
   return applyFleetMessage(fleet, deviceStatusTopic(msg.deviceId), json(msg), at);
 }
@@ -133,6 +135,18 @@ describe("applyFleetMessage: statuses", () => {
     applyStatus(fleet, offlineStatus("dev-1"), T1);
     applyStatus(fleet, status("dev-1", { activeVersion: "1.2.0", lastResult: null, at: "2026-03-01T10:06:00.000Z" }), T1);
     expect(device(fleet, "dev-1")).toMatchObject({ online: true, activeVersion: "1.2.0", lastResult: null });
+  });
+
+  it("a withdrawn active version is recorded, kept through the last-will, and cleared by a status without it", () => {
+    const fleet = emptyFleet();
+    applyStatus(fleet, status("dev-1", { withdrawn: WITHDRAWN }));
+    expect(device(fleet, "dev-1").withdrawn).toEqual(WITHDRAWN);
+    applyStatus(fleet, offlineStatus("dev-1"), T1);
+    expect(device(fleet, "dev-1")).toMatchObject({ online: false, withdrawn: WITHDRAWN });
+    applyStatus(fleet, status("dev-1", { activeVersion: "1.0.0", withdrawn: null, at: "2026-03-01T10:06:00.000Z" }), T1);
+    expect(device(fleet, "dev-1").withdrawn).toBeNull();
+    applyStatus(fleet, status("dev-2"));
+    expect(device(fleet, "dev-2").withdrawn).toBeNull();
   });
 
   it("a retained last-will seen alone: offline, nothing known, last seen is when the fleet view heard it", () => {
@@ -215,6 +229,12 @@ describe("applyFleetMessage: garbage is skipped with a reason, the fleet untouch
       payload: json({ ...status("dev-1"), lastResult: { version: 3 } }),
       reason: /lastResult/,
     },
+    {
+      what: "a malformed withdrawn",
+      topic: statusTopic,
+      payload: json({ ...status("dev-1"), withdrawn: { ...WITHDRAWN, withdrawnAt: "soon" } }),
+      reason: /withdrawn must be/,
+    },
     { what: "a malformed health", topic: statusTopic, payload: json({ ...status("dev-1"), health: "ok" }), reason: /health/ },
     {
       what: "oversized",
@@ -251,7 +271,13 @@ describe("applyFleetMessage: garbage is skipped with a reason, the fleet untouch
 });
 
 describe("summarizeVersions", () => {
-  const row = (id: string, v: string | null, online: boolean, result: string | null): DeviceView => ({
+  const row = (
+    id: string,
+    v: string | null,
+    online: boolean,
+    result: string | null,
+    withdrawn: DeviceView["withdrawn"] = null,
+  ): DeviceView => ({
     deviceId: id,
     online,
     name: null,
@@ -262,6 +288,7 @@ describe("summarizeVersions", () => {
     phase: null,
     lastResult: result === null ? null : { version: "x", result, errorCode: null, at: null },
     health: null,
+    withdrawn,
     lastEvent: null,
     deviceAt: null,
     heardAt: T0.toISOString(),
@@ -279,18 +306,31 @@ describe("summarizeVersions", () => {
         row("f", "1.10.0", true, null),
       ],
       expected: [
-        { version: "1.10.0", devices: 2, online: 1, failed: 1 },
-        { version: "1.2.0", devices: 3, online: 2, failed: 1 },
-        { version: null, devices: 1, online: 1, failed: 0 },
+        { version: "1.10.0", devices: 2, online: 1, failed: 1, withdrawn: 0 },
+        { version: "1.2.0", devices: 3, online: 2, failed: 1, withdrawn: 0 },
+        { version: null, devices: 1, online: 1, failed: 0, withdrawn: 0 },
+      ],
+    },
+    {
+      what: "devices reporting their version withdrawn are counted on it",
+      devices: [
+        row("a", "1.2.0", true, "succeeded", { ...WITHDRAWN, version: "1.2.0" }),
+        row("b", "1.2.0", false, "succeeded", { ...WITHDRAWN, version: "1.2.0", action: "move" }),
+        row("c", "1.2.0", true, "succeeded"),
+        row("d", "1.1.0", true, "succeeded"),
+      ],
+      expected: [
+        { version: "1.2.0", devices: 3, online: 2, failed: 0, withdrawn: 2 },
+        { version: "1.1.0", devices: 1, online: 1, failed: 0, withdrawn: 0 },
       ],
     },
     {
       what: "non-semver versions after semver ones, alphabetically",
       devices: [row("a", "zeta", true, null), row("b", "alpha", true, null), row("c", "2.0.0", true, null)],
       expected: [
-        { version: "2.0.0", devices: 1, online: 1, failed: 0 },
-        { version: "alpha", devices: 1, online: 1, failed: 0 },
-        { version: "zeta", devices: 1, online: 1, failed: 0 },
+        { version: "2.0.0", devices: 1, online: 1, failed: 0, withdrawn: 0 },
+        { version: "alpha", devices: 1, online: 1, failed: 0, withdrawn: 0 },
+        { version: "zeta", devices: 1, online: 1, failed: 0, withdrawn: 0 },
       ],
     },
   ];

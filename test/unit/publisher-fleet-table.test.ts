@@ -14,6 +14,7 @@ function row(id: string, extra: Partial<DeviceRow> = {}): DeviceRow {
     phase: "idle",
     lastResult: { version: "1.1.0", result: "succeeded", errorCode: null, at: "2026-03-01T09:58:00.000Z" },
     health: { ok: true, status: 200 },
+    withdrawn: null,
     lastEvent: null,
     deviceAt: "2026-03-01T09:59:00.000Z",
     heardAt: "2026-03-01T10:00:00.000Z",
@@ -70,6 +71,20 @@ describe("renderFleetTable: one row per device", () => {
       }),
       cells: ["dev-4", "no", "-", "-", "-", "-", "2026-03-01T10:00:00Z (heard)"],
     },
+    {
+      what: "running a withdrawn version the publisher chose to keep",
+      device: row("dev-5", {
+        withdrawn: { version: "1.1.0", reason: "NaN", action: "stay", withdrawnAt: "2026-03-01T09:00:00Z" },
+      }),
+      cells: ["dev-5", "yes", "1.1.0 WITHDRAWN (kept)", "idle", "succeeded (1.1.0)", "ok", "2026-03-01T09:59:00Z"],
+    },
+    {
+      what: "running a withdrawn version it is to move off",
+      device: row("dev-6", {
+        withdrawn: { version: "1.1.0", reason: "NaN", action: "move", withdrawnAt: "2026-03-01T09:00:00Z" },
+      }),
+      cells: ["dev-6", "yes", "1.1.0 WITHDRAWN", "idle", "succeeded (1.1.0)", "ok", "2026-03-01T09:59:00Z"],
+    },
   ];
   it.each(cases)("$what", ({ device, cells }) => {
     const text = renderFleetTable({ devices: [device], versions: [] });
@@ -82,9 +97,9 @@ describe("renderFleetTable: layout and summary", () => {
   const snapshot: FleetSnapshot = {
     devices: [row("dev-1"), row("a-much-longer-device-name", { online: false, activeVersion: "1.0.0" })],
     versions: [
-      { version: "1.1.0", devices: 1, online: 1, failed: 0 },
-      { version: "1.0.0", devices: 1, online: 0, failed: 1 },
-      { version: null, devices: 2, online: 2, failed: 0 },
+      { version: "1.1.0", devices: 1, online: 1, failed: 0, withdrawn: 1 },
+      { version: "1.0.0", devices: 1, online: 0, failed: 1, withdrawn: 0 },
+      { version: null, devices: 2, online: 2, failed: 0, withdrawn: 0 },
     ],
   };
 
@@ -99,10 +114,10 @@ describe("renderFleetTable: layout and summary", () => {
   it("prints the per-version summary below the devices", () => {
     const summary = renderFleetTable(snapshot).split("\n\n")[1]?.trimEnd().split("\n") ?? [];
     expect(summary.map((l) => l.split(/ {2,}/))).toEqual([
-      ["VERSION", "DEVICES", "ONLINE", "FAILED LAST RESULT"],
-      ["1.1.0", "1", "1", "0"],
-      ["1.0.0", "1", "0", "1"],
-      ["(none)", "2", "2", "0"],
+      ["VERSION", "DEVICES", "ONLINE", "FAILED LAST RESULT", "WITHDRAWN"],
+      ["1.1.0", "1", "1", "0", "1"],
+      ["1.0.0", "1", "0", "1", "0"],
+      ["(none)", "2", "2", "0", "0"],
     ]);
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { verifyWithdrawalText } from "../../agent/sources/withdrawal-intake.js";
+import type { DeniedRow } from "../../agent/state/store.js";
 import { decideCheck } from "../../agent/update/check-decision.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { CHANNEL_TYPE, type ChannelPointer, RELEASE_TYPE, type ReleaseManifest } from "../../shared/manifest.js";
@@ -183,7 +184,7 @@ describe("decideCheck with withdrawals", () => {
   });
 
   it("the move goes only to a release that is not deny-listed", () => {
-    const denied = { version: "1.0.0", releaseDigest: null, errorCode: "HEALTH_FAILED", reason: "x", deniedAt: "" };
+    const denied: DeniedRow = { version: "1.0.0", releaseDigest: null, errorCode: "HEALTH_FAILED", reason: "x", deniedAt: "" };
     expect(summary(decideCheck({ ...input("1.0.0", "1.1.0", list()), denied }))).toEqual(["denied", "1.1.0"]);
   });
 });

@@ -1,0 +1,41 @@
+import { readCurrentVersion } from "../install/activate.js";
+import { sweepDownloads } from "../install/downloads-janitor.js";
+import { pruneVersions } from "../install/prune.js";
+import { cleanStaging } from "../install/staging.js";
+import type { Effect } from "./attempt-machine.js";
+import { commit } from "./steps/commit.js";
+import type { StepContext } from "./steps/step.js";
+
+type EffectContext = Omit<StepContext, "signal">;
+type EffectHandlers = {
+  readonly [K in Effect["type"]]: (effect: Extract<Effect, { type: K }>, ctx: EffectContext) => void | Promise<void>;
+};
+
+/** How each effect the transition asks for is done. */
+const HANDLERS: EffectHandlers = {
+  "phase-done": ({ phase }, ctx) => ctx.deps.ports.fault(`after:${phase}`),
+  "record-error": ({ error }, ctx) => ctx.deps.ports.store.setError(ctx.attempt.id, error.code, error.message),
+  "record-delta-fallback": ({ error }, ctx) => {
+    const { ports, layout, logger } = ctx.deps;
+    ports.store.setDeltaFallback(ctx.attempt.id, error.code, error.message);
+    const release = ctx.attempt.release?.manifest;
+    if (release) sweepDownloads(layout, { name: release.name, version: release.version }, logger);
+  },
+  "clean-staging": (_effect, ctx) => cleanStaging(ctx.deps.layout),
+  finish: ({ result, rollbackError }, ctx) => ctx.deps.ports.store.finishAttempt(ctx.attempt.id, result, rollbackError),
+  commit: (_effect, ctx) => commit(ctx),
+  prune: async (_effect, ctx) => {
+    const { layout, ports, config, logger } = ctx.deps;
+    const active = await readCurrentVersion(layout);
+    await pruneVersions(layout, ports.store, config.keepVersions, [active, ports.store.previousVersion()], logger).catch((err) =>
+      logger.warn({ err }, "pruning old versions failed"),
+    );
+  },
+  log: ({ level, fields, message }, ctx) => ctx.deps.logger[level](fields, message),
+};
+
+export async function runEffects(effects: readonly Effect[], ctx: EffectContext): Promise<void> {
+  for (const effect of effects) {
+    await (HANDLERS[effect.type] as (e: Effect, c: EffectContext) => void | Promise<void>)(effect, ctx);
+  }
+}

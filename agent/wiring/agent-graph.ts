@@ -1,0 +1,126 @@
+import { mkdir } from "node:fs/promises";
+import { AttemptSlot } from "../attempt-slot.js";
+import type { AgentConfig } from "../config.js";
+import { type Layout, layoutFor } from "../install/layout.js";
+import type { Logger } from "../logging.js";
+import { type Clock, type CorePorts, type FaultHook, NO_FAULTS } from "../ports.js";
+import type { ServiceController } from "../service/controller.js";
+import { RestartCommand } from "../service/restart-command.js";
+import { Supervisor } from "../service/supervisor.js";
+import { ChannelChecker } from "../sources/channel-check.js";
+import { KeyRing } from "../sources/key-ring.js";
+import { WithdrawalTracker } from "../sources/withdrawal-tracker.js";
+import { type Db, openDb } from "../state/db.js";
+import { DeviceLock } from "../state/lock.js";
+import { type AttemptRow, StateStore } from "../state/store.js";
+import { loadTrustedKeys } from "../trusted-keys.js";
+import { Updater } from "../update/orchestrator.js";
+import { systemClock, systemDisk, systemMemory } from "./system-ports.js";
+
+export interface AgentOptions {
+  /** Stand-ins for the real clock, probes or service (in-process tests); the rest stay real. */
+  ports?: Partial<Pick<CorePorts, "clock" | "disk" | "memory" | "service">>;
+  /** Crash-test fault injection; see FaultHook. */
+  fault?: FaultHook;
+  /** Every journaled phase change of an attempt, for status reporting and fleet events. */
+  onAttempt?: (row: AttemptRow) => void;
+  /** A new withdrawal list was accepted. */
+  onWithdrawals?: () => void;
+  /** Where a supervised service's output goes (see SupervisorOptions.output). */
+  serviceOutput?: "stdout" | "stderr";
+}
+
+/** The device side's object graph: what the daemon and the one-shot commands run on. */
+export interface AgentGraph {
+  config: AgentConfig;
+  logger: Logger;
+  layout: Layout;
+  clock: Clock;
+  db: Db;
+  lock: DeviceLock;
+  store: StateStore;
+  keyRing: KeyRing;
+  withdrawals: WithdrawalTracker;
+  service: ServiceController;
+  updater: Updater;
+  checker: ChannelChecker;
+  slot: AttemptSlot;
+  /** Aborted (with StopReason "shutdown") when the agent stops. */
+  shutdown: AbortController;
+}
+
+/** Creates the data folders, takes the device lock (AGENT_BUSY if another process holds it) and opens the journal. */
+export async function wireAgent(config: AgentConfig, logger: Logger, role: string, opts: AgentOptions = {}): Promise<AgentGraph> {
+  const layout = layoutFor(config.dataDir);
+  for (const dir of [layout.dataDir, layout.versionsDir, layout.stagingDir, layout.downloadsDir]) {
+    await mkdir(dir, { recursive: true });
+  }
+  const trustedKeys = await loadTrustedKeys(config.trustedKeys);
+  const lock = await DeviceLock.acquire(layout.lockFile, role);
+  try {
+    const db = openDb(layout.dbPath);
+    const clock = opts.ports?.clock ?? systemClock;
+    const store = new StateStore(db, () => clock.now());
+    const keyRing = new KeyRing(trustedKeys, store, logger.child({ component: "keys" }));
+    const withdrawals = new WithdrawalTracker({
+      config,
+      store,
+      keyRing,
+      logger: logger.child({ component: "withdrawals" }),
+      now: () => clock.now(),
+      onAccepted: opts.onWithdrawals,
+    });
+    const service = opts.ports?.service ?? serviceFor(config, layout, logger, opts);
+    const shutdown = new AbortController();
+    const slot = new AttemptSlot(shutdown.signal, logger);
+    const updater = new Updater({
+      config,
+      layout,
+      ports: {
+        clock,
+        disk: opts.ports?.disk ?? systemDisk,
+        memory: opts.ports?.memory ?? systemMemory,
+        service,
+        store,
+        fault: opts.fault ?? NO_FAULTS,
+      },
+      recordedKeys: () => keyRing.everTrusted(),
+      logger: logger.child({ component: "updater" }),
+      onPhase: (row) => {
+        slot.notePhase(row);
+        opts.onAttempt?.(row);
+      },
+    });
+    const checker = new ChannelChecker({
+      config,
+      store,
+      keyRing,
+      withdrawals,
+      logger: logger.child({ component: "channel" }),
+      now: () => clock.now(),
+    });
+    return { config, logger, layout, clock, db, lock, store, keyRing, withdrawals, service, updater, checker, slot, shutdown };
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
+}
+
+function serviceFor(config: AgentConfig, layout: Layout, logger: Logger, opts: AgentOptions): ServiceController {
+  return config.service.mode === "supervise"
+    ? new Supervisor({
+        command: config.service.command,
+        cwd: config.service.cwd,
+        env: config.service.env,
+        pidFile: layout.servicePidFile,
+        logger: logger.child({ component: "supervisor" }),
+        stopTimeoutMs: config.service.stopTimeoutSeconds * 1000,
+        output: opts.serviceOutput ?? "stdout",
+      })
+    : new RestartCommand({
+        command: config.service.command,
+        cwd: config.service.cwd,
+        timeoutMs: config.service.restartTimeoutSeconds * 1000,
+        logger: logger.child({ component: "restart-command" }),
+      });
+}

@@ -1,0 +1,184 @@
+import type { MqttClient } from "mqtt";
+import { toEdgeError } from "../../shared/errors.js";
+import { Agent } from "../agent.js";
+import type { AgentConfig } from "../config.js";
+import { ControlServer } from "../control/control-server.js";
+import type { Logger } from "../logging.js";
+import { connectMqtt } from "../mqtt-link.js";
+import { HealthWatch } from "../service/health-watch.js";
+import { InboxWatcher } from "../sources/inbox.js";
+import { MqttPushListener } from "../sources/mqtt-listener.js";
+import { MqttWithdrawalListener } from "../sources/mqtt-withdrawals.js";
+import { LocalEndpoint } from "../telemetry/local-endpoint.js";
+import { FleetReporting } from "../telemetry/reporting.js";
+import type { AgentOptions } from "./agent-graph.js";
+import { DAEMON_REQUESTS, type DaemonRoutes } from "./control-routes.js";
+
+/** What the daemon is built from: the parts of the `run` command's context it reads. */
+export interface DaemonInputs {
+  config: AgentConfig;
+  logger: Logger;
+  agentOptions: AgentOptions;
+  agentVersion: string;
+}
+
+export interface Daemon {
+  /** Recovery first, then the control socket, the local endpoint, reporting, and the sources once recovery is done. */
+  start(): Promise<void>;
+  /** Sources first, then the attempt (it resumes on the next start), the service, reporting and the broker link. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The daemon's object graph, built in one place: the agent (wiring/agent-graph.ts)
+ * and around it the MQTT link, fleet reporting and the health watch, the
+ * control socket, MQTT push (pointers and withdrawals), the inbox and the
+ * local endpoint, as the configuration asks.
+ */
+export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
+  const { config, logger } = ctx;
+  // Connecting does not wait for the broker: an unreachable broker at start is retried in the background.
+  const mqttClient: MqttClient | undefined = config.mqtt
+    ? connectMqtt(config.mqtt, config.deviceId, logger.child({ component: "mqtt" }))
+    : undefined;
+  let reporting: FleetReporting | undefined;
+  const agent = await Agent.open(config, logger, "daemon", {
+    ...ctx.agentOptions,
+    onAttempt: (row) => reporting?.onAttempt(row),
+    onWithdrawals: () => reporting?.refresh(),
+  });
+  // Service health can change with nothing journaled (the first ready after start, a crash, a hang).
+  let healthWatch: HealthWatch | undefined;
+  if (mqttClient && config.mqtt) {
+    healthWatch = new HealthWatch({
+      url: config.health.url,
+      intervalMs: config.health.watchIntervalSeconds * 1000,
+      timeoutMs: Math.min(2000, config.health.watchIntervalSeconds * 1000),
+      service: agent.serviceController,
+      busy: () => agent.attemptRunning,
+      logger: logger.child({ component: "health-watch" }),
+    });
+    reporting = new FleetReporting(
+      mqttClient,
+      config.mqtt,
+      config,
+      ctx.agentVersion,
+      logger.child({ component: "reporter" }),
+      healthWatch,
+    );
+  }
+  const control = new ControlServer<DaemonRoutes>(
+    agent.layout.controlSocket,
+    DAEMON_REQUESTS,
+    {
+      "/check": () => agent.check("cli", { wait: true }),
+      "/rollback": () => agent.rollback("cli"),
+      "/install": (request) => agent.installLocal(request.path, "sideload"),
+    },
+    logger.child({ component: "control" }),
+  );
+  const push =
+    mqttClient && config.mqtt
+      ? new MqttPushListener(
+          mqttClient,
+          config.name,
+          config.channel,
+          {
+            screenPointer: (text) => agent.screenPointer(text),
+            refreshKeys: async () => {
+              await agent.keyRing.refresh(config.repository);
+            },
+            actOn: async (text) => {
+              await agent.check("mqtt", { wait: false, pointerText: text });
+            },
+          },
+          config.mqtt.pushJitterSeconds * 1000,
+          logger.child({ component: "mqtt-push" }),
+        )
+      : undefined;
+  const withdrawalPush =
+    mqttClient && config.mqtt
+      ? new MqttWithdrawalListener(
+          mqttClient,
+          config.name,
+          {
+            accept: (text) => agent.withdrawals.consider(text),
+            refreshKeys: async () => {
+              await agent.keyRing.refresh(config.repository);
+            },
+            actOn: async () => {
+              await agent.check("mqtt", { wait: false });
+            },
+          },
+          config.mqtt.pushJitterSeconds * 1000,
+          logger.child({ component: "mqtt-withdrawals" }),
+        )
+      : undefined;
+  const inbox = config.inbox
+    ? new InboxWatcher(config.inbox, (path) => agent.installLocal(path, "inbox"), logger.child({ component: "inbox" }))
+    : undefined;
+  const endpoint = config.localEndpoint
+    ? new LocalEndpoint({
+        ...config.localEndpoint,
+        config,
+        agentVersion: ctx.agentVersion,
+        logger: logger.child({ component: "local-endpoint" }),
+      })
+    : undefined;
+  const stopService = config.service.mode === "supervise";
+  let started: Promise<void> | undefined;
+
+  return {
+    async start() {
+      logger.info(
+        { deviceId: config.deviceId, name: config.name, channel: config.channel, dataDir: config.dataDir },
+        "agent starting",
+      );
+      const recoveryFailed = (err: unknown): void => {
+        const e = toEdgeError(err);
+        if (e.code !== "INTERRUPTED") logger.error({ err: e, code: e.code }, "recovery failed");
+      };
+      // Sources start once recovery has planned, not once a resumed attempt ends: a channel check
+      // during it finds it busy, supersedes it with a newer release or drops it (a rollout aborted
+      // or a version withdrawn while the device was down), as it does a new attempt.
+      const recovered = agent.beginRecovery().then(({ resumed }) => {
+        resumed?.catch(recoveryFailed);
+      }, recoveryFailed);
+      await control.start();
+      if (endpoint) {
+        try {
+          logger.info({ url: (await endpoint.start()).url }, "local status and metrics endpoint listening");
+        } catch (err) {
+          await control.stop();
+          await healthWatch?.stop();
+          await agent.stop({ stopService });
+          await mqttClient?.endAsync().catch(() => {});
+          throw err;
+        }
+      }
+      reporting?.start();
+      healthWatch?.start();
+      started = recovered.then(() => {
+        if (agent.stopping.aborted) return;
+        push?.start();
+        withdrawalPush?.start();
+        inbox?.start().catch((err) => logger.error({ err, dir: config.inbox }, "cannot watch the inbox"));
+        agent.startPolling(config.mqtt ? config.mqtt.fallbackPollIntervalSeconds : config.pollIntervalSeconds);
+      });
+    },
+    async stop() {
+      logger.info("agent stopping");
+      push?.stop();
+      withdrawalPush?.stop();
+      await inbox?.stop();
+      await control.stop();
+      await endpoint?.stop();
+      await healthWatch?.stop();
+      await agent.stop({ stopService });
+      await started;
+      await reporting?.stop();
+      await mqttClient?.endAsync().catch(() => {});
+      logger.info("agent stopped");
+    },
+  };
+}
