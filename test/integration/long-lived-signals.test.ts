@@ -2,6 +2,7 @@ import { tmpdir } from "node:os";
 import { getHeapSnapshot, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
+import { AttemptSlot } from "../../agent/attempt-slot.js";
 import { silentLogger } from "../../agent/logging.js";
 import { waitForReady } from "../../agent/service/health.js";
 import { HealthWatch } from "../../agent/service/health-watch.js";
@@ -74,6 +75,14 @@ describe("signals that live as long as the daemon", () => {
     const shutdown = new AbortController();
     const fetchOnce = () => fetchMetadata(NOT_A_URL, { timeoutMs: 1, signal: shutdown.signal }).catch(() => {});
     expect(await weakRefsLeftBy(fetchOnce)).toBeLessThan(MAX_LEFT);
+  });
+
+  it("keep nothing of each attempt run under the daemon's shutdown signal", async () => {
+    const shutdown = new AbortController();
+    const slot = new AttemptSlot(shutdown.signal, silentLogger());
+    // The attempt itself is beside the point: it ends at once, as a refused one does.
+    const attemptOnce = () => slot.track("1.0.0", "downloading", () => Promise.reject(new Error("refused"))).catch(() => {});
+    expect(await weakRefsLeftBy(attemptOnce)).toBeLessThan(MAX_LEFT);
   });
 
   it("keep nothing of each readiness wait under the command-mode service's crash signal", async () => {
