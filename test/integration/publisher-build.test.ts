@@ -217,8 +217,9 @@ describe("buildRelease", () => {
     const attempt = build(model, repo, "1.0.0", {
       onProgress: (done, total) => {
         progress.push(done);
-        // Pass 1 (hashing) has read everything: change a file before pass 2 packs it.
-        if (!tampered && done === total / 2) {
+        // Pass 2 (packing) has begun with the first file: change weights.bin (packed last) before it is packed.
+        // Not at the end of pass 1: its read stream may still be open then, and read the appended bytes itself.
+        if (!tampered && done > total / 2) {
           tampered = true;
           appendFileSync(join(model, "weights.bin"), "more");
         }
