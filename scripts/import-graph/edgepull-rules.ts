@@ -26,8 +26,8 @@ export const ZONES: readonly Zone[] = [
 export const AGENT_LAYERS: readonly Layer[] = [
   {
     rank: 0,
-    paths: ["agent/logging.ts", "agent/config.ts", "agent/config/", "agent/trusted-keys.ts"],
-    role: "foundations: parsed config, logger, trusted keys",
+    paths: ["agent/logging.ts", "agent/config.ts", "agent/config/", "agent/trusted-keys.ts", "agent/linked-signal.ts"],
+    role: "foundations: parsed config, logger, trusted keys, abort signals that let go of their sources",
   },
   { rank: 1, paths: ["agent/state/"], role: "the journal, the only SQL" },
   {
