@@ -56,6 +56,7 @@ export const ERROR_CODES = [
   "AGENT_BUSY",
   "VERIFY_FAILED",
   "INTERRUPTED",
+  "JOURNAL_INVALID",
   // deny-list only: the version a technician rolled back from
   "OPERATOR_ROLLBACK",
   "INTERNAL",

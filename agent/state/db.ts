@@ -25,7 +25,7 @@ export function openDbReadOnly(path: string): Db {
     db.pragma("busy_timeout = 5000");
     return db;
   } catch (cause) {
-    throw new EdgeError("INTERNAL", `cannot open the journal ${path}: ${(cause as Error).message}`, { cause });
+    throw new EdgeError("JOURNAL_INVALID", `cannot open the journal ${path}: ${(cause as Error).message}`, { cause });
   }
 }
 
@@ -33,7 +33,7 @@ function migrate(db: Db): void {
   const current = db.pragma("user_version", { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new EdgeError(
-      "INTERNAL",
+      "JOURNAL_INVALID",
       `the journal has schema ${current}, newer than this agent knows (${MIGRATIONS.length}); downgrading the agent is not supported`,
     );
   }

@@ -1,4 +1,5 @@
 import type { Db } from "./db.js";
+import { RowReader } from "./rows.js";
 
 export interface AttemptTotal {
   kind: string;
@@ -22,5 +23,15 @@ export function attemptTotals(db: Db): AttemptTotal[] {
          COALESCE(SUM(bytes_saved), 0) AS bytesSaved
        FROM attempts GROUP BY kind, result ORDER BY kind, result`,
     )
-    .all() as AttemptTotal[];
+    .all()
+    .map((raw) => {
+      const r = new RowReader("attempts totals", raw);
+      return {
+        kind: r.text("kind"),
+        result: r.textOrNull("result"),
+        count: r.integer("count"),
+        bytesDownloaded: r.integer("bytesDownloaded"),
+        bytesSaved: r.integer("bytesSaved"),
+      };
+    });
 }

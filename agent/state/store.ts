@@ -1,75 +1,28 @@
 import type { ErrorCode } from "../../shared/errors.js";
 import type { Db } from "./db.js";
+import {
+  type AttemptRow,
+  type DeniedRow,
+  type LastCheck,
+  type NewAttempt,
+  type PhaseEntry,
+  parseAttemptRow,
+  parseDeniedRow,
+  parseHold,
+  parseLastCheck,
+  parsePhaseEntry,
+  parseVersionRow,
+  parseWithdrawalsRow,
+  type StoredHold,
+  type StoredWithdrawals,
+  type VersionRow,
+} from "./journal-rows.js";
 import type { AttemptResult, Phase } from "./phases.js";
+import { RowReader } from "./rows.js";
 
 /** Every SQL statement of the agent lives here. */
 
-export type AttemptKind = "update" | "rollback";
-
-export interface AttemptRow {
-  id: number;
-  kind: AttemptKind;
-  source: string;
-  fromVersion: string | null;
-  toVersion: string;
-  releaseJson: string | null;
-  releaseDigest: string | null;
-  phase: Phase;
-  result: AttemptResult | null;
-  errorCode: ErrorCode | null;
-  errorMessage: string | null;
-  rollbackErrorCode: ErrorCode | null;
-  rollbackErrorMessage: string | null;
-  bytesDownloaded: number;
-  /** How the files arrived: the bundle or a delta from `deltaFrom`; null until chosen and for rollbacks. */
-  delivery: "bundle" | "delta" | null;
-  deltaFrom: string | null;
-  /** Why an offered delta was not used, when it was not. */
-  deltaFallbackCode: ErrorCode | null;
-  deltaFallbackMessage: string | null;
-  /** Bundle size minus delta size, once a delta rebuilt the version. */
-  bytesSaved: number;
-  startedAt: string;
-  updatedAt: string;
-  finishedAt: string | null;
-}
-
-export interface PhaseEntry {
-  phase: Phase;
-  at: string;
-}
-
-export interface VersionRow {
-  version: string;
-  releaseJson: string;
-  releaseDigest: string;
-  stagedAt: string;
-}
-
-export interface DeniedRow {
-  version: string;
-  releaseDigest: string | null;
-  errorCode: ErrorCode;
-  reason: string;
-  deniedAt: string;
-}
-
-export interface LastCheck {
-  at: string;
-  outcome: string;
-  errorCode?: ErrorCode;
-  error?: string;
-}
-
-export interface NewAttempt {
-  kind: AttemptKind;
-  source: string;
-  fromVersion: string | null;
-  toVersion: string;
-  releaseJson: string | null;
-  releaseDigest: string | null;
-  phase: Phase;
-}
+export type { AttemptKind, AttemptRow, DeniedRow, LastCheck, NewAttempt, PhaseEntry, VersionRow } from "./journal-rows.js";
 
 const ATTEMPT_COLUMNS = `id, kind, source, from_version AS fromVersion, to_version AS toVersion, release_json AS releaseJson,
   release_digest AS releaseDigest, phase, result, error_code AS errorCode, error_message AS errorMessage,
@@ -159,27 +112,29 @@ export class StateStore {
   }
 
   openAttempt(): AttemptRow | undefined {
-    return this.db.prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1`).get() as
-      | AttemptRow
-      | undefined;
+    return optionalRow(
+      this.db.prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE finished_at IS NULL ORDER BY id DESC LIMIT 1`).get(),
+      parseAttemptRow,
+    );
   }
 
   getAttempt(id: number): AttemptRow | undefined {
-    return this.db.prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE id = ?`).get(id) as AttemptRow | undefined;
+    return optionalRow(this.db.prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE id = ?`).get(id), parseAttemptRow);
   }
 
   lastFinishedAttempt(): AttemptRow | undefined {
-    return this.db
-      .prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1`)
-      .get() as AttemptRow | undefined;
+    return optionalRow(
+      this.db.prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts WHERE finished_at IS NOT NULL ORDER BY id DESC LIMIT 1`).get(),
+      parseAttemptRow,
+    );
   }
 
   history(limit: number): AttemptRow[] {
-    return this.db.prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts ORDER BY id DESC LIMIT ?`).all(limit) as AttemptRow[];
+    return this.db.prepare(`SELECT ${ATTEMPT_COLUMNS} FROM attempts ORDER BY id DESC LIMIT ?`).all(limit).map(parseAttemptRow);
   }
 
   phaseLog(id: number): PhaseEntry[] {
-    return this.db.prepare("SELECT phase, at FROM phase_log WHERE attempt_id = ? ORDER BY rowid").all(id) as PhaseEntry[];
+    return this.db.prepare("SELECT phase, at FROM phase_log WHERE attempt_id = ? ORDER BY rowid").all(id).map(parsePhaseEntry);
   }
 
   /** Failed attempts at `version` since the last attempt at it that succeeded, for retry backoff. */
@@ -190,8 +145,9 @@ export class StateStore {
          WHERE to_version = ? AND result = 'failed'
            AND id > COALESCE((SELECT MAX(id) FROM attempts WHERE to_version = ? AND result = 'succeeded'), 0)`,
       )
-      .get(version, version) as { count: number; lastAt: string | null };
-    return row;
+      .get(version, version);
+    const r = new RowReader("attempts", row);
+    return { count: r.integer("count"), lastAt: r.textOrNull("lastAt") };
   }
 
   recordVersion(v: VersionRow): void {
@@ -205,11 +161,11 @@ export class StateStore {
   }
 
   getVersion(version: string): VersionRow | undefined {
-    return this.db.prepare(`${VERSION_SELECT} WHERE version = ?`).get(version) as VersionRow | undefined;
+    return optionalRow(this.db.prepare(`${VERSION_SELECT} WHERE version = ?`).get(version), parseVersionRow);
   }
 
   listVersions(): VersionRow[] {
-    return this.db.prepare(`${VERSION_SELECT} ORDER BY staged_at, version`).all() as VersionRow[];
+    return this.db.prepare(`${VERSION_SELECT} ORDER BY staged_at, version`).all().map(parseVersionRow);
   }
 
   removeVersion(version: string): void {
@@ -227,11 +183,11 @@ export class StateStore {
   }
 
   isDenied(version: string): DeniedRow | undefined {
-    return this.db.prepare(`${DENIED_SELECT} WHERE version = ?`).get(version) as DeniedRow | undefined;
+    return optionalRow(this.db.prepare(`${DENIED_SELECT} WHERE version = ?`).get(version), parseDeniedRow);
   }
 
   listDenied(): DeniedRow[] {
-    return this.db.prepare(`${DENIED_SELECT} ORDER BY denied_at`).all() as DeniedRow[];
+    return this.db.prepare(`${DENIED_SELECT} ORDER BY denied_at`).all().map(parseDeniedRow);
   }
 
   /** Clears one version from the deny-list, or all of them; returns how many were cleared. */
@@ -244,8 +200,8 @@ export class StateStore {
   }
 
   private getKv(key: string): string | undefined {
-    const row = this.db.prepare("SELECT value FROM kv WHERE key = ?").get(key) as { value: string } | undefined;
-    return row?.value;
+    const row = this.db.prepare("SELECT key, value FROM kv WHERE key = ?").get(key);
+    return row === undefined ? undefined : new RowReader("kv", row).text("value");
   }
 
   private setKv(key: string, value: string): void {
@@ -276,7 +232,7 @@ export class StateStore {
 
   lastCheck(): LastCheck | undefined {
     const v = this.getKv("lastCheck");
-    return v === undefined ? undefined : (JSON.parse(v) as LastCheck);
+    return v === undefined ? undefined : parseLastCheck(v);
   }
 
   setPreviousVersion(version: string | null): void {
@@ -290,11 +246,15 @@ export class StateStore {
 
   /** Accepted keys documents, in chain order. */
   keysDocuments(): { version: number; text: string }[] {
-    const rows = this.db.prepare("SELECT key, value FROM kv WHERE key LIKE 'keys:%' ORDER BY key").all() as {
-      key: string;
-      value: string;
-    }[];
-    return rows.map((r) => ({ version: Number(r.key.slice(5)), text: r.value }));
+    return this.db
+      .prepare("SELECT key, value FROM kv WHERE key LIKE 'keys:%' ORDER BY key")
+      .all()
+      .map((raw) => {
+        const r = new RowReader("kv", raw);
+        const version = Number(r.text("key").slice(5));
+        if (!Number.isSafeInteger(version)) throw r.invalidValue("key", "keys:<version>");
+        return { version, text: r.text("value") };
+      });
   }
 
   /** The publisher's withdrawal list of `name`, as accepted (exact signed text). */
@@ -308,24 +268,29 @@ export class StateStore {
       .run(name, sequence, text, this.stamp());
   }
 
-  withdrawals(name: string): { sequence: number; text: string; acceptedAt: string } | undefined {
-    return this.db
-      .prepare("SELECT sequence, list_text AS text, accepted_at AS acceptedAt FROM withdrawals WHERE name = ?")
-      .get(name) as { sequence: number; text: string; acceptedAt: string } | undefined;
+  withdrawals(name: string): StoredWithdrawals | undefined {
+    return optionalRow(
+      this.db.prepare("SELECT sequence, list_text AS text, accepted_at AS acceptedAt FROM withdrawals WHERE name = ?").get(name),
+      parseWithdrawalsRow,
+    );
   }
 
   /** The technician's hold (`edge-agent hold`), or undefined. */
-  setHold(hold: { reason?: string; at: string } | null): void {
+  setHold(hold: StoredHold | null): void {
     if (hold === null) this.db.prepare("DELETE FROM kv WHERE key = 'hold'").run();
     else this.setKv("hold", JSON.stringify(hold));
   }
 
-  hold(): { reason?: string; at: string } | undefined {
+  hold(): StoredHold | undefined {
     const v = this.getKv("hold");
-    return v === undefined ? undefined : (JSON.parse(v) as { reason?: string; at: string });
+    return v === undefined ? undefined : parseHold(v);
   }
 
   previousVersion(): string | undefined {
     return this.getKv("previousVersion");
   }
+}
+
+function optionalRow<T>(raw: unknown, parse: (raw: unknown) => T): T | undefined {
+  return raw === undefined ? undefined : parse(raw);
 }

@@ -1,4 +1,4 @@
-import type { AttemptRow } from "../../agent/state/store.js";
+import type { AttemptRow, NewAttempt } from "../../agent/state/store.js";
 
 /** A journal row of an update from 1.0.0 to 2.0.0 in `downloading`, with `patch` applied. */
 export const attemptRow = (patch: Partial<AttemptRow>): AttemptRow => ({
@@ -26,3 +26,14 @@ export const attemptRow = (patch: Partial<AttemptRow>): AttemptRow => ({
   finishedAt: null,
   ...patch,
 });
+
+/** The journal entry that begins an update from 1.0.0 to 2.0.0 found by polling. */
+export const newUpdateAttempt: NewAttempt = {
+  kind: "update",
+  source: "poll",
+  fromVersion: "1.0.0",
+  toVersion: "2.0.0",
+  releaseJson: "{}",
+  releaseDigest: "d",
+  phase: "downloading",
+};

@@ -7,6 +7,7 @@ import { openDb, openDbReadOnly } from "../../agent/state/db.js";
 import { attemptTotals } from "../../agent/state/metrics-queries.js";
 import { MIGRATIONS } from "../../agent/state/migrations.js";
 import { StateStore } from "../../agent/state/store.js";
+import { newUpdateAttempt } from "../helpers/attempt-row.js";
 
 let dir: string;
 beforeEach(() => {
@@ -19,15 +20,7 @@ describe("state store (real SQLite)", () => {
     const path = join(dir, "state.db");
     const db = openDb(path);
     const store = new StateStore(db);
-    const id = store.beginAttempt({
-      kind: "update",
-      source: "poll",
-      fromVersion: "1.0.0",
-      toVersion: "2.0.0",
-      releaseJson: "{}",
-      releaseDigest: "d",
-      phase: "downloading",
-    });
+    const id = store.beginAttempt(newUpdateAttempt);
     store.setPhase(id, "staging");
     db.close();
 
@@ -43,16 +36,7 @@ describe("state store (real SQLite)", () => {
   it("records how an update arrived (delta, fallback, bytes saved) and sums the savings for metrics", () => {
     const db = openDb(join(dir, "state.db"));
     const store = new StateStore(db);
-    const begin = (to: string) =>
-      store.beginAttempt({
-        kind: "update",
-        source: "poll",
-        fromVersion: "1.0.0",
-        toVersion: to,
-        releaseJson: "{}",
-        releaseDigest: "d",
-        phase: "downloading",
-      });
+    const begin = (to: string) => store.beginAttempt({ ...newUpdateAttempt, toVersion: to });
     const viaDelta = begin("1.1.0");
     store.setDelivery(viaDelta, "delta", "1.0.0");
     store.setBytesSaved(viaDelta, 9000);
