@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { completionCommand } from "../shared/cli-completion.js";
 import { errorLine, readInvocation } from "../shared/cli-options.js";
 import { describeError, EdgeError, toEdgeError } from "../shared/errors.js";
 import { exitCodeFor } from "../shared/exit-codes.js";
@@ -35,6 +36,7 @@ async function main(argv: string[]): Promise<number> {
   const out = (text: string) => process.stdout.write(text);
   // Checks the file only: it must answer even for a config the other commands refuse.
   if (command === "config") return configCommand({ configPath, json, positionals, out });
+  if (command === "completion") return completionCommand(AGENT_CLI, positionals, out);
 
   const config = await loadConfig(configPath);
   const daemon = command === "run";

@@ -101,10 +101,19 @@ install -m 0644 "$here/debian/lintian-overrides" "$stage/usr/share/lintian/overr
 "$here/deb-docs.sh" changelog "$deb_version" "$maintainer" "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" |
   gzip -9n >"$stage/usr/share/doc/edgepull/changelog.gz"
 chmod 0644 "$stage/usr/share/doc/edgepull/"*
+install -d "$stage/usr/share/bash-completion/completions" "$stage/usr/share/zsh/vendor-completions"
 for program in agent publisher; do
   name="edge-${program/publisher/publish}"
-  "$here/deb-docs.sh" man "$name" "$opt/dist/$program/main.js" "$version" | gzip -9n >"$stage/usr/share/man/man1/$name.1.gz"
-  chmod 0644 "$stage/usr/share/man/man1/$name.1.gz"
+  main="$opt/dist/$program/main.js"
+  "$here/deb-docs.sh" man "$name" "$main" "$version" | gzip -9n >"$stage/usr/share/man/man1/$name.1.gz"
+  # One page per command too (man edge-agent-status), as git and systemctl's tools do.
+  for cmd in $("$here/deb-docs.sh" commands "$main"); do
+    "$here/deb-docs.sh" man-command "$name" "$main" "$cmd" "$version" | gzip -9n >"$stage/usr/share/man/man1/$name-$cmd.1.gz"
+  done
+  chmod 0644 "$stage/usr/share/man/man1/$name"*.1.gz
+  node "$main" completion bash >"$stage/usr/share/bash-completion/completions/$name"
+  node "$main" completion zsh >"$stage/usr/share/zsh/vendor-completions/_$name"
+  chmod 0644 "$stage/usr/share/bash-completion/completions/$name" "$stage/usr/share/zsh/vendor-completions/_$name"
 done
 
 install -m 0755 "$here/debian/postinst" "$here/debian/prerm" "$here/debian/postrm" "$stage/DEBIAN/"

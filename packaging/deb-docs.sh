@@ -3,7 +3,11 @@
 #   deb-docs.sh copyright TREE                         edgepull's license and every bundled npm package's
 #   deb-docs.sh changelog VERSION MAINTAINER COMMIT    a one-entry Debian changelog (not yet gzipped)
 #   deb-docs.sh man PROGRAM MAIN_JS VERSION            a man page made of the program's own --help texts
+#   deb-docs.sh commands MAIN_JS                       the commands the program's --help lists, one a line
+#   deb-docs.sh man-command PROGRAM MAIN_JS CMD VERSION  the page of one command (PROGRAM-CMD(1))
 set -euo pipefail
+
+list_commands() { node "$1" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p'; }
 
 case "${1:-}" in
 copyright)
@@ -78,12 +82,30 @@ man)
   printf '%s\n' "$help" | tail -n +3 | roff
   printf '.fi\n'
   # Each command's own help, from the names listed under "Commands:".
-  for cmd in $(printf '%s\n' "$help" | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p'); do
+  for cmd in $(list_commands "$main"); do
     printf '.SS %s\n.nf\n' "$cmd"
     node "$main" help "$cmd" | roff
     printf '.fi\n'
   done
-  printf '.SH SEE ALSO\n/usr/share/doc/edgepull/README.md\n'
+  printf '.SH SEE ALSO\n%s\n/usr/share/doc/edgepull/README.md\n' "$(list_commands "$main" | sed "s/^/$program-/; s/\$/(1)/" | paste -sd, - | sed 's/,/, /g')"
+  ;;
+commands)
+  list_commands "${2:?main.js}"
+  ;;
+man-command)
+  program="${2:?program}"
+  main="${3:?main.js}"
+  cmd="${4:?command}"
+  version="${5:?version}"
+  roff() { sed -e 's/\\/\\e/g' -e 's/^[.'"'"']/\\\&&/'; }
+  summary="$(node "$main" --help | sed -n "/^Commands:/,/^\$/s/^  $cmd  *//p")"
+  day="$(date -u -d "@${SOURCE_DATE_EPOCH:-$(date +%s)}" +%Y-%m-%d)"
+  upper="$(printf '%s-%s' "$program" "$cmd" | tr '[:lower:]' '[:upper:]')"
+  printf '.TH %s 1 "%s" "edgepull %s" "User Commands"\n' "$upper" "$day" "$version"
+  printf '.SH NAME\n%s-%s \\- %s\n' "$program" "$cmd" "${summary:-$cmd}"
+  printf '.SH SYNOPSIS\n.nf\n'
+  node "$main" help "$cmd" | roff
+  printf '.fi\n.SH SEE ALSO\n%s(1), /usr/share/doc/edgepull/README.md\n' "$program"
   ;;
 *)
   sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//' >&2

@@ -114,6 +114,7 @@ const COMMAND_OPTIONS = {
   inspect: { keys: { type: "string", multiple: true } },
   verify: { keys: { type: "string", multiple: true } },
   releases: { repo: { type: "string" }, name: { type: "string" } },
+  completion: {},
 } as const;
 
 export type CommandName = keyof typeof COMMAND_OPTIONS;
@@ -144,6 +145,7 @@ Commands:
   inspect   show a bundle's or a release's metadata and signatures without unpacking the payload
   verify    check a bundle offline as a device would (signatures, every digest, entry rules): exit 0 or 1
   releases  list every release in a repository: size, deltas, channels pointing at it, withdrawn or not
+  completion print the shell completion script (bash or zsh)
 
 Every command takes --help and --json (one JSON object on stdout).
 Errors print one line "edge-publish: CODE: message" on stderr; exit 1 (2 for usage errors).
@@ -295,6 +297,10 @@ SHA256SUMS and every file's size and SHA-256 against the signed manifest. The pa
 never unpacked. Exit 0 when it passes; 1 with the device's error code (DIGEST_MISMATCH, KEY_UNTRUSTED,
 PATH_UNSAFE, ...) when it does not; --json prints {"ok": false, "error": {"code", "message"}, ...} then.
 `,
+  completion: `Usage: edge-publish completion (bash | zsh)
+Prints the completion script for the shell. The .deb installs both; by hand:
+edge-publish completion bash > /etc/bash_completion.d/edge-publish
+`,
   releases: `Usage: edge-publish releases --repo REPO_DIR [--name NAME] [--json]
 Lists every built release (of NAME only with --name), oldest version first: NAME, VERSION, CREATED, FILES,
 BUNDLE (bytes), DELTAS FROM (base version and bytes), CHANNELS (each channel whose pointer names the release,
@@ -307,8 +313,9 @@ export const PUBLISHER_CLI: CliSpec<CommandName> = {
   program: "edge-publish",
   common: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
   commands: COMMAND_OPTIONS,
-  withArguments: ["build", "keys", "inspect", "verify"],
+  withArguments: ["build", "keys", "inspect", "verify", "completion"],
   help: HELP,
+  positionalWords: { keys: ["init", "rotate"], completion: ["bash", "zsh"] },
 };
 
 export function required(value: string | undefined, flag: string, command: CommandName): string {

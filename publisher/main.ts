@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { completionCommand } from "../shared/cli-completion.js";
 import { errorLine, readInvocation } from "../shared/cli-options.js";
 import { describeError, errorJson, toEdgeError } from "../shared/errors.js";
 import { exitCodeFor } from "../shared/exit-codes.js";
@@ -73,6 +74,8 @@ async function main(argv: string[]): Promise<number> {
       return runVerify(values, positionals, io);
     case "releases":
       return runReleases(values, io);
+    case "completion":
+      return completionCommand(PUBLISHER_CLI, positionals, io.out);
   }
 }
 

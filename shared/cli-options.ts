@@ -20,6 +20,18 @@ export interface CliSpec<C extends string> {
   withArguments: readonly C[];
   /** Help per command; "" is the program's. */
   help: Record<C | "", string>;
+  /** The words a command's first argument can be, where it is one of a few (for shell completion). */
+  positionalWords?: Partial<Record<C, readonly string[]>>;
+}
+
+/** The commands the program's help lists under "Commands:", with their one-line summaries. */
+export function listedCommands<C extends string>(spec: CliSpec<C>): { name: string; summary: string }[] {
+  const section = spec.help[""].split("\nCommands:\n")[1]?.split("\n\n")[0] ?? "";
+  return section
+    .split("\n")
+    .map((line) => /^ {2}([a-z][a-z-]*)\s+(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ name: m[1] as string, summary: (m[2] as string).trim() }));
 }
 
 /** What to do: print `text` and exit with `exit` (help, version), or run `command`. */

@@ -18,6 +18,7 @@ const COMMANDS = {
   "release-hold": {},
   install: VERBOSE,
   config: {},
+  completion: {},
 } as const satisfies Record<string, OptionTable>;
 
 export type AgentCommand = keyof typeof COMMANDS;
@@ -35,9 +36,11 @@ Commands:
   check      poll once now, install anything new, exit with the result
   rollback   go back to the previous version, health-checked like an update
   allow      take a version off the deny-list (VERSION or --all)
-  hold       hold updates while servicing the device (--reason TEXT); release-hold lifts it
+  hold       hold updates while servicing the device (--reason TEXT)
+  release-hold lift the hold: updates start again
   install    install a bundle from a file or folder (offline), verified and health-checked
   config     config check: validate the config file without starting anything
+  completion print the shell completion script (bash or zsh)
 
 Every command takes --config FILE (default ${DEFAULT_CONFIG_PATH}) and --help.
 Exit codes: 0 ok/healthy, 1 failed/degraded, 2 usage or configuration error, 3 device busy.
@@ -59,6 +62,8 @@ edge-agent --version prints the version.
   install:
     "Usage: edge-agent install BUNDLE_OR_FOLDER [--config FILE] [--json] [--verbose]\nInstalls a bundle carried to the device (USB stick, laptop): its signed manifest must be signed by a trusted key; staged, verified, health-checked and rolled back exactly like a download.\n",
   allow: "Usage: edge-agent allow (VERSION | --all) [--config FILE] [--json]\nTakes a version (or all) off the deny-list.\n",
+  completion:
+    "Usage: edge-agent completion (bash | zsh)\nPrints the completion script for the shell. The .deb installs both; by hand: edge-agent completion bash > /etc/bash_completion.d/edge-agent\n",
   config:
     "Usage: edge-agent config check [--config FILE] [--json]\nValidates the config file without starting anything and lists every problem (JSON syntax errors with line and column).\nExit 0 when valid, 2 when not.\n",
 };
@@ -71,6 +76,7 @@ export const AGENT_CLI: CliSpec<AgentCommand> = {
     help: { type: "boolean", short: "h" },
   },
   commands: COMMANDS,
-  withArguments: ["allow", "install", "config"],
+  withArguments: ["allow", "install", "config", "completion"],
   help: HELP,
+  positionalWords: { config: ["check"], completion: ["bash", "zsh"] },
 };

@@ -103,6 +103,12 @@ describe.skipIf(buildProblem)(`packaging: .deb and install.sh${why(buildProblem)
       "/usr/share/doc/edgepull/README.md",
       "/usr/share/doc/edgepull/operations.md",
       "/usr/share/man/man1/edge-agent.1.gz",
+      "/usr/share/man/man1/edge-agent-status.1.gz",
+      "/usr/share/man/man1/edge-publish-rollout.1.gz",
+      "/usr/share/bash-completion/completions/edge-agent",
+      "/usr/share/bash-completion/completions/edge-publish",
+      "/usr/share/zsh/vendor-completions/_edge-agent",
+      "/usr/share/zsh/vendor-completions/_edge-publish",
     ])
       has(p);
     expect(entries.get("/opt/edgepull/dist/agent/main.js")).toMatch(/^-rwxr-xr-x root\/root /);
