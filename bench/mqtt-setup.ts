@@ -21,7 +21,7 @@ export interface BenchBroker {
   close(): Promise<void>;
 }
 
-function portOpen(port: number): Promise<boolean> {
+export function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect(port, "127.0.0.1");
     sock.once("connect", () => sock.end(() => resolve(true)));

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import { type BenchResult, report } from "./common.js";
 import { benchDelta } from "./delta.js";
 import { benchFleet } from "./fleet.js";
+import { benchFleetScale } from "./fleet-scale.js";
 import { benchIdleMqtt } from "./idle-mqtt.js";
 import { benchIdleRss } from "./idle-rss.js";
 import { benchInstall } from "./install-throughput.js";
@@ -11,6 +12,8 @@ import { benchSoak, SOAK_IDLE_SECONDS } from "./soak-report.js";
 /**
  * `npm run bench [-- --json] [--size-mib N] [--only install,rss,rollback]`
  * Long, only when named: `--only fleet [--devices N] [--stagger-ms M]` (a fleet of agent processes on one broker),
+ * `--only fleet-scale [--sizes 100,300,1000] [--scale-jitter S] [--model-kib K]` (simulated devices, bench/fleet-sim,
+ * on one Mosquitto against edge-publish serve and nginx; about ten minutes at the default sizes),
  * `--only idle-mqtt [--minutes N]` (the daemon idle with MQTT over N minutes),
  * `--only delta [--delta-sizes 64,512] [--skip-slow] [--xdelta-cap-seconds S]` (our delta against the bundle,
  * zstd --patch-from, xdelta3 and bspatch on generated model pairs; about half an hour at the default sizes),
@@ -25,6 +28,9 @@ const { values } = parseArgs({
     devices: { type: "string", default: "50" },
     "stagger-ms": { type: "string", default: "200" },
     minutes: { type: "string", default: "10" },
+    sizes: { type: "string", default: "100,300,1000" },
+    "scale-jitter": { type: "string", default: "30" },
+    "model-kib": { type: "string", default: "1024" },
     "delta-sizes": { type: "string", default: "64,512" },
     "skip-slow": { type: "boolean" },
     "xdelta-cap-seconds": { type: "string", default: "900" },
@@ -52,6 +58,17 @@ if (only.has("rollback")) {
 if (only.has("fleet")) {
   progress(`fleet of ${values.devices} agents on one broker, two pushed updates (a few minutes)...`);
   results.push(await benchFleet(Number(values.devices), progress, { staggerMs: Number(values["stagger-ms"]) }));
+}
+if (only.has("fleet-scale")) {
+  progress(`simulated fleets of ${values.sizes} devices, one update each per server and jitter (about ten minutes)...`);
+  results.push(
+    await benchFleetScale({
+      sizes: (values.sizes ?? "").split(",").map(Number),
+      jitterSeconds: Number(values["scale-jitter"]),
+      modelKiB: Number(values["model-kib"]),
+      progress,
+    }),
+  );
 }
 if (only.has("idle-mqtt")) {
   progress(`agent idle with MQTT for ${values.minutes} min...`);
