@@ -2,6 +2,7 @@ import { nameProblem, versionProblem } from "../../shared/manifest.js";
 import { mqttUrlProblem } from "../../shared/mqtt-options.js";
 import { normalizeOrigin, originProblem } from "../../shared/url-policy.js";
 import { DAYS, parseClock } from "./clock.js";
+import { duplicateGateNames, gatesField } from "./gates-schema.js";
 import {
   bool,
   choice,
@@ -144,8 +145,33 @@ const health = requiredSection(
       max: 3600,
       doc: "with `mqtt`, the daemon also probes `health.url` this often while no update runs; each change (ready, not ready, crashed; the first ready after start too) sends a fresh retained status, at most `mqtt.statusMinIntervalSeconds` later",
     }),
+    metricsUrl: optionalText({
+      check: httpUrl,
+      type: "URL",
+      shownDefault: "`/metrics` beside `health.url`",
+      doc: "the service's Prometheus endpoint, read by `health.gates`",
+    }),
+    gates: gatesField,
+    gateIntervalSeconds: integer({
+      default: 10,
+      min: 1,
+      max: 3600,
+      doc: "seconds between evaluations of `health.gates` during probation (a gate's `interval` overrides it); the last one comes at the end of the window",
+    }),
+    baselineWindowSeconds: integer({
+      default: 30,
+      min: 0,
+      max: 3600,
+      doc: "with a baseline-relative gate, the previous version's `/metrics` is read twice this far apart just before the restart, and its figure over that window is the baseline (0, or fewer than `minSamples` in the window: its figure since it started)",
+    }),
   },
   "an object with url",
+  {
+    check: (h, at) => [
+      ...duplicateGateNames(h.gates, `${at}.gates`),
+      ...(h.gates.length > 0 && h.probationSeconds === 0 ? [`${at}.gates need ${at}.probationSeconds of 1 or more`] : []),
+    ],
+  },
 );
 
 const mqtt = optionalSection(

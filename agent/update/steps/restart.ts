@@ -1,9 +1,14 @@
 import { versionDir } from "../../install/layout.js";
 import { waitForReady } from "../../service/health.js";
+import { recordGateBaseline } from "./gate-steps.js";
 import { DONE, type StepContext, type StepExecutor } from "./step.js";
 
-/** starting: the service restarts on the new version and must answer ready within health.timeoutSeconds. */
+/**
+ * starting: the service restarts on the new version and must answer ready within health.timeoutSeconds.
+ * Baseline-relative metric gates first read the old version, which still serves.
+ */
 export const restart: StepExecutor<"restart"> = async (_phase, ctx) => {
+  await recordGateBaseline(ctx);
   await startService(ctx, ctx.attempt.toVersion, ctx.deps.config.health.timeoutSeconds);
   return DONE;
 };
