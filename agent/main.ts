@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { completionCommand } from "../shared/cli-completion.js";
-import { errorLine, readInvocation } from "../shared/cli-options.js";
-import { describeError, EdgeError, toEdgeError } from "../shared/errors.js";
-import { exitCodeFor } from "../shared/exit-codes.js";
+import { readInvocation, reportFailure } from "../shared/cli-options.js";
+import { EdgeError } from "../shared/errors.js";
 import { allowCommand } from "./cli/allow.js";
 import { checkCommand } from "./cli/check.js";
 import { configCommand } from "./cli/config-check.js";
@@ -98,8 +97,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (thrown) => {
-    const err = toEdgeError(thrown);
-    process.stderr.write(errorLine("edge-agent", describeError(err)));
-    process.exitCode = exitCodeFor(err);
+    process.exitCode = reportFailure("edge-agent", thrown, process.argv.slice(2), {
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
   },
 );

@@ -141,7 +141,7 @@ async function main(): Promise<void> {
     await waitForStatus(
       configPath,
       "3.0.0 rolled back",
-      (s) => s.lastUpdate?.version === "3.0.0" && s.phase === "idle" && s.health.ok,
+      (s) => s.lastUpdate?.toVersion === "3.0.0" && s.phase === "idle" && s.health.ok,
     );
     await showStatus(configPath);
 

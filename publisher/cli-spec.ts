@@ -1,3 +1,4 @@
+import { ARCH_ALIASES, isKnownArch, NODE_ARCHES } from "../shared/arch-names.js";
 import type { CliSpec } from "../shared/cli-options.js";
 import { EdgeError } from "../shared/errors.js";
 import type { Compatibility } from "../shared/manifest.js";
@@ -325,14 +326,8 @@ export function required(value: string | undefined, flag: string, command: Comma
   return value;
 }
 
-export function integerFlag(value: string | undefined, flag: string, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) {
-    throw new EdgeError("USAGE", `--${flag} must be an integer from ${min} to ${max} (found ${JSON.stringify(value)})`);
-  }
-  return n;
-}
+// Shared with edge-agent, which refuses a bad --limit the same way.
+export { integerFlag } from "../shared/cli-options.js";
 
 export function positiveNumberFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -354,6 +349,13 @@ function listFlag(value: string | undefined): string[] | undefined {
 export function compatibilityFlags(arch: string | undefined, labels: string | undefined): Compatibility | undefined {
   const out: Compatibility = {};
   const a = listFlag(arch);
+  const unknown = a?.find((name) => !isKnownArch(name));
+  if (unknown !== undefined) {
+    throw new EdgeError(
+      "USAGE",
+      `--arch: ${JSON.stringify(unknown)} is not an architecture a device reports (one of ${NODE_ARCHES.join(", ")}; or ${Object.keys(ARCH_ALIASES).join(", ")})`,
+    );
+  }
   const l = listFlag(labels);
   if (a && a.length > 0) out.arch = a;
   if (l && l.length > 0) out.labels = l;

@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { completionCommand } from "../shared/cli-completion.js";
-import { errorLine, readInvocation } from "../shared/cli-options.js";
-import { describeError, errorJson, toEdgeError } from "../shared/errors.js";
-import { exitCodeFor } from "../shared/exit-codes.js";
+import { readInvocation, reportFailure } from "../shared/cli-options.js";
 import { createRootLogger } from "../shared/logging.js";
 import { type CliIo, runBuild, runDelta, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
 import { PUBLISHER_CLI } from "./cli-spec.js";
@@ -84,10 +82,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (thrown) => {
-    const err = toEdgeError(thrown);
-    // With --json, a script piping stdout to jq gets the failure there too, in one shape for every command.
-    if (process.argv.includes("--json")) process.stdout.write(`${JSON.stringify(errorJson(err))}\n`);
-    process.stderr.write(errorLine("edge-publish", describeError(err)));
-    process.exitCode = exitCodeFor(err);
+    process.exitCode = reportFailure("edge-publish", thrown, process.argv.slice(2), {
+      stdout: (text) => process.stdout.write(text),
+      stderr: (text) => process.stderr.write(text),
+    });
   },
 );

@@ -1,3 +1,4 @@
+import type { AttemptJson } from "./attempt-json.js";
 /**
  * Every MQTT topic and payload edgepull uses, in one place. Publisher, agent,
  * fleet view and anyone scripting with mosquitto_pub/sub read this module (and
@@ -93,7 +94,10 @@ export interface DeviceStatusMessage {
   activeVersion?: string | null;
   previousVersion?: string | null;
   phase?: string;
+  /** The short form fleet tools before lastUpdate read; kept, derived from lastUpdate. */
   lastResult?: { version: string; result: string | null; errorCode: string | null; at: string | null } | null;
+  /** The open attempt, else the last finished one, in the shape of every other surface (schemas/attempt.json). */
+  lastUpdate?: AttemptJson | null;
   health?: { ok: boolean; status?: number; error?: string };
   /** Set while the active version is on the publisher's withdrawal list (`action` "stay": kept on purpose). */
   withdrawn?: { version: string; reason: string; action: string; withdrawnAt: string } | null;

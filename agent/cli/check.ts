@@ -1,3 +1,4 @@
+import { attemptJsonOrNull } from "../telemetry/attempt-json.js";
 import { type CliContext, EXIT, printJson } from "./context.js";
 import { viaDaemonOrLocally } from "./one-shot.js";
 
@@ -9,7 +10,7 @@ export async function checkCommand(ctx: CliContext): Promise<number> {
     ? attempt.result === "succeeded"
     : result.decision.action === "none" && result.decision.reason === "up-to-date";
   if (ctx.json) {
-    printJson(ctx, { ok, via, ...result });
+    printJson(ctx, { ok, via, ...result, attempt: attemptJsonOrNull(attempt) });
     return ok ? EXIT.OK : EXIT.FAILED;
   }
   if (!attempt) {

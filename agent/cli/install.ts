@@ -1,5 +1,6 @@
 import { resolve } from "node:path";
 import { EdgeError } from "../../shared/errors.js";
+import { attemptJsonOrNull } from "../telemetry/attempt-json.js";
 import { type CliContext, EXIT, printJson } from "./context.js";
 import { viaDaemonOrLocally } from "./one-shot.js";
 
@@ -11,7 +12,7 @@ export async function installCommand(ctx: CliContext): Promise<number> {
   const { result, via } = await viaDaemonOrLocally(ctx, "/install", { path }, (agent) => agent.installLocal(path, "sideload"));
   const attempt = result.attempt;
   const ok = attempt ? attempt.result === "succeeded" : true;
-  if (ctx.json) printJson(ctx, { ok, via, ...result });
+  if (ctx.json) printJson(ctx, { ok, via, ...result, attempt: attemptJsonOrNull(attempt) });
   else if (!attempt) ctx.out(`${result.detail}\n`);
   else if (ok) ctx.out(`installed ${result.version} from ${result.bundle} (was ${attempt.fromVersion ?? "none"})\n`);
   else ctx.out(`install of ${result.version} ${attempt.result}: ${attempt.errorCode}: ${attempt.errorMessage}\n`);

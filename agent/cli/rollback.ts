@@ -1,3 +1,4 @@
+import { attemptJson } from "../telemetry/attempt-json.js";
 import { type CliContext, EXIT, printJson } from "./context.js";
 import { viaDaemonOrLocally } from "./one-shot.js";
 
@@ -5,7 +6,7 @@ import { viaDaemonOrLocally } from "./one-shot.js";
 export async function rollbackCommand(ctx: CliContext): Promise<number> {
   const { result: attempt, via } = await viaDaemonOrLocally(ctx, "/rollback", {}, (agent) => agent.rollback("cli"));
   const ok = attempt.result === "succeeded";
-  if (ctx.json) printJson(ctx, { ok, via, attempt });
+  if (ctx.json) printJson(ctx, { ok, via, attempt: attemptJson(attempt) });
   else if (ok) {
     ctx.out(
       `rolled back ${attempt.fromVersion} -> ${attempt.toVersion}; ${attempt.fromVersion} is deny-listed (edge-agent allow ${attempt.fromVersion} to undo)\n`,

@@ -21,6 +21,9 @@ const COMMANDS = {
   completion: {},
 } as const satisfies Record<string, OptionTable>;
 
+/** `history --limit`'s bounds: the parser refuses anything else before the journal is opened. */
+export const HISTORY_LIMIT = [1, 1_000_000] as const;
+
 export type AgentCommand = keyof typeof COMMANDS;
 
 export const HELP: Record<AgentCommand | "", string> = {
@@ -79,4 +82,5 @@ export const AGENT_CLI: CliSpec<AgentCommand> = {
   withArguments: ["allow", "install", "config", "completion"],
   help: HELP,
   positionalWords: { config: ["check"], completion: ["bash", "zsh"] },
+  integers: { history: { limit: HISTORY_LIMIT } },
 };

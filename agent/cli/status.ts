@@ -42,7 +42,7 @@ export async function statusCommand(ctx: CliContext): Promise<number> {
   const u = s.lastUpdate;
   if (u) {
     const err = u.errorCode ? `  ${u.errorCode}: ${u.error}` : "";
-    row("Last update", `${u.fromVersion ?? "none"} -> ${u.version}  ${u.result ?? "in progress"}${err}`);
+    row("Last update", `${u.fromVersion ?? "none"} -> ${u.toVersion}  ${u.result ?? "in progress"}${err}`);
     if (u.rollbackErrorCode) row("Rollback error", `${u.rollbackErrorCode}: ${u.rollbackError}`);
     if (u.delivery) row("Delivery", describeDelivery(u));
   } else row("Last update", "none");

@@ -46,14 +46,16 @@ export class FleetReporting {
           activeVersion: s.activeVersion,
           previousVersion: s.previousVersion,
           phase: s.phase,
+          // Kept beside lastUpdate for fleet tools that read only it.
           lastResult: s.lastUpdate
             ? {
-                version: s.lastUpdate.version,
+                version: s.lastUpdate.toVersion,
                 result: s.lastUpdate.result,
                 errorCode: s.lastUpdate.errorCode,
                 at: s.lastUpdate.finishedAt,
               }
             : null,
+          lastUpdate: s.lastUpdate,
           health: reading.health,
           withdrawn: s.withdrawn,
         };

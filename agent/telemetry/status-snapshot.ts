@@ -1,5 +1,5 @@
 import { access } from "node:fs/promises";
-import type { ErrorCode } from "../../shared/errors.js";
+import type { AttemptJson } from "../../shared/attempt-json.js";
 import { type WithdrawalAction, withdrawalOf } from "../../shared/withdrawals.js";
 import type { AgentConfig } from "../config.js";
 import { readCurrentVersion } from "../install/activate.js";
@@ -8,7 +8,8 @@ import { type ProbeResult, probeOnce } from "../service/health.js";
 import { parseStoredWithdrawals } from "../sources/withdrawal-intake.js";
 import { openDbReadOnly } from "../state/db.js";
 import { readLockOwner } from "../state/lock.js";
-import { type AttemptKind, type AttemptRow, type DeniedRow, type LastCheck, StateStore } from "../state/store.js";
+import { type AttemptRow, type DeniedRow, type LastCheck, StateStore } from "../state/store.js";
+import { attemptJsonOrNull } from "./attempt-json.js";
 import { diskSpaceFor } from "./disk.js";
 
 /**
@@ -26,34 +27,11 @@ export interface StatusSnapshot {
   previousVersion: string | null;
   /** The open attempt's phase, or "idle" when there is none. */
   phase: AttemptRow["phase"] | "idle";
-  attempt: {
-    id: number;
-    kind: AttemptKind;
-    fromVersion: string | null;
-    toVersion: string;
-    phase: AttemptRow["phase"];
-    startedAt: string;
-  } | null;
+  /** The open attempt, or null when there is none. */
+  attempt: AttemptJson | null;
   lastCheck: LastCheck | null;
-  lastUpdate: {
-    version: string;
-    fromVersion: string | null;
-    kind: AttemptKind;
-    result: AttemptRow["result"];
-    errorCode: ErrorCode | null;
-    error: string | null;
-    rollbackErrorCode: ErrorCode | null;
-    rollbackError: string | null;
-    startedAt: string;
-    finishedAt: string | null;
-    bytesDownloaded: number;
-    /** null before the download began and for rollbacks. */
-    delivery: AttemptRow["delivery"];
-    deltaFrom: string | null;
-    /** Why an offered delta was not used: the bundle came instead. */
-    deltaFallback: { code: ErrorCode; message: string } | null;
-    bytesSaved: number;
-  } | null;
+  /** The open attempt, else the last finished one. */
+  lastUpdate: AttemptJson | null;
   denied: Pick<DeniedRow, "version" | "errorCode" | "reason" | "deniedAt">[];
   health: { url: string } & ProbeResult;
   disk: { path: string; mount?: string; availableBytes?: number; error?: string };
@@ -71,27 +49,6 @@ export interface StatusSnapshot {
 function withdrawnOf(store: StateStore | undefined, name: string, active: string | undefined): StatusSnapshot["withdrawn"] {
   const entry = withdrawalOf(parseStoredWithdrawals(store?.withdrawals(name)?.text), active);
   return entry ? { version: entry.version, reason: entry.reason, action: entry.action, withdrawnAt: entry.withdrawnAt } : null;
-}
-
-function lastUpdateOf(row: AttemptRow | undefined): StatusSnapshot["lastUpdate"] {
-  if (!row) return null;
-  return {
-    version: row.toVersion,
-    fromVersion: row.fromVersion,
-    kind: row.kind,
-    result: row.result,
-    errorCode: row.errorCode,
-    error: row.errorMessage,
-    rollbackErrorCode: row.rollbackErrorCode,
-    rollbackError: row.rollbackErrorMessage,
-    startedAt: row.startedAt,
-    finishedAt: row.finishedAt,
-    bytesDownloaded: row.bytesDownloaded,
-    delivery: row.delivery,
-    deltaFrom: row.deltaFrom,
-    deltaFallback: row.deltaFallbackCode ? { code: row.deltaFallbackCode, message: row.deltaFallbackMessage ?? "" } : null,
-    bytesSaved: row.bytesSaved,
-  };
 }
 
 export interface ReadStatusOptions {
@@ -149,18 +106,9 @@ export async function readStatus(config: AgentConfig, opts: ReadStatusOptions = 
       activeVersion: active ?? null,
       previousVersion: store?.previousVersion() ?? null,
       phase: open ? open.phase : "idle",
-      attempt: open
-        ? {
-            id: open.id,
-            kind: open.kind,
-            fromVersion: open.fromVersion,
-            toVersion: open.toVersion,
-            phase: open.phase,
-            startedAt: open.startedAt,
-          }
-        : null,
+      attempt: attemptJsonOrNull(open),
       lastCheck: store?.lastCheck() ?? null,
-      lastUpdate: lastUpdateOf(open ?? last),
+      lastUpdate: attemptJsonOrNull(open ?? last),
       denied: (store?.listDenied() ?? []).map((d) => ({
         version: d.version,
         errorCode: d.errorCode,

@@ -1,3 +1,4 @@
+import { normalizeArch } from "../../shared/arch-names.js";
 import type { ChannelPointer, ReleaseManifest } from "../../shared/manifest.js";
 import { inRollout, rolloutBucket } from "../../shared/rollout.js";
 
@@ -21,17 +22,7 @@ export interface PolicyInput {
   activeVersion: string | undefined;
 }
 
-const ARCH_ALIASES: Record<string, string> = {
-  amd64: "x64",
-  x86_64: "x64",
-  aarch64: "arm64",
-  armhf: "arm",
-  armv7l: "arm",
-};
-
-export function normalizeArch(arch: string): string {
-  return ARCH_ALIASES[arch] ?? arch;
-}
+export { normalizeArch };
 
 export function checkPolicy(input: PolicyInput): PolicySkip | undefined {
   const { release } = input;

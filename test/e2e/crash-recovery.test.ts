@@ -52,15 +52,15 @@ describe("crash injection: kill -9 at each phase, then restart", () => {
     await waitFor("the interrupted attempt to finish", async () => (await w.status()).phase === "idle", 40_000);
     const s = await w.status();
     expect(s.activeVersion).toBe(expected);
-    expect(s.lastUpdate).toMatchObject({ version: "2.0.0", result: "succeeded" });
+    expect(s.lastUpdate).toMatchObject({ toVersion: "2.0.0", result: "succeeded" });
     expect(await w.servedVersion()).toBe(expected);
     expect(restarted.hasLog((l) => l.msg === "found an interrupted attempt")).toBe(true);
     if (fault === "mid:downloading") {
       // The partial file was kept and resumed with a Range request, not fetched again from zero.
       expect(restarted.hasLog((l) => typeof l.resumeFrom === "number" && (l.resumeFrom as number) > 0)).toBe(true);
     }
-    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as { to: string; result: string }[];
-    expect(history.map((h) => `${h.to}:${h.result}`)).toEqual(["2.0.0:succeeded", "1.0.0:succeeded"]);
+    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as { toVersion: string; result: string }[];
+    expect(history.map((h) => `${h.toVersion}:${h.result}`)).toEqual(["2.0.0:succeeded", "1.0.0:succeeded"]);
     await restarted.stop();
   });
 
@@ -78,7 +78,7 @@ describe("crash injection: kill -9 at each phase, then restart", () => {
     await waitFor("rollback finished", async () => (await w.status()).phase === "idle", 40_000);
     const s = await w.status();
     expect(s.activeVersion).toBe("1.0.0");
-    expect(s.lastUpdate).toMatchObject({ version: "2.0.0", result: "rolled_back", errorCode: "HEALTH_TIMEOUT" });
+    expect(s.lastUpdate).toMatchObject({ toVersion: "2.0.0", result: "rolled_back", errorCode: "HEALTH_TIMEOUT" });
     expect(s.denied.map((d) => d.version)).toEqual(["2.0.0"]);
     expect(await w.servedVersion()).toBe("1.0.0");
     await restarted.stop();

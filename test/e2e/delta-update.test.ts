@@ -76,7 +76,7 @@ describe("delta updates end to end", () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const u = await lastUpdate(w);
     expect(u).toMatchObject({
-      version: "1.1.0",
+      toVersion: "1.1.0",
       result: "succeeded",
       delivery: "delta",
       deltaFrom: "1.0.0",
@@ -92,8 +92,8 @@ describe("delta updates end to end", () => {
 
     const text = await w.cli(["status"]);
     expect(text.stdout).toMatch(/Delivery:\s+delta from 1\.0\.0, [\d.]+ (KiB|MiB) less than the bundle/);
-    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as (Delivery & { to: string })[];
-    expect(history.map((h) => [h.to, h.delivery, h.bytesSaved])).toEqual([
+    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as (Delivery & { toVersion: string })[];
+    expect(history.map((h) => [h.toVersion, h.delivery, h.bytesSaved])).toEqual([
       ["1.1.0", "delta", release.bundle.size - offer.size],
       ["1.0.0", "bundle", 0],
     ]);
@@ -145,7 +145,7 @@ describe("delta updates end to end", () => {
     const r = await w.cli(["check", "--json"]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const u = await lastUpdate(w);
-    expect(u).toMatchObject({ version: "1.1.0", result: "succeeded", delivery: "bundle", bytesSaved: 0 });
+    expect(u).toMatchObject({ toVersion: "1.1.0", result: "succeeded", delivery: "bundle", bytesSaved: 0 });
     expect(u.deltaFallback?.code).toMatch(code);
     expect((await w.status()).activeVersion).toBe("1.1.0");
     expect((await w.cli(["verify", "--json"])).code).toBe(0);
@@ -158,14 +158,14 @@ describe("delta updates end to end", () => {
     const r = await w.cli(["check", "--json"]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const u = await lastUpdate(w);
-    expect(u).toMatchObject({ version: "1.1.0", result: "succeeded", delivery: "bundle" });
+    expect(u).toMatchObject({ toVersion: "1.1.0", result: "succeeded", delivery: "bundle" });
     expect(u.deltaFallback).toMatchObject({ code: "MEMORY_LOW", message: expect.stringMatching(/1048576 MiB of free memory/) });
   });
 
   it("takes the bundle without complaint when no delta is offered from the active version, or deltas are off", async () => {
     const w = await deviceOnV1WithDeltaOffered({ extraConfig: { delta: { enabled: false } } });
     expect((await w.cli(["check", "--json"])).code).toBe(0);
-    expect(await lastUpdate(w)).toMatchObject({ version: "1.1.0", delivery: "bundle", deltaFallback: null });
+    expect(await lastUpdate(w)).toMatchObject({ toVersion: "1.1.0", delivery: "bundle", deltaFallback: null });
 
     // 1.2.0 offers a delta from 1.0.0 only; the device runs 1.1.0.
     await w.writeConfig({});
@@ -173,7 +173,7 @@ describe("delta updates end to end", () => {
     await makeDeltas({ repoDir: w.repoDir, name: w.name, from: ["1.0.0"], to: "1.2.0", keyPath: w.keyPath });
     await w.publish("1.2.0");
     expect((await w.cli(["check", "--json"])).code).toBe(0);
-    expect(await lastUpdate(w)).toMatchObject({ version: "1.2.0", delivery: "bundle", deltaFallback: null });
+    expect(await lastUpdate(w)).toMatchObject({ toVersion: "1.2.0", delivery: "bundle", deltaFallback: null });
   });
 
   it("kill -9 while patching: the restarted agent is on a verified version and finishes from the delta", async () => {
@@ -188,7 +188,7 @@ describe("delta updates end to end", () => {
     const restarted = w.startAgent();
     await waitFor("the interrupted delta update to finish", async () => (await w.status()).phase === "idle", 40_000);
     const u = await lastUpdate(w);
-    expect(u).toMatchObject({ version: "1.1.0", result: "succeeded", delivery: "delta", deltaFallback: null });
+    expect(u).toMatchObject({ toVersion: "1.1.0", result: "succeeded", delivery: "delta", deltaFallback: null });
     expect(await w.servedVersion()).toBe("1.1.0");
     expect((await w.cli(["verify", "--json"])).code).toBe(0);
     expect((await w.cli(["verify", "--version", "1.0.0", "--json"])).code).toBe(0);

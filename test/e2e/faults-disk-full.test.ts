@@ -77,7 +77,7 @@ describe.skipIf(problem)(`disk full on the data folder's filesystem${why}`, () =
       await w.release("3.0.0", { extraBytes: 4 * MiB });
       await waitFor(
         "v3 committed",
-        async () => (await w.status()).lastUpdate?.version === "3.0.0" && (await w.status()).phase === "idle",
+        async () => (await w.status()).lastUpdate?.toVersion === "3.0.0" && (await w.status()).phase === "idle",
         30_000,
       );
       await expectSettled(w, agent, { active: "3.0.0", last: { to: "3.0.0", result: "succeeded", errorCode: null } });

@@ -58,7 +58,7 @@ describe("the repository server killed mid-download", () => {
     expect(resumedFrom).toBeGreaterThan(0);
     expect(bundleRequests[1]?.status).toBe(206);
     const history = await w.history();
-    expect(history.map((h) => `${h.to}:${h.result}`)).toEqual(["2.0.0:succeeded", "1.0.0:succeeded"]);
+    expect(history.map((h) => `${h.toVersion}:${h.result}`)).toEqual(["2.0.0:succeeded", "1.0.0:succeeded"]);
     expect(history[0]?.bytesDownloaded).toBe(size);
   });
 });

@@ -90,7 +90,7 @@ describe("a broker restart in the middle of an update", () => {
     const [attempt] = await w.history();
     expect(Date.parse(attempt?.startedAt ?? "")).toBeLessThanOrEqual(downAt);
     expect(Date.parse(attempt?.finishedAt ?? "")).toBeGreaterThanOrEqual(upAt);
-    expect((await w.history()).map((h) => `${h.to}:${h.result}`)).toEqual(["2.0.0:succeeded", "1.0.0:succeeded"]);
+    expect((await w.history()).map((h) => `${h.toVersion}:${h.result}`)).toEqual(["2.0.0:succeeded", "1.0.0:succeeded"]);
     const final = await waitFor(
       "a fresh status on the restarted broker",
       () => after.statuses.find((s) => s.online && s.activeVersion === "2.0.0" && s.phase === "idle"),

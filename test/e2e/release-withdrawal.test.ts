@@ -86,8 +86,12 @@ describe("a withdrawn release (real agent daemon, repository over HTTP)", () => 
       (l) => l.msg === "the active version is withdrawn; moving to the channel's release",
     );
     expect(line).toMatchObject({ from: "1.1.0", to: "1.0.0", reason: "bad head" });
-    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as { to: string; source: string; result: string }[];
-    expect(history[0]).toMatchObject({ to: "1.0.0", source: "poll:withdrawn", result: "succeeded" });
+    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as {
+      toVersion: string;
+      source: string;
+      result: string;
+    }[];
+    expect(history[0]).toMatchObject({ toVersion: "1.0.0", source: "poll:withdrawn", result: "succeeded" });
     expect(await w.servedVersion()).toBe("1.0.0");
     expect((await w.status()).state).toBe("HEALTHY");
   });

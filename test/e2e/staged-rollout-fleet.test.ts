@@ -168,10 +168,10 @@ describe("staged rollout across a fleet", () => {
     const rolledBack: string[] = [];
     for (const id of ids) {
       const history = await f.device(id).device.history();
-      const attempts = history.filter((h) => h.to === "1.2.0");
+      const attempts = history.filter((h) => h.toVersion === "1.2.0");
       if (attempts.length === 0) continue;
       tried.push(id);
-      expect(history[0]?.to, `${id}: nothing after the 1.2.0 attempt`).toBe("1.2.0");
+      expect(history[0]?.toVersion, `${id}: nothing after the 1.2.0 attempt`).toBe("1.2.0");
       for (const a of attempts) {
         const activated = a.phases.some((p) => p.phase === "activating");
         expect(a, id).toMatchObject({

@@ -20,12 +20,12 @@ describe("the update path, end to end (real agent, repository server and inferen
     await waitFor("v1 committed", async () => (await w.status()).phase === "idle");
     let s = await w.status();
     expect(s).toMatchObject({ activeVersion: "1.0.0", healthy: true, daemon: { running: true } });
-    expect(s.lastUpdate).toMatchObject({ version: "1.0.0", result: "succeeded", errorCode: null });
+    expect(s.lastUpdate).toMatchObject({ toVersion: "1.0.0", result: "succeeded", errorCode: null });
 
     await w.release("2.0.0");
     await waitFor("v2 committed", async () => {
       const now = await w.status();
-      return now.lastUpdate?.version === "2.0.0" && now.lastUpdate?.result === "succeeded";
+      return now.lastUpdate?.toVersion === "2.0.0" && now.lastUpdate?.result === "succeeded";
     });
     expect(await w.servedVersion()).toBe("2.0.0");
     s = await w.status();
@@ -35,7 +35,7 @@ describe("the update path, end to end (real agent, repository server and inferen
     await waitFor("v3 rolled back", async () => (await w.status()).lastUpdate?.result === "rolled_back", 40_000);
     s = await w.status();
     expect(s.activeVersion).toBe("2.0.0");
-    expect(s.lastUpdate).toMatchObject({ version: "3.0.0", result: "rolled_back", errorCode: "HEALTH_TIMEOUT" });
+    expect(s.lastUpdate).toMatchObject({ toVersion: "3.0.0", result: "rolled_back", errorCode: "HEALTH_TIMEOUT" });
     expect(s.denied.map((d) => d.version)).toEqual(["3.0.0"]);
     expect(await w.servedVersion()).toBe("2.0.0");
 
@@ -45,9 +45,9 @@ describe("the update path, end to end (real agent, repository server and inferen
     const deniedPolls = () => agent.lines.filter((l) => l.version === "3.0.0" && l.reason === "denied").length;
     const pollsBefore = deniedPolls();
     await waitFor("three more polls that find 3.0.0 denied", () => deniedPolls() >= pollsBefore + 3, 30_000);
-    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as { to: string; result: string }[];
+    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as { toVersion: string; result: string }[];
     expect(history.length).toBe(attemptsBefore);
-    expect(history.map((h) => `${h.to}:${h.result}`)).toEqual(["3.0.0:rolled_back", "2.0.0:succeeded", "1.0.0:succeeded"]);
+    expect(history.map((h) => `${h.toVersion}:${h.result}`)).toEqual(["3.0.0:rolled_back", "2.0.0:succeeded", "1.0.0:succeeded"]);
 
     // A newer release clears the way: v4 installs.
     await w.release("4.0.0");

@@ -80,11 +80,14 @@ describe("a rollout withdrawn while devices download it", () => {
     proxy.release();
 
     const s = await w.status();
-    expect(s.lastUpdate).toMatchObject({ version: "1.1.0", result: "superseded" });
+    expect(s.lastUpdate).toMatchObject({ toVersion: "1.1.0", result: "superseded" });
     expect(s.activeVersion).toBe("1.0.0");
     expect(s.denied).toEqual([]);
-    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as { to: string; phases: { phase: string }[] }[];
-    expect(history[0]?.to).toBe("1.1.0");
+    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as {
+      toVersion: string;
+      phases: { phase: string }[];
+    }[];
+    expect(history[0]?.toVersion).toBe("1.1.0");
     expect(history[0]?.phases.map((p) => p.phase)).not.toContain("activating");
     expect(await w.servedVersion()).toBe("1.0.0");
     // The next check finds nothing to do: 1.0.0 is what the channel names.
@@ -115,7 +118,7 @@ describe("a rollout taken back while the device was down, mid-download", () => {
     await w.release("1.1.0", { extraBytes: 16 * 1024 * 1024 });
     const doomed = w.startAgent({ EDGEPULL_FAULT: "mid:downloading" });
     expect((await doomed.exited).signal, doomed.dump()).toBe("SIGKILL");
-    expect(await w.status()).toMatchObject({ phase: "downloading", lastUpdate: { version: "1.1.0", result: null } });
+    expect(await w.status()).toMatchObject({ phase: "downloading", lastUpdate: { toVersion: "1.1.0", result: null } });
 
     const repo = { repoDir: w.repoDir, name: w.name, keyPath: w.keyPath };
     if (takeBack === "abort") {
@@ -141,11 +144,14 @@ describe("a rollout taken back while the device was down, mid-download", () => {
       const st = await w.status();
       return st.phase === "idle" && st.lastUpdate?.result ? st : undefined;
     });
-    expect(s.lastUpdate, restarted.dump()).toMatchObject({ version: "1.1.0", result: "superseded" });
+    expect(s.lastUpdate, restarted.dump()).toMatchObject({ toVersion: "1.1.0", result: "superseded" });
     expect(s.activeVersion).toBe("1.0.0");
     expect(restarted.hasLog((l) => l.msg === "found an interrupted attempt")).toBe(true);
-    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as { to: string; phases: { phase: string }[] }[];
-    expect(history.map((h) => h.to)).toEqual(["1.1.0", "1.0.0"]);
+    const history = JSON.parse((await w.cli(["history", "--json"])).stdout) as {
+      toVersion: string;
+      phases: { phase: string }[];
+    }[];
+    expect(history.map((h) => h.toVersion)).toEqual(["1.1.0", "1.0.0"]);
     expect(history[0]?.phases.map((p) => p.phase)).not.toContain("activating");
     expect(await w.servedVersion()).toBe("1.0.0");
   });

@@ -29,13 +29,17 @@ export async function expectSettled(w: World, agent: LoggedProcess, expected: Se
   const status = await w.status();
   expect(status).toMatchObject({ activeVersion: expected.active, phase: "idle", daemon: { running: true } });
   expect(status.lastUpdate).toMatchObject({
-    version: expected.last.to,
+    toVersion: expected.last.to,
     result: expected.last.result,
     errorCode: expected.last.errorCode,
   });
 
   const history = await w.history();
-  expect(history[0]).toMatchObject({ to: expected.last.to, result: expected.last.result, errorCode: expected.last.errorCode });
+  expect(history[0]).toMatchObject({
+    toVersion: expected.last.to,
+    result: expected.last.result,
+    errorCode: expected.last.errorCode,
+  });
   expect(history.filter((h) => h.result === null).map((h) => h.id)).toEqual([]);
 
   expect(await readdir(join(w.dataDir, "staging"))).toEqual([]);

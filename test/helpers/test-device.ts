@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
+import type { AttemptJson } from "../../shared/attempt-json.js";
 import { AGENT_BIN, LoggedProcess, type RunResult, runNode } from "./processes.js";
 import type { TestRepository } from "./test-repository.js";
 
@@ -97,16 +98,5 @@ export class TestDevice {
   }
 }
 
-/** One attempt in `edge-agent history --json`, newest first. */
-export interface HistoryEntryJson {
-  id: number;
-  kind: string;
-  from: string | null;
-  to: string;
-  result: string | null;
-  errorCode: string | null;
-  bytesDownloaded: number;
-  startedAt: string;
-  finishedAt: string | null;
-  phases: { phase: string; at: string }[];
-}
+/** One attempt in `edge-agent history --json`, newest first: the shared attempt shape with its phase log. */
+export type HistoryEntryJson = AttemptJson & { phases: { phase: string; at: string }[] };

@@ -151,7 +151,7 @@ describe("LocalEndpoint", () => {
       healthy: true,
       problems: [],
     });
-    expect(body.lastUpdate).toMatchObject({ kind: "rollback", version: "0.9.0", result: "succeeded" });
+    expect(body.lastUpdate).toMatchObject({ kind: "rollback", toVersion: "0.9.0", result: "succeeded" });
   });
 
   it("answers 503 with the same JSON when the service is not ready", async () => {

@@ -58,7 +58,20 @@ describe("the test suite's JSON Schema validator", () => {
 
   it("loads every schema in schemas/, each naming its own file as $id", () => {
     const loaded = loadSchemas();
-    expect([...loaded.keys()].sort()).toEqual(["common.json", "error.json", "inspect.json", "releases.json", "verify.json"]);
+    expect([...loaded.keys()].sort()).toEqual([
+      "agent-check.json",
+      "agent-history.json",
+      "agent-install.json",
+      "agent-rollback.json",
+      "agent-status.json",
+      "attempt.json",
+      "common.json",
+      "device-status.json",
+      "error.json",
+      "inspect.json",
+      "releases.json",
+      "verify.json",
+    ]);
     for (const [file, schema] of loaded) {
       expect(schema.$id).toBe(file);
       expect(unsupportedKeywords(schema), file).toEqual([]);
