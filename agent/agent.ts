@@ -16,7 +16,7 @@ import { refuseWithdrawnVersion } from "./sources/withdrawal-intake.js";
 import type { WithdrawalTracker } from "./sources/withdrawal-tracker.js";
 import { isPastActivation } from "./state/phases.js";
 import type { AttemptRow, StateStore } from "./state/store.js";
-import { decideCheck } from "./update/check-decision.js";
+import { decideForTarget, fetchChannelTarget } from "./update/channel-decision.js";
 import { StopReason, type UpdateRequest } from "./update/orchestrator.js";
 import type { Decision } from "./update/planner.js";
 import { planRecovery } from "./update/recovery.js";
@@ -30,10 +30,6 @@ export interface CheckResult {
   sequence: number;
   attempt?: AttemptRow;
 }
-
-/** Failed pre-activation attempts at one version are retried after 1 min, 2 min, ... up to 6 h. */
-const RETRY_BASE_MS = 60_000;
-const RETRY_CAP_MS = 6 * 3600_000;
 
 export interface InstallResult {
   version: string;
@@ -134,38 +130,17 @@ export class Agent {
    * release can supersede a download in progress.
    */
   async check(source: string, opts: { wait: boolean; pointerText?: string }): Promise<CheckResult> {
-    const { checker, clock, logger } = this.graph;
+    const { clock, logger } = this.graph;
     try {
-      const state =
-        opts.pointerText === undefined
-          ? await checker.check(this.stopping)
-          : await checker.consider(opts.pointerText, this.stopping);
-      const pinned = this.config.pinVersion;
-      const target =
-        pinned && pinned !== state.release.release.version
-          ? await checker.releaseByVersion(pinned, this.stopping)
-          : state.release;
-      const version = target.release.version;
-      const active = await readCurrentVersion(this.layout);
+      const found = await fetchChannelTarget(this.graph, opts.pointerText, this.stopping);
+      const { state, target, version, active } = found;
       this.slot.dropTakenBack(active, version === active, (v) => withdrawalOf(this.withdrawals.current(), v) !== undefined);
       const running = this.slot.current;
-      const { decision, leaving } = decideCheck({
-        deviceId: this.config.deviceId,
-        arch: this.config.arch,
-        labels: this.config.labels,
-        configHold: this.config.hold,
-        operatorHold: this.store.hold(),
-        release: target.release,
-        pointer: pinned ? undefined : state.pointer,
-        activeVersion: active,
-        withdrawals: this.withdrawals.current(),
-        denied: this.store.isDenied(version),
-        failures: this.store.recentFailures(version),
-        running: running ? { toVersion: running.toVersion, pastActivation: isPastActivation(running.phase) } : undefined,
-        now: clock.now(),
-        retryBaseMs: RETRY_BASE_MS,
-        retryCapMs: RETRY_CAP_MS,
-      });
+      const { decision, leaving } = decideForTarget(
+        this.graph,
+        found,
+        running ? { toVersion: running.toVersion, pastActivation: isPastActivation(running.phase) } : undefined,
+      );
       this.store.setLastCheck({
         at: clock.now().toISOString(),
         outcome: decision.action === "install" ? `installing ${version}` : `${decision.reason}: ${decision.detail}`,

@@ -60,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
     flags: values as CliContext["flags"],
     logger,
     out,
+    progress: process.stderr,
   };
   switch (command) {
     case "run": {

@@ -22,6 +22,8 @@ export async function copyLocalBundle(opts: {
   expectedSize: number;
   expectedSha256: string;
   signal?: AbortSignal;
+  /** Bytes copied so far, of the signed size. */
+  onProgress?: (copied: number, total: number) => void;
 }): Promise<{ path: string; bytes: number }> {
   const source = localPathOf(opts.url);
   const final = finishedDownloadPath(opts.partPath);
@@ -31,7 +33,9 @@ export async function copyLocalBundle(opts: {
     const output = await open(opts.partPath, PART_FLAGS, 0o644);
     await pipeline(
       // One byte past the signed size is enough to know the file is not the one checked.
-      Readable.from(readChunks(input, opts.expectedSize + 1), { objectMode: false }),
+      Readable.from(counted(readChunks(input, opts.expectedSize + 1), opts.expectedSize, opts.onProgress), {
+        objectMode: false,
+      }),
       hasher,
       output.createWriteStream({ highWaterMark: IO_CHUNK }),
       { signal: opts.signal },
@@ -54,6 +58,19 @@ export async function copyLocalBundle(opts: {
   await fsyncFile(opts.partPath);
   await rename(opts.partPath, final);
   return { path: final, bytes: hasher.bytes };
+}
+
+async function* counted(
+  chunks: AsyncIterable<Buffer>,
+  total: number,
+  onProgress: ((copied: number, total: number) => void) | undefined,
+): AsyncIterable<Buffer> {
+  let copied = 0;
+  for await (const chunk of chunks) {
+    copied += chunk.length;
+    onProgress?.(copied, total);
+    yield chunk;
+  }
 }
 
 /** A symlink planted where the part file goes is refused (ELOOP), never followed out of the data folder. */

@@ -1,9 +1,11 @@
 import { attemptJsonOrNull } from "../telemetry/attempt-json.js";
 import { type CliContext, EXIT, printJson } from "./context.js";
+import { dryRunCommand } from "./dry-run.js";
 import { viaDaemonOrLocally } from "./one-shot.js";
 
 /** `edge-agent check`: poll once now, install anything new, exit with the result (0 up to date or updated, 1 otherwise). */
 export async function checkCommand(ctx: CliContext): Promise<number> {
+  if (ctx.flags["dry-run"] === true) return dryRunCommand(ctx, "check");
   const { result, via } = await viaDaemonOrLocally(ctx, "/check", {}, (agent) => agent.check("cli", { wait: true }));
   const attempt = result.attempt;
   const ok = attempt

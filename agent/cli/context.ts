@@ -1,3 +1,4 @@
+import type { ProgressStream } from "../../shared/progress.js";
 import type { AgentOptions } from "../agent.js";
 import type { AgentConfig } from "../config.js";
 import type { Logger } from "../logging.js";
@@ -12,6 +13,8 @@ export interface CliContext {
   agentOptions: AgentOptions;
   agentVersion: string;
   out: (text: string) => void;
+  /** Where progress goes (stderr); without it a command shows none. */
+  progress?: ProgressStream;
 }
 
 // The exit codes both binaries share; the commands import them from here.

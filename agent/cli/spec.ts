@@ -4,6 +4,7 @@ import { DEFAULT_CONFIG_PATH } from "../config.js";
 /** What `edge-agent` accepts: commands, their own options and help texts. No side effects here. */
 
 const VERBOSE = { verbose: { type: "boolean", short: "v" } } as const;
+const DRY_RUN = { "dry-run": { type: "boolean" } } as const;
 
 /** Each command's own options (besides --config, --json and --help). */
 const COMMANDS = {
@@ -11,12 +12,12 @@ const COMMANDS = {
   status: {},
   history: { limit: { type: "string" } },
   verify: { version: { type: "string" } },
-  check: VERBOSE,
+  check: { ...VERBOSE, ...DRY_RUN },
   rollback: VERBOSE,
   allow: { all: { type: "boolean" } },
   hold: { reason: { type: "string" } },
   "release-hold": {},
-  install: VERBOSE,
+  install: { ...VERBOSE, ...DRY_RUN },
   config: {},
   completion: {},
 } as const satisfies Record<string, OptionTable>;
@@ -57,13 +58,13 @@ edge-agent --version prints the version.
   verify:
     "Usage: edge-agent verify [--config FILE] [--json] [--version V]\nRe-hashes the active version (or V) against its signed manifest; exit 1 and the differing files when it does not match.\n",
   check:
-    "Usage: edge-agent check [--config FILE] [--json] [--verbose]\nPolls the channel once, installs anything new, exits 0 when up to date or updated, 1 when the update failed.\nUses the running daemon when there is one.\n",
+    "Usage: edge-agent check [--config FILE] [--json] [--verbose] [--dry-run]\nPolls the channel once, installs anything new, exits 0 when up to date or updated, 1 when the update failed.\nUses the running daemon when there is one.\n--dry-run: every check up to and including staging verification (download, signatures, digests, disk and memory,\ncompatibility, policy), then removes what it wrote and says what would happen; the active version and the journal\nare never touched. Exit 0 when the update would go ahead (or nothing is new), 1 when not.\n",
   rollback:
     "Usage: edge-agent rollback [--config FILE] [--json] [--verbose]\nReturns to the previous version with the same health check as an update. The version left is deny-listed until allowed again.\n",
   hold: "Usage: edge-agent hold [--reason TEXT] [--config FILE] [--json]\nNo new update starts until edge-agent release-hold (an attempt already running finishes).\n",
   "release-hold": "Usage: edge-agent release-hold [--config FILE] [--json]\nLifts the hold set by edge-agent hold.\n",
   install:
-    "Usage: edge-agent install BUNDLE_OR_FOLDER [--config FILE] [--json] [--verbose]\nInstalls a bundle carried to the device (USB stick, laptop): its signed manifest must be signed by a trusted key; staged, verified, health-checked and rolled back exactly like a download.\n",
+    "Usage: edge-agent install BUNDLE_OR_FOLDER [--config FILE] [--json] [--verbose] [--dry-run]\nInstalls a bundle carried to the device (USB stick, laptop): its signed manifest must be signed by a trusted key; staged, verified, health-checked and rolled back exactly like a download.\n--dry-run: verifies and stages the bundle in a private folder, removes it and says what would happen; nothing is changed.\n",
   allow: "Usage: edge-agent allow (VERSION | --all) [--config FILE] [--json]\nTakes a version (or all) off the deny-list.\n",
   completion:
     "Usage: edge-agent completion (bash | zsh)\nPrints the completion script for the shell. The .deb installs both; by hand: edge-agent completion bash > /etc/bash_completion.d/edge-agent\n",

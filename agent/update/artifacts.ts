@@ -31,6 +31,7 @@ export async function fetchBundle(ctx: StepContext, release: ReleaseManifest, de
         expectedSize: delivery.bundle.size,
         expectedSha256: delivery.bundle.sha256,
         signal: ctx.signal,
+        onProgress: ctx.deps.onDownloadProgress,
       }),
     );
     return;

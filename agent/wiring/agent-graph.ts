@@ -26,6 +26,9 @@ export interface AgentOptions {
   onAttempt?: (row: AttemptRow) => void;
   /** A new withdrawal list was accepted. */
   onWithdrawals?: () => void;
+  /** Bytes of the attempt's download and of its staging so far (the CLI's progress bar). */
+  onDownloadProgress?: (received: number, total: number) => void;
+  onStagingProgress?: (done: number, total: number) => void;
   /** Where a supervised service's output goes (see SupervisorOptions.output). */
   serviceOutput?: "stdout" | "stderr";
 }
@@ -61,15 +64,7 @@ export async function wireAgent(config: AgentConfig, logger: Logger, role: strin
     const db = openDb(layout.dbPath);
     const clock = opts.ports?.clock ?? systemClock;
     const store = new StateStore(db, () => clock.now());
-    const keyRing = new KeyRing(trustedKeys, store, logger.child({ component: "keys" }));
-    const withdrawals = new WithdrawalTracker({
-      config,
-      store,
-      keyRing,
-      logger: logger.child({ component: "withdrawals" }),
-      now: () => clock.now(),
-      onAccepted: opts.onWithdrawals,
-    });
+    const { keyRing, withdrawals, checker } = wireSources(config, store, trustedKeys, logger, clock, opts);
     const service = opts.ports?.service ?? serviceFor(config, layout, logger, opts);
     const shutdown = new AbortController();
     const slot = new AttemptSlot(shutdown.signal, logger);
@@ -86,24 +81,47 @@ export async function wireAgent(config: AgentConfig, logger: Logger, role: strin
       },
       recordedKeys: () => keyRing.everTrusted(),
       logger: logger.child({ component: "updater" }),
+      onDownloadProgress: opts.onDownloadProgress,
+      onStagingProgress: opts.onStagingProgress,
       onPhase: (row) => {
         slot.notePhase(row);
         opts.onAttempt?.(row);
       },
-    });
-    const checker = new ChannelChecker({
-      config,
-      store,
-      keyRing,
-      withdrawals,
-      logger: logger.child({ component: "channel" }),
-      now: () => clock.now(),
     });
     return { config, logger, layout, clock, db, lock, store, keyRing, withdrawals, service, updater, checker, slot, shutdown };
   } catch (err) {
     await lock.release();
     throw err;
   }
+}
+
+/** The journal-backed sources: key ring, withdrawal list and channel checker (shared with dry runs). */
+export function wireSources(
+  config: AgentConfig,
+  store: StateStore,
+  trustedKeys: Awaited<ReturnType<typeof loadTrustedKeys>>,
+  logger: Logger,
+  clock: Clock,
+  opts: Pick<AgentOptions, "onWithdrawals"> = {},
+): Pick<AgentGraph, "keyRing" | "withdrawals" | "checker"> {
+  const keyRing = new KeyRing(trustedKeys, store, logger.child({ component: "keys" }));
+  const withdrawals = new WithdrawalTracker({
+    config,
+    store,
+    keyRing,
+    logger: logger.child({ component: "withdrawals" }),
+    now: () => clock.now(),
+    onAccepted: opts.onWithdrawals,
+  });
+  const checker = new ChannelChecker({
+    config,
+    store,
+    keyRing,
+    withdrawals,
+    logger: logger.child({ component: "channel" }),
+    now: () => clock.now(),
+  });
+  return { keyRing, withdrawals, checker };
 }
 
 function serviceFor(config: AgentConfig, layout: Layout, logger: Logger, opts: AgentOptions): ServiceController {

@@ -48,7 +48,11 @@ export const AGENT_LAYERS: readonly Layer[] = [
   { rank: 3, paths: ["agent/sources/", "agent/poll-loop.ts"], role: "sources: poll, MQTT, inbox, sideload, intake" },
   { rank: 4, paths: ["agent/update/", "agent/attempt-slot.ts"], role: "the update core" },
   { rank: 5, paths: ["agent/telemetry/"], role: "telemetry: status, reporter, probes" },
-  { rank: 6, paths: ["agent/agent.ts", "agent/wiring/"], role: "the daemon's wiring" },
+  {
+    rank: 6,
+    paths: ["agent/agent.ts", "agent/wiring/", "agent/dry-run/"],
+    role: "the daemon's wiring, and the dry runs wired beside it",
+  },
   { rank: 7, paths: ["agent/cli/"], role: "the technician's commands" },
   { rank: 8, paths: ["agent/main.ts"], role: "the entry point" },
 ];

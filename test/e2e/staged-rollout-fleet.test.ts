@@ -176,7 +176,7 @@ describe("staged rollout across a fleet", () => {
         const activated = a.phases.some((p) => p.phase === "activating");
         expect(a, id).toMatchObject({
           kind: "update",
-          from: "1.1.0",
+          fromVersion: "1.1.0",
           ...(activated ? { result: "rolled_back", errorCode: "HEALTH_TIMEOUT" } : { result: "superseded" }),
         });
       }

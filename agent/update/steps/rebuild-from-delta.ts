@@ -49,6 +49,7 @@ async function rebuild(ctx: StepContext, release: ReleaseManifest, offer: DeltaR
       tempDir: layout.stagingDir,
       onProgress: (bytes) => {
         if (bytes * 2 >= total) ports.fault("mid:patching");
+        ctx.deps.onStagingProgress?.(bytes, total);
       },
     });
   } catch (err) {

@@ -27,6 +27,7 @@ export const stageBundle: StepExecutor<"stage-bundle"> = async ({ delivery }, ct
     signal: ctx.signal,
     onProgress: (bytes) => {
       if (bytes * 2 >= total) ports.fault("mid:staging");
+      ctx.deps.onStagingProgress?.(bytes, total);
     },
   });
   await recordStaged(ctx, release, dest);

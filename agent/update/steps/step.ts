@@ -19,6 +19,8 @@ export interface CoreDeps {
   /** Called on every journaled phase change, for status reporters. */
   onPhase?: (attempt: AttemptRow) => void;
   onDownloadProgress?: (received: number, total: number) => void;
+  /** Payload bytes extracted or rebuilt so far, of the release's total (for a progress bar). */
+  onStagingProgress?: (done: number, total: number) => void;
 }
 
 /** What one step of one attempt runs with. */
