@@ -77,7 +77,9 @@ describe("a withdrawn release (real agent daemon, repository over HTTP)", () => 
     // The channel names 1.0.0 for no device: without a withdrawal, 1.1.0 stays.
     const rollout = { repoDir: w.repoDir, name: w.name, channel: w.channel, keyPath: w.keyPath };
     await changeRollout({ ...rollout, action: { kind: "percent", percent: 0, version: "1.0.0" } });
-    await waitFor("1.0.0 skipped by the share", async () => (await w.peekStatus()).lastCheck?.outcome.startsWith("not-in-rollout"));
+    await waitFor("1.0.0 skipped by the share", async () =>
+      (await w.peekStatus()).lastCheck?.outcome.startsWith("not-in-rollout"),
+    );
 
     await withdraw({ repoDir: w.repoDir, name: w.name, version: "1.1.0", reason: "bad head", keyPath: w.keyPath });
     await installed(w, "1.0.0");
