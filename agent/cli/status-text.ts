@@ -58,7 +58,7 @@ export function statusText(s: StatusSnapshot, width?: number): string {
   if (s.lastCheck) {
     const c = s.lastCheck;
     const err = c.errorCode ? ` ${c.errorCode}: ${once(c.error ?? "", "Last check")}` : "";
-    row("Last check", `${c.at}  ${checkOutcomeNow(s)}${err}`);
+    row("Last check", `${c.at}  ${referBack(checkOutcomeNow(s), said)}${err}`);
   } else row("Last check", "never");
   if (s.denied.length === 0) row("Deny-list", "empty");
   for (const [i, d] of s.denied.entries())
@@ -94,6 +94,13 @@ export function summaryOf(s: StatusSnapshot): string {
   const outcome = s.lastCheck?.outcome ?? "";
   if (outcome.startsWith("up-to-date")) notes.push(`up to date with channel ${s.channel}`);
   return `HEALTHY: ${serving}${notes.length > 0 ? `; ${notes.join("; ")}` : ""}`;
+}
+
+/** A message already shown inside a longer text (a deny-list check's detail quotes the failure) is referred to, not repeated. */
+function referBack(text: string, said: Map<string, string>): string {
+  let out = text;
+  for (const [message, where] of said) if (message.length >= 40) out = out.split(message).join(`(as under ${where})`);
+  return out;
 }
 
 function summaryNamesProblem(s: StatusSnapshot): boolean {

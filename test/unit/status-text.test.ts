@@ -85,7 +85,10 @@ describe("edge-agent status, the human view", () => {
     const text = statusText(
       snapshot({
         lastUpdate: rolledBack,
-        lastCheck: { at: "2026-12-04T10:05:00.000Z", outcome: "denied: 1.2.0 is on the deny-list" },
+        lastCheck: {
+          at: "2026-12-04T10:05:00.000Z",
+          outcome: `denied: 1.2.0 is on the deny-list (HEALTH_TIMEOUT: ${error}); clear it with edge-agent allow 1.2.0`,
+        },
         denied: [{ version: "1.2.0", errorCode: "HEALTH_TIMEOUT", reason: error, deniedAt: "2026-12-04T10:00:30.000Z" }],
       }),
     );
@@ -94,6 +97,9 @@ describe("edge-agent status, the human view", () => {
     );
     expect(occurrences(text, error)).toBe(1);
     expect(text).toMatch(/^Deny-list: +1\.2\.0 {2}HEALTH_TIMEOUT: \(as under Last update\)/m);
+    expect(text).toMatch(
+      /^Last check: +\S+ {2}denied: 1\.2\.0 is on the deny-list \(HEALTH_TIMEOUT: \(as under Last update\)\); clear it/m,
+    );
   });
 
   it("wraps long values at the terminal's width under the value column, dropping nothing", () => {
