@@ -35,6 +35,14 @@ function requestLoop(w: World): { stop: () => Promise<{ served: string[]; failur
   };
 }
 
+function attemptEnded(w: World, version: string, result: string): Promise<true> {
+  const ended = async () => {
+    const s = await w.status();
+    return s.lastUpdate?.toVersion === version && s.lastUpdate.result === result;
+  };
+  return waitFor(`${version} ${result}`, ended, 40_000);
+}
+
 describe("validation before activation, end to end (real agent, example service and validator)", () => {
   it("a release failing its golden set never stops the serving version; a good one passes validation and installs", async () => {
     world = await World.create({
@@ -54,14 +62,7 @@ describe("validation before activation, end to end (real agent, example service 
     // 2.0.0 loads and would serve, but its own golden set fails it.
     const loop = requestLoop(w);
     await w.release("2.0.0", { golden: {}, degraded: true });
-    await waitFor(
-      "2.0.0 failed",
-      async () => {
-        const s = await w.status();
-        return s.lastUpdate?.toVersion === "2.0.0" && s.lastUpdate.result === "failed";
-      },
-      40_000,
-    );
+    await attemptEnded(w, "2.0.0", "failed");
     const { served, failures } = await loop.stop();
 
     const s = await w.status();
@@ -87,25 +88,11 @@ describe("validation before activation, end to end (real agent, example service 
 
     // A good release passes validation and installs.
     await w.release("3.0.0", { golden: {} });
-    await waitFor(
-      "3.0.0 committed",
-      async () => {
-        const now = await w.status();
-        return now.lastUpdate?.toVersion === "3.0.0" && now.lastUpdate.result === "succeeded";
-      },
-      40_000,
-    );
+    await attemptEnded(w, "3.0.0", "succeeded");
     expect(await w.servedVersion()).toBe("3.0.0");
     const [installed] = await w.history();
-    expect(installed?.phases.map((p) => p.phase)).toEqual([
-      "downloading",
-      "staging",
-      "validating",
-      "activating",
-      "starting",
-      "probation",
-      "succeeded",
-    ]);
+    const validatedPath = ["downloading", "staging", "validating", "activating", "starting", "probation", "succeeded"];
+    expect(installed?.phases.map((p) => p.phase)).toEqual(validatedPath);
     expect(agent.hasLog((l) => l.msg === "validation passed" && l.version === "3.0.0")).toBe(true);
     // Where systemd cannot make a scope (as in most test containers) the cap is said to be off, once per agent process.
     const uncapped = agent.lines.filter(
