@@ -1,6 +1,7 @@
-import { access, readFile, readlink } from "node:fs/promises";
+import { access, readFile, readlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { readProcStat } from "../../agent/service/process-group.js";
 import { REPO_ROOT, waitFor } from "../helpers/processes.js";
 import { World } from "../helpers/world.js";
 
@@ -102,5 +103,51 @@ describe("validation before activation, end to end (real agent, example service 
     expect(capped.length).toBe(3);
     expect(uncapped.length).toBeLessThanOrEqual(1);
     await agent.stop();
+  });
+
+  it("kill -9 of the agent mid-validation: the restarted agent stops the validator left running and validates again", async () => {
+    world = await World.create();
+    const w = world;
+    // The example validator behind a wrapper that, the first time it sees 2.0.0, hangs (ignoring SIGTERM) instead.
+    const runs = join(w.root, "validator-runs.txt");
+    const wrapper = join(w.root, "hanging-once.mjs");
+    await writeFile(
+      wrapper,
+      `import { appendFileSync, readFileSync } from "node:fs";
+import { basename } from "node:path";
+const [runs, validator] = process.argv.splice(2);
+const version = basename(process.env.EDGEPULL_MODEL_DIR);
+const seen = readFileSync(runs, { encoding: "utf8", flag: "a+" }).split("\\n").some((l) => l.endsWith(" " + version));
+appendFileSync(runs, process.pid + " " + version + "\\n");
+if (version === "2.0.0" && !seen) { process.on("SIGTERM", () => {}); setInterval(() => {}, 1000); }
+else await import(validator);
+`,
+    );
+    await w.writeConfig({ extraConfig: { validate: { command: [process.execPath, wrapper, runs, VALIDATOR] } } });
+    await w.release("1.0.0", { golden: {} });
+    const first = w.startAgent();
+    await attemptEnded(w, "1.0.0", "succeeded");
+    await w.release("2.0.0", { golden: {} });
+    const hung = await waitFor("the validator hangs on 2.0.0", async () => {
+      const line = (await readFile(runs, "utf8")).split("\n").find((l) => l.endsWith(" 2.0.0"));
+      return line ? Number(line.split(" ")[0]) : undefined;
+    });
+    first.kill("SIGKILL");
+    await first.exited;
+    expect((await w.status()).phase).toBe("validating");
+    expect(await readlink(join(w.dataDir, "current"))).toBe("versions/1.0.0");
+    expect(await readProcStat(hung)).toBeDefined();
+
+    const restarted = w.startAgent();
+    await attemptEnded(w, "2.0.0", "succeeded");
+    const stat = await readProcStat(hung);
+    expect(stat === undefined || stat.state === "Z").toBe(true);
+    expect(restarted.hasLog((l) => l.msg === "stopping a validator left running by a previous agent process")).toBe(true);
+    const lines = (await readFile(runs, "utf8")).trim().split("\n");
+    expect(lines.filter((l) => l.endsWith(" 2.0.0"))).toHaveLength(2);
+    const [resumed] = await w.history();
+    expect(resumed?.phases.map((p) => p.phase).slice(0, 4)).toEqual(["downloading", "staging", "validating", "validating"]);
+    expect(await w.servedVersion()).toBe("2.0.0");
+    await restarted.stop();
   });
 });

@@ -33,7 +33,7 @@ export const validate: StepExecutor<"validate"> = async (_phase, ctx) => {
   }
   const pidFile = join(layout.dataDir, "validator.pid");
   // A validator the previous agent process was running when it died must not run beside this one.
-  await killRecordedProcess(pidFile, ORPHAN_STOP_MS, logger);
+  await killRecordedProcess(pidFile, ORPHAN_STOP_MS, logger, "validator");
   const modelDir = versionDir(layout, toVersion);
   const env: Record<string, string | undefined> = { ...process.env, EDGEPULL_MODEL_DIR: modelDir };
   if (fromVersion) env.EDGEPULL_ACTIVE_DIR = versionDir(layout, fromVersion);
