@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { probeMemoryScope } from "../../agent/service/memory-scope.js";
 import { OutputTail } from "../../agent/service/output-tail.js";
 import { readProcStat } from "../../agent/service/process-group.js";
 import { runValidator, type ValidatorRun } from "../../agent/service/validation-runner.js";
@@ -127,6 +128,21 @@ describe("runValidator", () => {
       passed: false,
       cause: expect.stringMatching(/^could not start .*no-such-program: .*ENOENT/),
     });
+  });
+
+  it("runs the command behind the wrapper it is given (how systemd-run's scope is put in front)", async () => {
+    const command = await script("console.log(process.env.WRAPPED ?? 'bare');");
+    expect((await run(command, { wrapper: ["env", "WRAPPED=yes"] })).stdoutTail).toEqual(["yes"]);
+    expect((await run(command)).stdoutTail).toEqual(["bare"]);
+  });
+
+  it("the memory scope probe either gives a systemd-run prefix with the cap, or says why there is none", async () => {
+    const scope = await probeMemoryScope();
+    if (scope.enforced) {
+      expect(scope.prefix(300)).toEqual(expect.arrayContaining(["systemd-run", "--scope", "MemoryMax=300M", "--quiet"]));
+    } else {
+      expect(scope.reason).toMatch(/cgroup|systemd-run/);
+    }
   });
 
   it("an abort kills the group at once and rejects with the signal's reason", async () => {
