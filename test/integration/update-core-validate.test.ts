@@ -48,13 +48,17 @@ interface Run {
   cwd: string;
 }
 
-async function validatorWorld(mode: "pass" | "fail" | "hang", onV1 = true): Promise<{ w: CoreWorld; dir: string }> {
+async function validatorWorld(
+  mode: "pass" | "fail" | "hang",
+  onV1 = true,
+  timeoutSeconds = 60,
+): Promise<{ w: CoreWorld; dir: string }> {
   scratch = await mkdtemp(join(tmpdir(), "edgepull-validate-"));
   const dir = scratch;
   await writeFile(join(dir, "validator.cjs"), VALIDATOR);
   // 1.0.0 installs with the validator passing; the mode is set for what comes after.
   await setMode(dir, "pass");
-  const config = { validate: { command: [process.execPath, join(dir, "validator.cjs")], timeoutSeconds: 60 } };
+  const config = { validate: { command: [process.execPath, join(dir, "validator.cjs")], timeoutSeconds } };
   world = onV1 ? await CoreWorld.onV1({ config }) : await CoreWorld.create({ config });
   await setMode(dir, mode);
   return { w: world, dir };
@@ -123,6 +127,17 @@ describe("the validating phase", () => {
     // As with other failures before activation: retried with backoff, not deny-listed.
     expect(w.store.isDenied("2.0.0")).toBeUndefined();
     expect(w.store.recentFailures("2.0.0").count).toBe(1);
+  });
+
+  it("a validator past validate.timeoutSeconds is stopped and fails the attempt, saying so", async () => {
+    const { w, dir } = await validatorWorld("hang", true, 1);
+    const a = await w.install("2.0.0");
+    expect(a).toMatchObject({ result: "failed", errorCode: "VALIDATION_FAILED" });
+    expect(a.errorMessage).toMatch(/failed: timed out after 1s; it wrote nothing to stderr$/);
+    const hung = (await runs(dir))[1] as Run;
+    const stat = await readProcStat(hung.pid);
+    expect(stat === undefined || stat.state === "Z").toBe(true);
+    expect(await w.active()).toBe("1.0.0");
   });
 
   it("a shutdown mid-validation kills the validator; the next start runs it again from the start", async () => {
