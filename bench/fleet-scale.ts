@@ -142,7 +142,7 @@ async function measureUpdate(
           String(run.jitterSeconds + 30),
           "--json",
         ],
-        { rssFile: join(world.root, `halt-${version}.rss`), timeoutMs: (run.jitterSeconds + 120) * 1000 },
+        { rssFile: join(world.root, `halt-${version}.rss`), timeoutMs: (run.jitterSeconds + 30 + 180) * 1000 },
       )
     : undefined;
   if (!viaRollout) await world.push(released.pointer);

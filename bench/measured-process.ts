@@ -40,8 +40,15 @@ export async function runMeasured(
       ? undefined
       : setTimeout(() => {
           timedOut = true;
-          // The process group: GNU time and the command under it.
-          if (child.pid) process.kill(-child.pid, "SIGKILL");
+          // The process group: GNU time and the command under it. The leader may
+          // be gone already (its pipes held open by what it left behind): then
+          // the group is too, or there is nothing left to kill.
+          if (child.pid === undefined) return;
+          try {
+            process.kill(-child.pid, "SIGKILL");
+          } catch {
+            child.kill("SIGKILL");
+          }
         }, opts.timeoutMs);
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on("error", reject);

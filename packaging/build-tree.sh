@@ -8,14 +8,20 @@
 #   packaging/           install.sh, units, polkit rule, config, README,
 #                        so the tree can install itself on a device without dpkg
 #
-# Usage: packaging/build-tree.sh --out DIR [--json]
+# Usage: packaging/build-tree.sh --out DIR [--json] [--addons-from NODE_MODULES]
 # DIR must not exist or be empty. Progress goes to stderr; --json prints
-# {"tree": DIR, "version": V, "sizeBytes": N} on stdout.
-# The checkout's own dist/ and node_modules are neither read nor written.
+# {"tree": DIR, "version": V, "sizeBytes": N, "addons": "compiled"|"reused"}
+# on stdout. --addons-from takes the compiled addons (build/Release/*.node)
+# from another node_modules instead of compiling them again, when each one
+# there is the locked version and loads in this Node; otherwise it compiles.
+# The test suite uses it (the compile is the slow part); a release build
+# should not, since those addons were built without Debian's hardening flags.
+# The checkout's own dist/ and node_modules are never written (node_modules is
+# read only with --addons-from pointing at it).
 set -euo pipefail
 
 usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 say() { echo "build-tree: $*" >&2; }
@@ -26,6 +32,7 @@ die() {
 
 out=""
 json=0
+addons_from=""
 while [ $# -gt 0 ]; do
   case "$1" in
   --out)
@@ -36,6 +43,11 @@ while [ $# -gt 0 ]; do
   --json)
     json=1
     shift
+    ;;
+  --addons-from)
+    [ $# -ge 2 ] || usage
+    addons_from="$2"
+    shift 2
     ;;
   -h | --help) usage ;;
   *)
@@ -68,13 +80,43 @@ cp "$repo/package.json" "$repo/package-lock.json" "$out/"
 # The /usr/bin/edge-agent and edge-publish symlinks run these through their shebang.
 chmod 0755 "$out/dist/agent/main.js" "$out/dist/publisher/main.js" "$out/dist/packaging/example-service/server.js"
 
-say "installing production dependencies (npm ci --omit=dev; native addons compile, about a minute)"
-# On Debian, compile the addons with the distribution's hardening flags
-# (stack protector, fortify, relro/now), as a Debian package build would.
-if command -v dpkg-buildflags >/dev/null 2>&1; then
-  for var in CFLAGS CXXFLAGS CPPFLAGS LDFLAGS; do export "$var=$(dpkg-buildflags --get "$var")"; done
+addon_packages="better-sqlite3 bsdiff-node"
+# Prints why the addons in $1 cannot stand in for a compile here, or nothing when they can.
+addons_unusable() {
+  local from="$1" pkg want have
+  for pkg in $addon_packages; do
+    want="$(node -p 'require(process.argv[1]).packages["node_modules/" + process.argv[2]].version' "$repo/package-lock.json" "$pkg")"
+    [ -f "$from/$pkg/package.json" ] || { echo "$pkg is not in $from"; return; }
+    have="$(node -p 'require(process.argv[1]).version' "$from/$pkg/package.json")"
+    [ "$have" = "$want" ] || { echo "$from has $pkg $have, the lock file wants $want"; return; }
+    compgen -G "$from/$pkg/build/Release/*.node" >/dev/null || { echo "$pkg in $from has no compiled addon"; return; }
+  done
+  (cd "$from/.." && node -e 'const D = require("better-sqlite3"); new D(":memory:").close(); require("bsdiff-node");') 2>/dev/null ||
+    echo "the addons in $from do not load with $(node --version)"
+}
+addons="compiled"
+if [ -n "$addons_from" ]; then
+  addons_from="$(cd "$addons_from" && pwd)"
+  why="$(addons_unusable "$addons_from")"
+  if [ -z "$why" ]; then addons="reused"; else say "compiling the addons anyway: $why"; fi
 fi
-(cd "$out" && npm ci --omit=dev --no-audit --no-fund --loglevel=warn) >&2
+
+if [ "$addons" = reused ]; then
+  say "installing production dependencies (npm ci --omit=dev --ignore-scripts; addons copied from $addons_from)"
+  (cd "$out" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=warn) >&2
+  for pkg in $addon_packages; do
+    mkdir -p "$out/node_modules/$pkg/build/Release"
+    cp "$addons_from/$pkg/build/Release/"*.node "$out/node_modules/$pkg/build/Release/"
+  done
+else
+  say "installing production dependencies (npm ci --omit=dev; native addons compile, about a minute)"
+  # On Debian, compile the addons with the distribution's hardening flags
+  # (stack protector, fortify, relro/now), as a Debian package build would.
+  if command -v dpkg-buildflags >/dev/null 2>&1; then
+    for var in CFLAGS CXXFLAGS CPPFLAGS LDFLAGS; do export "$var=$(dpkg-buildflags --get "$var")"; done
+  fi
+  (cd "$out" && npm ci --omit=dev --no-audit --no-fund --loglevel=warn) >&2
+fi
 
 "$repo/packaging/trim-node-modules.sh" "$out/node_modules"
 
@@ -97,6 +139,6 @@ got="$(node "$out/dist/agent/main.js" --version)"
 size="$(du -sb "$out" | cut -f1)"
 say "tree ready: $out ($((size / 1024 / 1024)) MiB)"
 if [ "$json" = 1 ]; then
-  node -e 'console.log(JSON.stringify({ tree: process.argv[1], version: process.argv[2], sizeBytes: Number(process.argv[3]) }))' \
-    "$out" "$version" "$size"
+  node -e 'console.log(JSON.stringify({ tree: process.argv[1], version: process.argv[2], sizeBytes: Number(process.argv[3]), addons: process.argv[4] }))' \
+    "$out" "$version" "$size" "$addons"
 fi

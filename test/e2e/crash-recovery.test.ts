@@ -14,7 +14,7 @@ async function installV1(w: World): Promise<void> {
   await w.release("1.0.0");
   const first = w.startAgent();
   await waitFor("v1 serving", async () => (await w.servedVersion()) === "1.0.0", 30_000);
-  await waitFor("v1 committed", async () => (await w.status()).phase === "idle");
+  await waitFor("v1 committed", async () => (await w.peekStatus()).phase === "idle");
   await first.stop();
 }
 
@@ -49,7 +49,7 @@ describe("crash injection: kill -9 at each phase, then restart", () => {
     expect((await w.status()).phase).not.toBe("idle");
 
     const restarted = w.startAgent();
-    await waitFor("the interrupted attempt to finish", async () => (await w.status()).phase === "idle", 40_000);
+    await waitFor("the interrupted attempt to finish", async () => (await w.peekStatus()).phase === "idle", 40_000);
     const s = await w.status();
     expect(s.activeVersion).toBe(expected);
     expect(s.lastUpdate).toMatchObject({ toVersion: "2.0.0", result: "succeeded" });
@@ -75,7 +75,7 @@ describe("crash injection: kill -9 at each phase, then restart", () => {
     expect(await readlink(join(w.dataDir, "current"))).toBe("versions/2.0.0");
 
     const restarted = w.startAgent();
-    await waitFor("rollback finished", async () => (await w.status()).phase === "idle", 40_000);
+    await waitFor("rollback finished", async () => (await w.peekStatus()).phase === "idle", 40_000);
     const s = await w.status();
     expect(s.activeVersion).toBe("1.0.0");
     expect(s.lastUpdate).toMatchObject({ toVersion: "2.0.0", result: "rolled_back", errorCode: "HEALTH_TIMEOUT" });

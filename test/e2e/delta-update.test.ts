@@ -186,7 +186,7 @@ describe("delta updates end to end", () => {
     expect((await w.cli(["verify", "--json"])).code).toBe(0);
 
     const restarted = w.startAgent();
-    await waitFor("the interrupted delta update to finish", async () => (await w.status()).phase === "idle", 40_000);
+    await waitFor("the interrupted delta update to finish", async () => (await w.peekStatus()).phase === "idle", 40_000);
     const u = await lastUpdate(w);
     expect(u).toMatchObject({ toVersion: "1.1.0", result: "succeeded", delivery: "delta", deltaFallback: null });
     expect(await w.servedVersion()).toBe("1.1.0");

@@ -20,7 +20,7 @@ async function settledOn(w: World, version: string): Promise<void> {
   await waitFor(
     `${version} committed`,
     async () => {
-      const s = await w.status();
+      const s = await w.peekStatus();
       return s.activeVersion === version && s.phase === "idle";
     },
     30_000,

@@ -39,7 +39,7 @@ async function smallDevice(): Promise<{ w: World; agent: LoggedProcess; disk: Sm
   });
   await w.release("1.0.0");
   const agent = w.startAgent();
-  await waitFor("v1 committed", async () => (await w.status()).lastUpdate?.result === "succeeded", 30_000);
+  await waitFor("v1 committed", async () => (await w.peekStatus()).lastUpdate?.result === "succeeded", 30_000);
   return { w, agent, disk, proxy };
 }
 
@@ -60,7 +60,7 @@ describe.skipIf(problem)(`disk full on the data folder's filesystem${why}`, () =
       await d.fill(leaveFree);
       hold.release();
 
-      await waitFor("v2 failed", async () => (await w.status()).lastUpdate?.result === "failed", 30_000);
+      await waitFor("v2 failed", async () => (await w.peekStatus()).lastUpdate?.result === "failed", 30_000);
       await expectSettled(w, agent, { active: "1.0.0", last: { to: "2.0.0", result: "failed", errorCode: "DISK_SPACE_LOW" } });
       const [attempt] = await w.history();
       expect(attempt?.phases.map((x) => x.phase)).toEqual(["downloading", ...(phase === "staging" ? ["staging"] : []), "failed"]);
@@ -77,7 +77,7 @@ describe.skipIf(problem)(`disk full on the data folder's filesystem${why}`, () =
       await w.release("3.0.0", { extraBytes: 4 * MiB });
       await waitFor(
         "v3 committed",
-        async () => (await w.status()).lastUpdate?.toVersion === "3.0.0" && (await w.status()).phase === "idle",
+        async () => (await w.peekStatus()).lastUpdate?.toVersion === "3.0.0" && (await w.peekStatus()).phase === "idle",
         30_000,
       );
       await expectSettled(w, agent, { active: "3.0.0", last: { to: "3.0.0", result: "succeeded", errorCode: null } });

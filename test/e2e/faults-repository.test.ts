@@ -26,7 +26,7 @@ describe("the repository server killed mid-download", () => {
     await w.writeConfig({ extraConfig: { repository: p.url, download: { retries: 6, idleTimeoutSeconds: 5 } } });
     await w.release("1.0.0");
     const agent = w.startAgent();
-    await waitFor("v1 committed", async () => (await w.status()).lastUpdate?.result === "succeeded", 30_000);
+    await waitFor("v1 committed", async () => (await w.peekStatus()).lastUpdate?.result === "succeeded", 30_000);
 
     await w.release("2.0.0", { publish: false, extraBytes: 4 * MiB });
     const bundle = bundleFileName(w.name, "2.0.0");
@@ -45,7 +45,7 @@ describe("the repository server killed mid-download", () => {
 
     await waitFor(
       "v2 committed",
-      async () => (await w.status()).lastUpdate?.result === "succeeded" && (await w.status()).activeVersion === "2.0.0",
+      async () => (await w.peekStatus()).lastUpdate?.result === "succeeded" && (await w.peekStatus()).activeVersion === "2.0.0",
       40_000,
     );
     await expectSettled(w, agent, { active: "2.0.0", last: { to: "2.0.0", result: "succeeded", errorCode: null } });

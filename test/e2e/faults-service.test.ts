@@ -20,7 +20,7 @@ async function worldWithFaultyV2(fault: ServiceFault, opts: WorldOptions): Promi
   });
   await w.release("1.0.0");
   const agent = w.startAgent();
-  await waitFor("v1 committed", async () => (await w.status()).lastUpdate?.result === "succeeded", 30_000);
+  await waitFor("v1 committed", async () => (await w.peekStatus()).lastUpdate?.result === "succeeded", 30_000);
   return { w, agent };
 }
 
@@ -36,7 +36,7 @@ describe("faults in the new version's service", () => {
     const timeoutSeconds = 3;
     const { w, agent } = await worldWithFaultyV2("hang", { healthTimeoutSeconds: timeoutSeconds });
     await w.release("2.0.0");
-    await waitFor("v2 rolled back", async () => (await w.status()).lastUpdate?.result === "rolled_back", 40_000);
+    await waitFor("v2 rolled back", async () => (await w.peekStatus()).lastUpdate?.result === "rolled_back", 40_000);
 
     await expectSettled(w, agent, { active: "1.0.0", last: { to: "2.0.0", result: "rolled_back", errorCode: "HEALTH_TIMEOUT" } });
     const s = await w.status();
@@ -66,7 +66,7 @@ describe("faults in the new version's service", () => {
   ])("a service that crash-loops (%s): SERVICE_CRASHED, rollback, and the loop stops with it", async (_name, fault) => {
     const { w, agent } = await worldWithFaultyV2(fault, { probationSeconds: 3, healthTimeoutSeconds: 10 });
     await w.release("2.0.0");
-    await waitFor("v2 rolled back", async () => (await w.status()).lastUpdate?.result === "rolled_back", 40_000);
+    await waitFor("v2 rolled back", async () => (await w.peekStatus()).lastUpdate?.result === "rolled_back", 40_000);
 
     await expectSettled(w, agent, {
       active: "1.0.0",

@@ -18,7 +18,7 @@ describe("the daemon's local endpoint", () => {
     await waitFor(
       "v1 committed",
       async () => {
-        const s = await w.status();
+        const s = await w.peekStatus();
         return s.phase === "idle" && s.activeVersion === "1.0.0";
       },
       30_000,

@@ -61,7 +61,7 @@ describe("a broker restart in the middle of an update", () => {
     world = w;
     await w.release("1.0.0");
     const agent = w.startAgent();
-    await waitFor("v1 committed", async () => (await w.status()).lastUpdate?.result === "succeeded", 30_000);
+    await waitFor("v1 committed", async () => (await w.peekStatus()).lastUpdate?.result === "succeeded", 30_000);
     await agent.waitForLog("MQTT connected", (l) => l.msg === "MQTT connected");
     const before = observe(b.url, "dev-e2e-1");
     await waitFor("the v1 status on the broker", () => before.statuses.find((s) => s.online && s.activeVersion === "1.0.0"));
@@ -84,7 +84,7 @@ describe("a broker restart in the middle of an update", () => {
     const upAt = Date.now();
     const after = observe(b.url, "dev-e2e-1");
 
-    await waitFor("v2 committed", async () => (await w.status()).phase === "idle", 40_000);
+    await waitFor("v2 committed", async () => (await w.peekStatus()).phase === "idle", 40_000);
     await expectSettled(w, agent, { active: "2.0.0", last: { to: "2.0.0", result: "succeeded", errorCode: null } });
     // The broker really was away in the middle of the attempt, as the journal's own times show.
     const [attempt] = await w.history();
@@ -132,7 +132,7 @@ describe("a broker restart in the middle of an update", () => {
     await waitFor(
       "v1 installed by the first poll, broker or not",
       async () => {
-        const st = await w.status();
+        const st = await w.peekStatus();
         return st.phase === "idle" && st.activeVersion === "1.0.0";
       },
       30_000,

@@ -58,7 +58,7 @@ describe("MQTT push (aedes in-process, or the broker MQTT_URL names)", () => {
     const { w, b, topic } = await pushWorld();
     await w.release("1.0.0");
     const agent = w.startAgent();
-    await waitFor("v1 from the first poll", async () => (await w.status()).lastUpdate?.result === "succeeded", 30_000);
+    await waitFor("v1 from the first poll", async () => (await w.peekStatus()).lastUpdate?.result === "succeeded", 30_000);
     await agent.waitForLog("MQTT connected", (l) => l.msg === "MQTT connected");
 
     await w.release("2.0.0");
@@ -74,7 +74,7 @@ describe("MQTT push (aedes in-process, or the broker MQTT_URL names)", () => {
     const { w, b, topic } = await pushWorld();
     await w.release("1.0.0");
     const agent = w.startAgent();
-    await waitFor("v1 installed", async () => (await w.status()).lastUpdate?.result === "succeeded", 30_000);
+    await waitFor("v1 installed", async () => (await w.peekStatus()).lastUpdate?.result === "succeeded", 30_000);
     await agent.waitForLog("MQTT connected", (l) => l.msg === "MQTT connected");
     const v1Pointer = await readFile(join(w.repoDir, channelPointerPath(w.name, w.channel)), "utf8");
 
@@ -130,7 +130,7 @@ describe("MQTT push (aedes in-process, or the broker MQTT_URL names)", () => {
       const { w, b, topic } = await pushWorld();
       await w.release("1.0.0");
       const agent = w.startAgent();
-      await waitFor("v1 installed", async () => (await w.status()).lastUpdate?.result === "succeeded", 30_000);
+      await waitFor("v1 installed", async () => (await w.peekStatus()).lastUpdate?.result === "succeeded", 30_000);
       await agent.waitForLog("MQTT connected", (l) => l.msg === "MQTT connected");
       await w.release("2.0.0");
       const file = join(w.root, "pointer.json");

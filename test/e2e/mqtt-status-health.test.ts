@@ -96,7 +96,7 @@ describe(`retained status follows the service's health (${process.env.MQTT_URL ?
     });
     await w.release("1.0.0");
     const first = w.startAgent();
-    await waitFor("v1 installed", async () => (await w.status()).lastUpdate?.result === "succeeded", 60_000);
+    await waitFor("v1 installed", async () => (await w.peekStatus()).lastUpdate?.result === "succeeded", 60_000);
     await first.stop();
 
     const seen = await watchStatus(url);

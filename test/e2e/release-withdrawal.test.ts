@@ -23,7 +23,7 @@ afterEach(async () => {
 
 async function installed(w: World, version: string): Promise<void> {
   await waitFor(`${version} installed`, async () => {
-    const s = await w.status();
+    const s = await w.peekStatus();
     return s.activeVersion === version && s.phase === "idle";
   });
 }
@@ -48,7 +48,7 @@ describe("a withdrawn release (real agent daemon, repository over HTTP)", () => 
       force: true,
     });
     const s = await waitFor("the withdrawn release refused", async () => {
-      const st = await w.status();
+      const st = await w.peekStatus();
       return st.lastCheck?.errorCode === "VERSION_WITHDRAWN" ? st : undefined;
     });
     expect(s.lastCheck?.error).toMatch(/^1\.1\.0 was withdrawn by the publisher at \S+: NaN outputs;/);
@@ -77,7 +77,9 @@ describe("a withdrawn release (real agent daemon, repository over HTTP)", () => 
     // The channel names 1.0.0 for no device: without a withdrawal, 1.1.0 stays.
     const rollout = { repoDir: w.repoDir, name: w.name, channel: w.channel, keyPath: w.keyPath };
     await changeRollout({ ...rollout, action: { kind: "percent", percent: 0, version: "1.0.0" } });
-    await waitFor("1.0.0 skipped by the share", async () => (await w.status()).lastCheck?.outcome.startsWith("not-in-rollout"));
+    await waitFor("1.0.0 skipped by the share", async () =>
+      (await w.peekStatus()).lastCheck?.outcome.startsWith("not-in-rollout"),
+    );
 
     await withdraw({ repoDir: w.repoDir, name: w.name, version: "1.1.0", reason: "bad head", keyPath: w.keyPath });
     await installed(w, "1.0.0");
@@ -132,7 +134,7 @@ describe("a withdrawn release (real agent daemon, repository over HTTP)", () => 
         mqtt: { url: b.url },
       });
       const s = await waitFor("WITHDRAWN in status", async () => {
-        const st = await w.status();
+        const st = await w.peekStatus();
         return st.state === "WITHDRAWN" && st.lastCheck?.outcome.startsWith("withdrawn:") ? st : undefined;
       });
       expect(s).toMatchObject({

@@ -17,14 +17,14 @@ describe("the update path, end to end (real agent, repository server and inferen
 
     await waitFor("v1 active and serving", async () => (await w.servedVersion()) === "1.0.0", 30_000);
     // Serving is not yet committed: the probation window runs first.
-    await waitFor("v1 committed", async () => (await w.status()).phase === "idle");
+    await waitFor("v1 committed", async () => (await w.peekStatus()).phase === "idle");
     let s = await w.status();
     expect(s).toMatchObject({ activeVersion: "1.0.0", healthy: true, daemon: { running: true } });
     expect(s.lastUpdate).toMatchObject({ toVersion: "1.0.0", result: "succeeded", errorCode: null });
 
     await w.release("2.0.0");
     await waitFor("v2 committed", async () => {
-      const now = await w.status();
+      const now = await w.peekStatus();
       return now.lastUpdate?.toVersion === "2.0.0" && now.lastUpdate?.result === "succeeded";
     });
     expect(await w.servedVersion()).toBe("2.0.0");
@@ -32,7 +32,7 @@ describe("the update path, end to end (real agent, repository server and inferen
     expect(s).toMatchObject({ activeVersion: "2.0.0", previousVersion: "1.0.0", phase: "idle" });
 
     await w.release("3.0.0", { broken: true });
-    await waitFor("v3 rolled back", async () => (await w.status()).lastUpdate?.result === "rolled_back", 40_000);
+    await waitFor("v3 rolled back", async () => (await w.peekStatus()).lastUpdate?.result === "rolled_back", 40_000);
     s = await w.status();
     expect(s.activeVersion).toBe("2.0.0");
     expect(s.lastUpdate).toMatchObject({ toVersion: "3.0.0", result: "rolled_back", errorCode: "HEALTH_TIMEOUT" });
@@ -64,7 +64,7 @@ describe("the update path, end to end (real agent, repository server and inferen
     await w.release("1.1.0");
     await waitFor("v1.1 serving", async () => (await w.servedVersion()) === "1.1.0", 30_000);
     await waitFor("v1.1 committed", async () => {
-      const now = await w.status();
+      const now = await w.peekStatus();
       return now.lastUpdate?.result === "succeeded" && now.phase === "idle";
     });
 

@@ -62,7 +62,7 @@ describe("a rollout withdrawn while devices download it", () => {
     await w.release("1.1.0", { publish: false });
     const agent = w.startAgent();
     await waitFor("1.0.0 installed", async () => {
-      const s = await w.status();
+      const s = await w.peekStatus();
       return s.activeVersion === "1.0.0" && s.phase === "idle";
     });
 
@@ -76,7 +76,7 @@ describe("a rollout withdrawn while devices download it", () => {
       "the abort's pointer accepted",
       (l) => l.msg === "accepted channel pointer" && l.sequence === aborted.pointer.sequence,
     );
-    await waitFor("the 1.1.0 attempt ended", async () => (await w.status()).lastUpdate?.result ?? undefined);
+    await waitFor("the 1.1.0 attempt ended", async () => (await w.peekStatus()).lastUpdate?.result ?? undefined);
     proxy.release();
 
     const s = await w.status();
@@ -110,7 +110,7 @@ describe("a rollout taken back while the device was down, mid-download", () => {
     await w.release("1.0.0");
     const first = w.startAgent();
     await waitFor("1.0.0 installed", async () => {
-      const s = await w.status();
+      const s = await w.peekStatus();
       return s.activeVersion === "1.0.0" && s.phase === "idle";
     });
     await first.stop();
@@ -134,14 +134,14 @@ describe("a rollout taken back while the device was down, mid-download", () => {
     await waitFor(
       "a channel check while the resumed attempt is open",
       async () => {
-        const at = (await w.status()).lastCheck?.at;
+        const at = (await w.peekStatus()).lastCheck?.at;
         return at !== undefined && at > restartedAt;
       },
       15_000,
     );
     proxy.releaseHeld();
     const s = await waitFor("the 1.1.0 attempt ended", async () => {
-      const st = await w.status();
+      const st = await w.peekStatus();
       return st.phase === "idle" && st.lastUpdate?.result ? st : undefined;
     });
     expect(s.lastUpdate, restarted.dump()).toMatchObject({ toVersion: "1.1.0", result: "superseded" });

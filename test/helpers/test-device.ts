@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
+import { loadConfig } from "../../agent/config.js";
+import { readStatus, type StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
 import type { AttemptJson } from "../../shared/attempt-json.js";
 import { AGENT_BIN, LoggedProcess, type RunResult, runNode } from "./processes.js";
 import type { TestRepository } from "./test-repository.js";
@@ -81,6 +82,17 @@ export class TestDevice {
     } catch {
       throw new Error(`status --json printed no JSON (exit ${r.code}): ${r.stdout}\n${r.stderr}`);
     }
+  }
+
+  /**
+   * What `status --json` prints, read here by the same function (readStatus,
+   * on a read-only journal connection) instead of through a CLI process: for
+   * wait loops, where one `edge-agent status` process every 100 ms cost the
+   * machine more CPU than the agent under test. Assertions use status().
+   */
+  async peekStatus(): Promise<StatusSnapshot> {
+    const snapshot = await readStatus(await loadConfig(this.configPath));
+    return JSON.parse(JSON.stringify(snapshot)) as StatusSnapshot;
   }
 
   async history(): Promise<HistoryEntryJson[]> {

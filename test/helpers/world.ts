@@ -103,6 +103,11 @@ export class World {
     return this.device.status();
   }
 
+  /** status() without a CLI process, for wait loops (see TestDevice.peekStatus). */
+  peekStatus(): Promise<StatusSnapshot> {
+    return this.device.peekStatus();
+  }
+
   history(): Promise<HistoryEntryJson[]> {
     return this.device.history();
   }

@@ -4,11 +4,13 @@ import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { hasCommand, PACKAGING, type PackagingBuild, packagingBuildProblem } from "../packaging/packaging-root.js";
+import { hasCommand, PACKAGING, type PackagingBuild, packagingBuildProblem, REPO_ROOT } from "../packaging/packaging-root.js";
 
 /**
  * globalSetup of the packaging tier. build-tree.sh (tsc, then `npm ci
- * --omit=dev`, which compiles the native addons: the slow part) and
+ * --omit=dev`; the native addons are copied from the checkout's node_modules
+ * when they are the locked versions and load, since compiling them again took
+ * two minutes of the two cores the other tiers are using) and
  * build-deb.sh run once per run, started here in the background: vitest runs
  * this before the first test of any tier, and the packaging tier runs last
  * (sequence.groupOrder), so the build overlaps the other tiers instead of
@@ -21,12 +23,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("packagingBuild", { work, resultFile });
   let current: ChildProcess | undefined;
   let stopping = false;
+  let addons = "";
 
   const startedAt = Date.now();
   const finish = async (result: PackagingBuild): Promise<void> => {
     const outcome = result.ok ? "ready" : "skipped" in result ? `skipped (${result.skipped})` : "failed";
     if (!stopping)
-      process.stderr.write(`packaging: tree and .deb ${outcome} after ${Math.round((Date.now() - startedAt) / 1000)} s\n`);
+      process.stderr.write(
+        `packaging: tree and .deb ${outcome} after ${Math.round((Date.now() - startedAt) / 1000)} s${addons ? ` (addons ${addons})` : ""}\n`,
+      );
     await writeFile(`${resultFile}.tmp`, JSON.stringify(result));
     await rename(`${resultFile}.tmp`, resultFile);
   };
@@ -54,7 +59,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const problem = packagingBuildProblem();
     if (problem) return finish({ ok: false, skipped: problem });
     try {
-      const built = JSON.parse(await step("build-tree.sh", ["--out", join(work, "tree"), "--json"])) as { tree: string };
+      const treeArgs = ["--out", join(work, "tree"), "--json", "--addons-from", join(REPO_ROOT, "node_modules")];
+      const built = JSON.parse(await step("build-tree.sh", treeArgs)) as { tree: string; addons: string };
+      addons = built.addons;
       const deb = JSON.parse(await step("build-deb.sh", ["--tree", built.tree, "--out", join(work, "deb"), "--json"]));
       await finish({ ok: true, tree: built.tree, deb });
     } catch (err) {
