@@ -38,7 +38,7 @@ function requestLoop(w: World): { stop: () => Promise<{ served: string[]; failur
 
 function attemptEnded(w: World, version: string, result: string): Promise<true> {
   const ended = async () => {
-    const s = await w.status();
+    const s = await w.peekStatus();
     return s.lastUpdate?.toVersion === version && s.lastUpdate.result === result;
   };
   return waitFor(`${version} ${result}`, ended, 40_000);
@@ -53,7 +53,7 @@ describe("validation before activation, end to end (real agent, example service 
     await w.release("1.0.0", { golden: {} });
     const agent = w.startAgent();
     await waitFor("v1 committed", async () => {
-      const s = await w.status();
+      const s = await w.peekStatus();
       return s.lastUpdate?.toVersion === "1.0.0" && s.lastUpdate.result === "succeeded" && s.phase === "idle";
     });
     const servicePid = (await readFile(join(w.dataDir, "service.pid"), "utf8")).trim();
