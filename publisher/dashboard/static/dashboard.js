@@ -216,6 +216,7 @@ function chartFor(key, box) {
         { label: "pending", stroke: "#c58a00", width: 2 },
       ],
       axes: [{}, { label: "devices" }],
+      legend: { live: false },
     },
     [[], [], [], []],
     box,
