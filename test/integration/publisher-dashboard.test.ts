@@ -1,16 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { get } from "node:http";
+import mqtt from "mqtt";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { publishChannel } from "../../publisher/commands/publish.js";
 import { changeRollout } from "../../publisher/commands/rollout.js";
 import { type RunningDashboard, startDashboard } from "../../publisher/dashboard/dashboard-command.js";
 import type { DashboardAuth } from "../../publisher/dashboard/dashboard-options.js";
 import type { DashboardSnapshot, DashboardUpdate } from "../../publisher/dashboard/dashboard-state.js";
+import { deviceStatusTopic } from "../../shared/topics.js";
 import { startTestBroker, type TestBroker } from "../helpers/broker.js";
 import { ensurePublisherBuilt } from "../helpers/built-publisher.js";
 import { PUBLISH_BIN, runNode, waitFor } from "../helpers/processes.js";
-import { SimulatedFleet } from "../helpers/simulated-devices.js";
+import { deviceStatus, SimulatedFleet } from "../helpers/simulated-devices.js";
 import { type TempPublisher, tempPublisher } from "../helpers/temp-publisher.js";
 
 let broker: TestBroker;
@@ -204,6 +206,38 @@ describe("edge-publish dashboard: the server", () => {
     }
   });
 
+  it("streams a burst of 1,000 retained statuses as a few coalesced updates", async () => {
+    const t = tag();
+    const d = await dashboard();
+    const stream = await openStream(`${d.url}api/events`);
+    const ids = Array.from({ length: 1000 }, (_, i) => `many-${i}-${t}`);
+    const client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0, connectTimeout: 5000 });
+    try {
+      await waitFor("the first snapshot", () => stream.events[0]?.event === "snapshot");
+      await Promise.all(
+        ids.map((id) => client.publishAsync(deviceStatusTopic(id), JSON.stringify(deviceStatus(id)), { qos: 1, retain: true })),
+      );
+      const updates = (): DashboardUpdate[] =>
+        stream.events.filter((e) => e.event === "update").map((e) => e.data as DashboardUpdate);
+      await waitFor(
+        "all 1000 devices streamed",
+        () => {
+          const seen = new Set(updates().flatMap((u) => u.devices.map((x) => x.deviceId)));
+          return ids.every((id) => seen.has(id));
+        },
+        30_000,
+      );
+      const carrying = updates().filter((u) => u.devices.some((x) => x.deviceId.endsWith(t)));
+      expect(carrying.length).toBeLessThan(100);
+      const s = await snapshot(d);
+      expect(s.devices.filter((x) => x.deviceId.endsWith(t))).toHaveLength(1000);
+    } finally {
+      stream.close();
+      for (const id of ids) await client.publishAsync(deviceStatusTopic(id), Buffer.alloc(0), { qos: 1, retain: true });
+      await client.endAsync();
+    }
+  });
+
   it("with --token, the API needs the token (header or query); the page's own files do not", async () => {
     const token = "s3cret-token-0123456789";
     const d = await dashboard({ kind: "token", token });
@@ -277,6 +311,16 @@ describe("edge-publish dashboard (built CLI)", () => {
     const notRepo = await cli("--mqtt", broker.url, "--repo", publisher.root);
     expect(notRepo.code).toBe(1);
     expect(notRepo.stderr).toContain("REPO_INVALID");
+    const noBroker = await cli("--mqtt", "mqtt://127.0.0.1:9", "--repo", publisher.repoDir, "--port", "0");
+    expect(noBroker.code).toBe(1);
+    expect(noBroker.stderr).toContain("MQTT_ERROR");
+  });
+
+  it("refuses a port already in use with USAGE, naming it", async () => {
+    const taken = await dashboard();
+    const r = await cli("--mqtt", broker.url, "--repo", publisher.repoDir, "--port", String(taken.port));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`cannot listen on 127.0.0.1:${taken.port}: the port is in use`);
   });
 
   it("serves until SIGTERM and prints its URL (--json)", async () => {
