@@ -14,6 +14,9 @@ export interface StaticFile {
 const PAGE_FILES: Record<string, [file: string, contentType: string]> = {
   "/": ["index.html", "text/html; charset=utf-8"],
   "/dashboard.js": ["dashboard.js", "text/javascript; charset=utf-8"],
+  "/dom.js": ["dom.js", "text/javascript; charset=utf-8"],
+  "/rollout-chart.js": ["rollout-chart.js", "text/javascript; charset=utf-8"],
+  "/device-detail.js": ["device-detail.js", "text/javascript; charset=utf-8"],
   "/dashboard.css": ["dashboard.css", "text/css; charset=utf-8"],
 };
 

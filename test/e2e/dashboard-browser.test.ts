@@ -21,9 +21,8 @@ import { type TempPublisher, tempPublisher } from "../helpers/temp-publisher.js"
  */
 const CHROMIUM = "/usr/bin/chromium";
 const chromiumMissing = !existsSync(CHROMIUM);
-if (chromiumMissing) {
-  console.warn(`dashboard browser test skipped: ${CHROMIUM} is absent (apt-get install --no-install-recommends chromium)`);
-}
+const SKIPPED = `skipped: ${CHROMIUM} is absent (apt-get install --no-install-recommends chromium)`;
+if (chromiumMissing) console.warn(`dashboard browser test ${SKIPPED}`);
 
 const t = randomBytes(2).toString("hex");
 const name = "demo-model";
@@ -42,6 +41,8 @@ let dashboard: DashboardProcess;
 let context: BrowserContext;
 let page: Page;
 let root: string;
+/** Uncaught errors of the page's own scripts: none is expected. */
+const pageErrors: string[] = [];
 
 const id = (i: number): string => `edge-${String(i).padStart(2, "0")}-${t}`;
 
@@ -98,6 +99,7 @@ beforeAll(async () => {
   // Offline on purpose: everything the page needs must come from the dashboard itself.
   await context.route(/^(?!http:\/\/127\.0\.0\.1)/, (route) => route.abort());
   page = context.pages()[0] ?? (await context.newPage());
+  page.on("pageerror", (err) => pageErrors.push(err.message));
   await page.goto(dashboard.url);
 }, 180_000);
 
@@ -115,7 +117,7 @@ const row = (deviceId: string) => page.locator("#devices tbody tr").filter({ has
 const versionCell = (version: string, column: string) => page.locator(`#versions tr[data-version="${version}"] td.${column}`);
 const rollout = () => page.locator(`#rollouts [data-channel="${name}/${channel}"]`);
 
-describe.skipIf(chromiumMissing)("the fleet dashboard in headless Chromium", () => {
+describe.skipIf(chromiumMissing)(`the fleet dashboard in headless Chromium${chromiumMissing ? ` (${SKIPPED})` : ""}`, () => {
   it("shows every simulated device and the right counts per version", async () => {
     await expect
       .poll(() => page.locator(`#devices tbody tr[data-device-id$="-${t}"]`).count(), { timeout: 15_000 })
@@ -181,5 +183,27 @@ describe.skipIf(chromiumMissing)("the fleet dashboard in headless Chromium", () 
     await mkdir(dirname(target), { recursive: true });
     await page.screenshot({ path: target, fullPage: true });
     expect(existsSync(target)).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("with --token, the page opened as /?token=T goes live; without it, it says the connection failed", async () => {
+    const token = randomBytes(12).toString("hex");
+    const guarded = await startDashboardProcess(["--mqtt", broker.url, "--repo", publisher.repoDir, "--token", token]);
+    const other = await context.newPage();
+    try {
+      await other.goto(guarded.url);
+      await expect
+        .poll(() => other.locator("#connection").textContent(), { timeout: 10_000 })
+        .toContain("open it with its token");
+      expect(await other.locator("#devices tbody tr").count()).toBe(0);
+      await other.goto(`${guarded.url}?token=${token}`);
+      await expect.poll(() => other.locator("#connection").textContent(), { timeout: 10_000 }).toBe("live");
+      await expect
+        .poll(() => other.locator(`#devices tbody tr[data-device-id$="-${t}"]`).count(), { timeout: 10_000 })
+        .toBe(FLEET_SIZE + 1);
+    } finally {
+      await other.close();
+      expect(await guarded.stop()).toBe(0);
+    }
   });
 });
