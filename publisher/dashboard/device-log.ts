@@ -90,7 +90,10 @@ export class DeviceLog {
       error: after.health?.error ?? null,
       phase: after.phase,
     });
-    if (!before || before.online !== after.online) {
+    if (!before) {
+      // First sight (at start, the retained burst of every device): history only, not a fleet event.
+      this.add(entry(after.online ? "online" : "offline"), false);
+    } else if (before.online !== after.online) {
       this.add(entry(after.online ? "online" : "offline"), true);
     } else if (
       before.activeVersion !== after.activeVersion ||

@@ -165,14 +165,25 @@ describe.skipIf(chromiumMissing)(`the fleet dashboard in headless Chromium${chro
     const before = await points();
     expect(before).toBeGreaterThan(0);
     expect(await chart.locator("canvas").count()).toBe(1);
+    await devices[7]!.event({
+      type: "rolled_back",
+      version: newVersion,
+      fromVersion: oldVersion,
+      errorCode: "HEALTH_TIMEOUT",
+      error: "GET http://127.0.0.1:8000/ready did not answer 200 within 60 s",
+    });
     for (let i = 12; i < 18; i++) {
       const shown = await points();
       await devices[i]!.event({ type: "update_started", version: newVersion, fromVersion: oldVersion });
       await devices[i]!.status({ channel, activeVersion: newVersion, previousVersion: oldVersion });
+      await devices[i]!.event({ type: "succeeded", version: newVersion, fromVersion: oldVersion, durationMs: 41_000 });
       // One point per change the page saw: wait for it before the next device moves.
       await expect.poll(points, { timeout: 5_000 }).toBeGreaterThan(shown);
     }
     expect(await points()).toBeGreaterThanOrEqual(before + 6);
+    expect(await page.locator("#events").textContent()).toContain(
+      `${id(7)} rolled_back ${newVersion} HEALTH_TIMEOUT: GET http://127.0.0.1:8000/ready did not answer 200 within 60 s`,
+    );
     await expect.poll(() => rollout().locator(".updated").textContent()).toBe("updated 12");
     await expect.poll(() => versionCell(newVersion, "devices").textContent()).toBe("12");
     // Screenshot for the README (docs/dashboard.png when asked), with the chart drawn.
