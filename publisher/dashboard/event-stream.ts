@@ -2,6 +2,11 @@ import type { ServerResponse } from "node:http";
 
 /** Proxies and browsers drop a silent connection; a comment line this often keeps it open. */
 export const KEEPALIVE_MS = 15_000;
+/**
+ * A page that stopped reading (a laptop asleep) would make the server buffer every update for it.
+ * Past this much unsent, its stream is ended; the browser reconnects and starts from a fresh snapshot.
+ */
+export const MAX_UNSENT_BYTES = 8 * 1024 * 1024;
 
 /**
  * The server-sent event streams of connected pages. Each message is
@@ -12,7 +17,10 @@ export class EventStreams {
   private readonly clients = new Set<ServerResponse>();
   private readonly keepalive: NodeJS.Timeout;
 
-  constructor(keepaliveMs = KEEPALIVE_MS) {
+  constructor(
+    keepaliveMs = KEEPALIVE_MS,
+    private readonly maxUnsentBytes = MAX_UNSENT_BYTES,
+  ) {
     this.keepalive = setInterval(() => {
       for (const res of this.clients) res.write(": keepalive\n\n");
     }, keepaliveMs);
@@ -41,7 +49,12 @@ export class EventStreams {
   broadcast(event: string, data: unknown): void {
     if (this.clients.size === 0) return;
     const text = frame(event, data);
-    for (const res of this.clients) res.write(text);
+    for (const res of this.clients) {
+      if (res.writableLength > this.maxUnsentBytes) {
+        this.clients.delete(res);
+        res.destroy();
+      } else res.write(text);
+    }
   }
 
   close(): void {
