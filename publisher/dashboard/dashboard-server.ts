@@ -83,7 +83,8 @@ export async function startDashboardServer(opts: {
       return;
     }
     if (url.pathname === "/api/events") {
-      streams.open(res, { event: "snapshot", data: state.snapshot() });
+      if (head) send(res, 200, "text/event-stream; charset=utf-8", "", true);
+      else streams.open(res, { event: "snapshot", data: state.snapshot() });
       return;
     }
     const historyOf = /^\/api\/devices\/([^/]+)\/history$/.exec(url.pathname)?.[1];

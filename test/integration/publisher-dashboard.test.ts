@@ -279,6 +279,10 @@ describe("edge-publish dashboard: the server", () => {
     );
     expect(rebound).toBe(403);
     expect((await fetch(`${d.url}nothing-here`)).status).toBe(404);
+    // HEAD answers at once, with no stream left open.
+    const head = await fetch(`${d.url}api/events`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-type")).toContain("text/event-stream");
     const page = await fetch(d.url);
     expect(page.headers.get("content-security-policy")).toContain("default-src 'self'");
   });
