@@ -19,6 +19,7 @@ Usage: node dist/packaging/example-service/make-model-cli.js --out DIR --version
   --padding-seed N     seeds that tensor on its own: two versions with the same value share
                        their backbone and differ in the head (good deltas)
   --broken             a config that disagrees with the weights: the service never becomes ready
+  --fail-every N       ready, then every Nth prediction answers HTTP 500 (what metric gates catch)
   --json               print {"dir", "version", "files"} on stdout
   -h, --help           this text
 
@@ -75,6 +76,7 @@ function parse(argv: string[]): "help" | { dir: string; json: boolean; options: 
       "extra-mib": { type: "string" },
       "padding-seed": { type: "string" },
       broken: { type: "boolean" },
+      "fail-every": { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -87,6 +89,7 @@ function parse(argv: string[]): "help" | { dir: string; json: boolean; options: 
   const inputSize = integer("input-size", values["input-size"], 1);
   const outputSize = integer("output-size", values["output-size"], 1);
   const paddingSeed = integer("padding-seed", values["padding-seed"], 0);
+  const failEvery = integer("fail-every", values["fail-every"], 1);
   const options: ExampleModelOptions = {
     version: values.version,
     seed: integer("seed", values.seed, 0) ?? 1,
@@ -95,6 +98,7 @@ function parse(argv: string[]): "help" | { dir: string; json: boolean; options: 
     ...(extraMiB ? { extraBytes: extraMiB * 1024 * 1024 } : {}),
     ...(paddingSeed !== undefined ? { paddingSeed } : {}),
     ...(values.broken ? { broken: true } : {}),
+    ...(failEvery !== undefined ? { failEvery } : {}),
   };
   return { dir: values.out, json: values.json ?? false, options };
 }

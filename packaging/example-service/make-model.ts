@@ -35,6 +35,12 @@ export interface ExampleModelOptions {
    * and serves, but fails its own golden set (accuracy near chance).
    */
   degraded?: boolean;
+  /**
+   * Loads, becomes ready and then fails every Nth prediction with HTTP 500, as
+   * a model with a numerical bug does on some inputs: what metric gates catch
+   * and `/ready` does not.
+   */
+  failEvery?: number;
 }
 
 export interface ExampleModelConfig {
@@ -43,6 +49,8 @@ export interface ExampleModelConfig {
   input_size: number;
   output_size: number;
   labels: string[];
+  /** The service answers every Nth /predict with HTTP 500 (a fault model; see ExampleModelOptions.failEvery). */
+  fail_every?: number;
 }
 
 export const DEFAULT_INPUT_SIZE = 8;
@@ -85,6 +93,7 @@ export async function writeExampleModel(dir: string, opts: ExampleModelOptions):
     input_size: opts.broken ? inputSize + 1 : inputSize,
     output_size: outputSize,
     labels: labelsFor(outputSize),
+    ...(opts.failEvery !== undefined ? { fail_every: opts.failEvery } : {}),
   };
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "config.json"), `${JSON.stringify(config, null, 2)}\n`);

@@ -15,6 +15,8 @@ export interface LoadedModel {
   labels: string[];
   weight: Float32Array;
   bias: Float32Array;
+  /** config.json's `fail_every`: every Nth prediction is answered with HTTP 500. */
+  failEvery?: number;
 }
 
 export interface Prediction {
@@ -42,6 +44,9 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
     if (!Number.isSafeInteger(value) || (value as number) < 1)
       throw new Error(`${configPath}: ${key} ${JSON.stringify(value)} is not a positive integer`);
   }
+  const failEvery = config.fail_every;
+  if (failEvery !== undefined && (!Number.isSafeInteger(failEvery) || (failEvery as number) < 1))
+    throw new Error(`${configPath}: fail_every ${JSON.stringify(failEvery)} is not a positive integer`);
   const inSize = inputSize as number;
   const outSize = outputSize as number;
   if (!Array.isArray(labels) || labels.length !== outSize || !labels.every((l) => typeof l === "string")) {
@@ -67,6 +72,7 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
       labels: labels as string[],
       weight: await file.readF32("classifier.weight"),
       bias: await file.readF32("classifier.bias"),
+      ...(failEvery !== undefined ? { failEvery: failEvery as number } : {}),
     };
   } finally {
     await file.close();

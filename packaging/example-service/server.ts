@@ -66,6 +66,9 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** Valid predictions asked of this process, counted for a fault model's fail_every. */
+let predictions = 0;
+
 async function handlePredict(req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (state.phase !== "ready") {
     send(res, "/predict", 503, { error: `not ready: ${state.reason}` });
@@ -85,6 +88,11 @@ async function handlePredict(req: IncomingMessage, res: ServerResponse): Promise
     !input.every((v) => typeof v === "number" && Number.isFinite(v))
   ) {
     send(res, "/predict", 400, { error: `input must be ${model.inputSize} finite numbers` });
+    return;
+  }
+  predictions++;
+  if (model.failEvery !== undefined && predictions % model.failEvery === 0) {
+    send(res, "/predict", 500, { error: `prediction ${predictions} failed (the model's fail_every is ${model.failEvery})` });
     return;
   }
   const { label, scores } = predict(model, input as number[]);

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { readProcStat } from "../../agent/service/process-group.js";
 import { REPO_ROOT, waitFor } from "../helpers/processes.js";
+import { requestLoop } from "../helpers/request-loop.js";
 import { World } from "../helpers/world.js";
 
 /** The example validator, as an operator would configure it: the built script on the staged folder. */
@@ -13,28 +14,6 @@ afterEach(async () => {
   await world?.close();
   world = undefined;
 });
-
-/** Predictions against the serving service until stopped: every answer's version, and every failure. */
-function requestLoop(w: World): { stop: () => Promise<{ served: string[]; failures: number }> } {
-  const served: string[] = [];
-  let failures = 0;
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const version = await w.servedVersion();
-      if (version === undefined) failures++;
-      else served.push(version);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return { served, failures };
-    },
-  };
-}
 
 function attemptEnded(w: World, version: string, result: string): Promise<true> {
   const ended = async () => {

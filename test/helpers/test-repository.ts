@@ -16,6 +16,8 @@ export interface ReleaseOptions {
   golden?: { cases?: number; minAccuracy?: number };
   /** Serves fine but fails its own golden set (make-model's `degraded`). */
   degraded?: boolean;
+  /** Ready, then every Nth prediction fails with HTTP 500 (make-model's `failEvery`). */
+  failEvery?: number;
   /** false: build only, leave the channel where it is. */
   publish?: boolean;
   compatibility?: { arch?: string[]; labels?: string[] };
@@ -67,6 +69,7 @@ export class TestRepository {
       paddingSeed: opts.paddingSeed,
       golden: opts.golden,
       degraded: opts.degraded,
+      ...(opts.failEvery !== undefined ? { failEvery: opts.failEvery } : {}),
     });
     await buildRelease({
       modelDir,

@@ -81,14 +81,20 @@ it("simulated devices report through the agent's contract: the fleet view and th
     const pointer = await release(keys.privateKeyPath, "2.0.0", 2);
     const pub = await mqtt.connectAsync(broker.url);
     await pub.publishAsync(channelTopic(name, channel), pointer, { qos: 1, retain: true });
+    // The result event can reach the fleet view before the status that carries the new active version
+    // (the view shows a newer outcome at once), so wait for both; the checks below say what is wrong if not.
+    const expectedActive = (id: string) => (failing.includes(id) ? "1.0.0" : "2.0.0");
     await waitFor(
-      "every device done with 2.0.0",
-      async () => ours().filter((d) => d.phase === "idle" && d.lastResult?.version === "2.0.0").length === 6,
+      "every device done with 2.0.0, its status caught up",
+      async () =>
+        ours().filter(
+          (d) => d.phase === "idle" && d.lastResult?.version === "2.0.0" && d.activeVersion === expectedActive(d.deviceId),
+        ).length === 6,
       30_000,
-    );
+    ).catch(() => {});
     for (const d of ours()) {
       const fails = failing.includes(d.deviceId);
-      expect(d.activeVersion, d.deviceId).toBe(fails ? "1.0.0" : "2.0.0");
+      expect(d.activeVersion, `${d.deviceId}: ${JSON.stringify(d.lastResult)}`).toBe(fails ? "1.0.0" : "2.0.0");
       expect(d.lastResult?.result, d.deviceId).toBe(fails ? "rolled_back" : "succeeded");
     }
     await waitFor("the halt watcher counted all six", async () => tally(events.results).reported === 6, 10_000);
