@@ -9,7 +9,7 @@ import { keygen } from "./commands/keygen.js";
 import { publishChannel } from "./commands/publish.js";
 import { startWatch } from "./commands/watch.js";
 import { DEFAULT_FLEET_WAIT_MS, runFleetCommand } from "./fleet/fleet-command.js";
-import { createProgress, type ProgressStream } from "./progress.js";
+import { cliProgress, PLAIN_PROGRESS_MS, type ProgressStream } from "./progress.js";
 import { requireRepository } from "./repo-check.js";
 import { startRepoServer } from "./repo-server.js";
 
@@ -89,7 +89,7 @@ export async function runBuild(flags: Flags, positionals: string[], io: CliIo): 
       `build takes exactly one MODEL_DIR (found ${positionals.length}; see edge-publish build --help)`,
     );
   }
-  const progress = createProgress(io.progressStream, "build");
+  const progress = cliProgress(io.progressStream, "build", io.json, { plainAfterMs: PLAIN_PROGRESS_MS });
   let r: Awaited<ReturnType<typeof buildRelease>>;
   try {
     r = await buildRelease({
@@ -148,7 +148,7 @@ async function deltasWithProgress(
   targetModelDir?: string,
 ): Promise<DeltaResult> {
   const command = targetModelDir ? "build" : "delta";
-  const progress = createProgress(io.progressStream, "delta");
+  const progress = cliProgress(io.progressStream, "delta", io.json, { plainAfterMs: PLAIN_PROGRESS_MS });
   try {
     return await makeDeltas({
       repoDir: required(str(flags, "repo"), "repo", command),

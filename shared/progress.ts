@@ -17,6 +17,12 @@ export interface ProgressOptions {
    * Unset: write nothing off a terminal.
    */
   plainEveryMs?: number;
+  /**
+   * Off a terminal, say nothing until the work has run this long (then lines
+   * as above, the end included): a command done in a moment, or failing in
+   * one, prints its one answer or its one error line and nothing else.
+   */
+  plainAfterMs?: number;
 }
 
 const MIB = 1024 * 1024;
@@ -60,7 +66,7 @@ export function createProgress(
   if (!stream.isTTY) {
     return opts.plainEveryMs === undefined
       ? { update: () => undefined, finish: () => undefined }
-      : plainLines(stream, label, clock, opts.plainEveryMs);
+      : plainLines(stream, label, clock, opts.plainEveryMs, opts.plainAfterMs ?? 0);
   }
   const started = clock();
   let lastDraw = 0;
@@ -80,7 +86,7 @@ export function createProgress(
   };
 }
 
-function plainLines(stream: ProgressStream, label: string, clock: () => number, everyMs: number): Progress {
+function plainLines(stream: ProgressStream, label: string, clock: () => number, everyMs: number, afterMs: number): Progress {
   const started = clock();
   let last: number | undefined;
   let ended = false;
@@ -88,6 +94,7 @@ function plainLines(stream: ProgressStream, label: string, clock: () => number, 
     update(done, total) {
       const now = clock();
       const end = done >= total;
+      if (now - started < afterMs) return;
       if (ended || (!end && last !== undefined && now - last < everyMs)) return;
       last = now;
       ended = end;
@@ -102,6 +109,11 @@ function plainLines(stream: ProgressStream, label: string, clock: () => number, 
  * every few seconds, except with `--json`, whose consumers get nothing but
  * the JSON on stdout (and stderr stays for errors).
  */
-export function cliProgress(stream: ProgressStream, label: string, json: boolean): Progress {
-  return createProgress(stream, label, Date.now, json ? {} : { plainEveryMs: PLAIN_PROGRESS_MS });
+export function cliProgress(
+  stream: ProgressStream,
+  label: string,
+  json: boolean,
+  extra: Pick<ProgressOptions, "plainAfterMs"> = {},
+): Progress {
+  return createProgress(stream, label, Date.now, json ? {} : { plainEveryMs: PLAIN_PROGRESS_MS, ...extra });
 }

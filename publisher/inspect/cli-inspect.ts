@@ -5,7 +5,7 @@ import type { PublicKeyInfo } from "../../shared/signature.js";
 import { type CliIo, type Flags, repoFlag, report, str } from "../cli-run.js";
 import type { CommandName } from "../cli-spec.js";
 import { loadPublicKey } from "../key-file.js";
-import { createProgress } from "../progress.js";
+import { cliProgress, PLAIN_PROGRESS_MS } from "../progress.js";
 import { inspect } from "./inspect.js";
 import { inspectText } from "./inspect-text.js";
 import { listReleases, releasesTable } from "./releases.js";
@@ -45,7 +45,7 @@ export async function runVerify(flags: Flags, positionals: string[], io: CliIo):
     throw new EdgeError("USAGE", `${bundlePath} does not exist`, { cause });
   });
   if (!st.isFile()) throw new EdgeError("FILE_NOT_REGULAR", `${bundlePath} is not a regular file; verify takes a bundle`);
-  const progress = createProgress(io.progressStream, "verify");
+  const progress = cliProgress(io.progressStream, "verify", io.json, { plainAfterMs: PLAIN_PROGRESS_MS });
   const verdict = await verifyBundle(bundlePath, keys, (done, total) => progress.update(done, total)).finally(() =>
     progress.finish(),
   );

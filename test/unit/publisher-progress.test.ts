@@ -25,6 +25,29 @@ describe("progress", () => {
     expect(s.text).toBe("");
   });
 
+  it("off a terminal with plainAfterMs: silent for quick work, then plain lines every plainEveryMs and at the end", () => {
+    let now = 0;
+    const quick = recorder(false);
+    const q = createProgress(quick, "build", () => now, { plainEveryMs: 5000, plainAfterMs: 5000 });
+    q.update(1 * MIB, 2 * MIB);
+    now = 300;
+    q.update(2 * MIB, 2 * MIB);
+    q.finish();
+    expect(quick.text).toBe("");
+
+    now = 0;
+    const slow = recorder(false);
+    const p = createProgress(slow, "build", () => now, { plainEveryMs: 5000, plainAfterMs: 5000 });
+    for (let t = 0; t <= 12_000; t += 1000) {
+      now = t;
+      p.update((t / 12_000) * 12 * MIB, 12 * MIB);
+    }
+    p.finish();
+    const lines = slow.text.split("\n").filter(Boolean);
+    expect(lines.map((l) => /^build (\d+\.\d)\/12\.0 MiB/.exec(l)?.[1])).toEqual(["5.0", "10.0", "12.0"]);
+    expect(slow.text).not.toMatch(/\r|\x1b/);
+  });
+
   it("redraws one line in place on a terminal, at most every 100 ms, and always at the end", () => {
     let now = 1000;
     const s = recorder(true);
