@@ -2,14 +2,19 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { keygen } from "../publisher/commands/keygen.js";
 import { AGENT_BIN, type BenchResult, median } from "./common.js";
 
-/** Wall time of one `node <bin> <args>` from spawn to exit, in ms; any exit code (status on a fresh device exits 0). */
+/**
+ * Wall time of one `node <bin> <args>` from spawn to exit, in ms. status exits 1
+ * on a device with nothing installed yet and still prints its answer; a command
+ * that printed nothing failed, and fails the bench (it would time an error path).
+ */
 function timeOnce(bin: string, args: string[]): Promise<number> {
   const start = performance.now();
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [bin, ...args], { encoding: "utf8" }, (error, _stdout, stderr) => {
-      if (error && typeof error.code !== "number") reject(new Error(`${bin} ${args.join(" ")}: ${stderr || error.message}`));
+    execFile(process.execPath, [bin, ...args], { encoding: "utf8" }, (error, stdout, stderr) => {
+      if (error && stdout.trim() === "") reject(new Error(`${bin} ${args.join(" ")}: ${stderr || error.message}`));
       else resolve(performance.now() - start);
     });
   });
@@ -31,6 +36,7 @@ async function medians(bins: string[], args: string[], runs: number): Promise<nu
 export async function benchCliStart(runs = 10, baselineDist?: string): Promise<BenchResult> {
   const root = await mkdtemp(join(tmpdir(), "edgepull-bench-cli-"));
   const configPath = join(root, "agent.json");
+  const keys = await keygen({ outDir: join(root, "keys") });
   await writeFile(
     configPath,
     JSON.stringify({
@@ -39,7 +45,7 @@ export async function benchCliStart(runs = 10, baselineDist?: string): Promise<B
       name: "bench",
       channel: "stable",
       repository: "http://127.0.0.1:9/",
-      trustedKeys: [],
+      trustedKeys: [keys.publicKeyPath],
       service: { mode: "command", command: ["true"] },
       health: { url: "http://127.0.0.1:9/" },
     }),
