@@ -1,13 +1,31 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { readFile, readlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { AGENT_BIN, type BenchResult, median, rssKiB } from "./common.js";
+import { AGENT_BIN, type BenchResult, median } from "./common.js";
 import { type BenchAgent, createMqttBenchWorld, type MqttBenchWorld, startBenchAgent } from "./mqtt-setup.js";
 
-/** After every process has installed: start-up and the first status publishes are not idle. */
-const SETTLE_MS = 15_000;
 const SAMPLES = 10;
 const INSTALL_WAIT_MS = 90_000;
+
+/** RSS and its two parts as the kernel counts them: anonymous (heaps) and file-backed (node's code, addons), KiB. */
+interface Resident {
+  rss: number;
+  anon: number;
+  file: number;
+}
+
+function resident(pid: number): Resident {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const field = (name: string): number => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? Number.NaN);
+  return { rss: field("VmRSS"), anon: field("RssAnon"), file: field("RssFile") };
+}
+
+const medianOf = (values: Resident[]): Resident => ({
+  rss: median(values.map((v) => v.rss)),
+  anon: median(values.map((v) => v.anon)),
+  file: median(values.map((v) => v.file)),
+});
 
 interface Subject {
   label: string;
@@ -42,7 +60,7 @@ async function untilInstalled(configPath: string, agent: BenchAgent): Promise<vo
 }
 
 /** One repeat: every subject started at once in one world, sampled together; the median RSS of each, in KiB. */
-async function oneRun(bins: { label: string; bin: string }[]): Promise<Map<string, number>> {
+async function oneRun(bins: { label: string; bin: string }[], settleMs: number): Promise<Map<string, Resident>> {
   const world = await createMqttBenchWorld("edgepull-bench-idle-side-");
   const subjects: Subject[] = [];
   let bare: ChildProcess | undefined;
@@ -62,13 +80,13 @@ async function oneRun(bins: { label: string; bin: string }[]): Promise<Map<strin
     const bareChild = bare;
     subjects.push({ label: "bare node", pid: () => bareChild.pid as number, stop: async () => void bareChild.kill("SIGKILL") });
     for (const { configPath, agent } of started) await untilInstalled(configPath, agent);
-    await new Promise((r) => setTimeout(r, SETTLE_MS));
-    const samples = new Map<string, number[]>(subjects.map((s) => [s.label, []]));
+    await new Promise((r) => setTimeout(r, settleMs));
+    const samples = new Map<string, Resident[]>(subjects.map((s) => [s.label, []]));
     for (let i = 0; i < SAMPLES; i++) {
-      for (const s of subjects) samples.get(s.label)?.push(rssKiB(s.pid()));
+      for (const s of subjects) samples.get(s.label)?.push(resident(s.pid()));
       await new Promise((r) => setTimeout(r, 1000));
     }
-    return new Map([...samples].map(([label, values]) => [label, median(values)]));
+    return new Map([...samples].map(([label, values]) => [label, medianOf(values)]));
   } finally {
     for (const s of subjects) await s.stop();
     await world.close();
@@ -76,40 +94,47 @@ async function oneRun(bins: { label: string; bin: string }[]): Promise<Map<strin
 }
 
 /**
- * `--only idle-side [--repeats 3] [--baseline-dist DIR]`: the idle daemon
- * polling every 5 s and the idle daemon with MQTT connected (both with a
- * version installed) beside a bare `node` process, all in one run; with a
- * baseline dist/ (another build of the agent), its two daemons run beside
- * them too. The median RSS of each over 10 s, then the median over the repeats.
+ * `--only idle-side [--repeats 3] [--settle-seconds 15] [--baseline-dist DIR]`:
+ * the idle daemon polling every 5 s and the idle daemon with MQTT connected
+ * (both with a version installed) beside a bare `node` process, all in one run;
+ * with a baseline dist/ (another build of the agent), its two daemons run
+ * beside them too. Sampled from `settleSeconds` after the last install
+ * (start-up, the install and the first status publishes are not idle, and V8
+ * shrinks its heap only some time after the work stops): the median RSS of
+ * each over 10 s, then the median over the repeats.
  */
 export async function benchIdleSide(
   repeats: number,
-  baselineDist?: string,
+  opts: { baselineDist?: string; settleSeconds: number },
   progress: (t: string) => void = () => {},
 ): Promise<BenchResult> {
+  const { baselineDist, settleSeconds } = opts;
   const bins = [{ label: "agent", bin: AGENT_BIN }];
   if (baselineDist) bins.push({ label: "baseline", bin: join(baselineDist, "agent", "main.js") });
-  const runs: Map<string, number>[] = [];
+  const runs: Map<string, Resident>[] = [];
   for (let i = 0; i < repeats; i++) {
-    runs.push(await oneRun(bins));
+    runs.push(await oneRun(bins, settleSeconds * 1000));
     progress(`idle-side: run ${i + 1} of ${repeats}`);
   }
   const labels = [...(runs[0]?.keys() ?? [])];
-  const mibOf = (label: string): number => median(runs.map((r) => r.get(label) as number)) / 1024;
+  const mibOf = (label: string, part: keyof Resident = "rss"): number =>
+    median(runs.map((r) => (r.get(label) as Resident)[part])) / 1024;
   const bareMiB = mibOf("bare node");
   const figures: Record<string, number> = {};
   const parts: string[] = [];
   for (const label of labels) {
     const value = mibOf(label);
     figures[`${label} RSS MiB`] = Number(value.toFixed(1));
+    figures[`${label} anonymous MiB`] = Number(mibOf(label, "anon").toFixed(1));
+    figures[`${label} file-backed MiB`] = Number(mibOf(label, "file").toFixed(1));
     if (label === "bare node") continue;
     figures[`${label} ratio`] = Number((value / bareMiB).toFixed(2));
     parts.push(`${label} ${value.toFixed(1)} MiB (${(value / bareMiB).toFixed(2)}x)`);
   }
-  figures["bare node RSS MiB"] = Number(bareMiB.toFixed(1));
-  const perRun = runs.map((r) => labels.map((l) => `${l} ${((r.get(l) as number) / 1024).toFixed(1)}`).join(", "));
+
+  const perRun = runs.map((r) => labels.map((l) => `${l} ${((r.get(l) as Resident).rss / 1024).toFixed(1)}`).join(", "));
   return {
-    name: `idle RSS side by side, median of ${repeats} runs`,
+    name: `idle RSS side by side, ${settleSeconds} s after the installs, median of ${repeats} runs`,
     summary: `${parts.join("; ")}; bare node ${bareMiB.toFixed(1)} MiB\n${perRun.map((p, i) => `  run ${i + 1}: ${p}`).join("\n")}`,
     figures,
   };

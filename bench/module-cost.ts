@@ -7,7 +7,8 @@ import { type BenchResult, median, ROOT } from "./common.js";
  * file-backed), V8 heap used and external memory after a forced GC, against a
  * process that loaded nothing, median of `repeats` processes each.
  * `require` for the CommonJS packages the agent loads with `require` (mqtt,
- * bsdiff-node, better-sqlite3), `import()` for everything else; each against a
+ * bsdiff-node, better-sqlite3, systeminformation's probe modules), `import()` for everything else
+ * (a comma-separated specifier loads several); each against a
  * process that loaded an empty module the same way (the loader's own first use
  * costs a few MiB that any import pays once).
  */
@@ -25,6 +26,11 @@ export const MODULE_TARGETS: Target[] = [
   { label: "pino", how: "import", specifier: "pino" },
   { label: "mqtt", how: "require", specifier: "mqtt" },
   { label: "systeminformation", how: "import", specifier: "systeminformation" },
+  {
+    label: "systeminformation: the four probe modules the agent requires",
+    how: "require",
+    specifier: ["osinfo", "cpu", "memory", "filesystem"].map((m) => `systeminformation/lib/${m}.js`).join(","),
+  },
   { label: "semver", how: "import", specifier: "semver" },
   { label: "better-sqlite3", how: "require", specifier: "better-sqlite3" },
   { label: "chokidar", how: "import", specifier: "chokidar" },
@@ -56,8 +62,10 @@ const CHILD = `
 const { readFileSync } = await import("node:fs");
 const { createRequire } = await import("node:module");
 const [how, specifier] = process.argv.slice(-2);
-if (how === "import") await import(specifier.startsWith("/") ? "file://" + specifier : specifier);
-if (how === "require") createRequire(process.cwd() + "/")(specifier);
+for (const one of specifier.split(",")) {
+  if (how === "import") await import(one.startsWith("/") ? "file://" + one : one);
+  if (how === "require") createRequire(process.cwd() + "/")(one);
+}
 await new Promise((r) => setTimeout(r, 50));
 globalThis.gc(); globalThis.gc();
 const status = readFileSync("/proc/self/status", "utf8");

@@ -22,7 +22,7 @@ import { benchSoak, SOAK_IDLE_SECONDS } from "./soak-report.js";
  * zstd --patch-from, xdelta3 and bspatch on generated model pairs; about half an hour at the default sizes),
  * `--only soak [--cycles N] [--idle-seconds S]` (one daemon through N update and rollback cycles: RSS and what it is
  * made of, fds, folders, journal, history; then S seconds idle, default 150).
- * `--only idle-side [--repeats 3] [--baseline-dist DIR]` (the idle daemon polling and with MQTT beside bare node, in
+ * `--only idle-side [--repeats 3] [--settle-seconds 15] [--baseline-dist DIR]` (the idle daemon polling and with MQTT beside bare node, in
  * one run; with another build's dist/ beside them too), `--only modules` (what each module costs a fresh process),
  * `--only cli-start [--baseline-dist DIR]` (edge-agent --version and status --json, start to exit, median of 10).
  */
@@ -43,6 +43,7 @@ const { values } = parseArgs({
     cycles: { type: "string", default: "1000" },
     "idle-seconds": { type: "string", default: String(SOAK_IDLE_SECONDS) },
     repeats: { type: "string", default: "3" },
+    "settle-seconds": { type: "string", default: "15" },
     "baseline-dist": { type: "string" },
   },
 });
@@ -102,7 +103,13 @@ if (only.has("soak")) {
 }
 if (only.has("idle-side")) {
   progress(`idle RSS side by side, ${values.repeats} runs (about a minute each)...`);
-  results.push(await benchIdleSide(Number(values.repeats), values["baseline-dist"], progress));
+  results.push(
+    await benchIdleSide(
+      Number(values.repeats),
+      { baselineDist: values["baseline-dist"], settleSeconds: Number(values["settle-seconds"]) },
+      progress,
+    ),
+  );
 }
 if (only.has("modules")) {
   progress("what each module costs at load (five fresh processes per module)...");
