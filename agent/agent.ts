@@ -6,6 +6,7 @@ import type { AgentConfig } from "./config.js";
 import { readCurrentVersion } from "./install/activate.js";
 import { sweepDownloads } from "./install/downloads-janitor.js";
 import { type Layout, versionDir } from "./install/layout.js";
+import { componentLogger } from "./logging.js";
 import { pollUntilStopped } from "./poll-loop.js";
 import type { ServiceController } from "./service/controller.js";
 import { Supervisor } from "./service/supervisor.js";
@@ -100,7 +101,7 @@ export class Agent {
     if (service instanceof Supervisor && (await service.killOrphan())) {
       logger.warn("stopped a service left running by a previous agent process");
     }
-    const plan = await planRecovery(this.layout, this.store, this.config.name, logger.child({ component: "recovery" }));
+    const plan = await planRecovery(this.layout, this.store, this.config.name, componentLogger(logger, "recovery"));
     const preActivation = plan.resume && !isPastActivation(plan.resume.phase);
     if (plan.active && (!plan.resume || preActivation) && this.config.service.mode === "supervise") {
       await service.restart(versionDir(this.layout, plan.active));
@@ -243,7 +244,7 @@ export class Agent {
    */
   private keepDownloadsOf(version: string | undefined, active: string | undefined): void {
     const wanted = version && { name: this.config.name, version, deltaFrom: active, partialOnly: true };
-    sweepDownloads(this.layout, wanted || undefined, this.graph.logger.child({ component: "downloads" }));
+    sweepDownloads(this.layout, wanted || undefined, componentLogger(this.graph.logger, "downloads"));
   }
 
   /** One attempt at a time; a newer update supersedes one that has not reached activation. */

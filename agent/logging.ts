@@ -1,2 +1,2 @@
 // The agent's modules import their logger from here; the factory is shared with the publisher.
-export { createRootLogger, type Logger, silentLogger } from "../shared/logging.js";
+export { componentLogger, createRootLogger, type Logger, silentLogger } from "../shared/logging.js";

@@ -58,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
     flags: values as CliContext["flags"],
     logger,
     out,
+    ...(process.stdout.isTTY && process.stdout.columns > 0 ? { columns: process.stdout.columns } : {}),
     progress: process.stderr,
   };
   switch (command) {

@@ -24,8 +24,36 @@ const NAME = "demo-model";
 const MIB = 1024 * 1024;
 const started = Date.now();
 
+/** Bold headings on a terminal only: piped into a file or CI log, no escape codes. */
+const BOLD = process.stdout.isTTY ? ["\x1b[1m", "\x1b[0m"] : ["", ""];
+
 function say(text: string): void {
-  process.stdout.write(`\n\x1b[1m== ${text}\x1b[0m  (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+  process.stdout.write(`\n${BOLD[0]}== ${text}${BOLD[1]}  (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+}
+
+/** The commands a newcomer tries next, with this run's own paths (the workspace is kept). */
+export function whatNext(paths: {
+  root: string;
+  configPath: string;
+  repoDir: string;
+  publicKeyPath: string;
+  agent: string;
+}): string {
+  const agent = `node ${paths.agent} --config ${paths.configPath}`;
+  const publish = `node ${join(paths.agent, "..", "..", "publisher", "main.js")}`;
+  return [
+    "What to try next (the workspace is kept; the agent is stopped):",
+    `  ${agent} status            # what runs, what happened, why`,
+    `  ${agent} history           # every attempt: result, error code, bytes, delta or bundle`,
+    `  ${agent} verify            # re-hash the active version against its signed manifest`,
+    `  ${agent} check --dry-run   # what the next check would do, changing nothing`,
+    `  ${agent} run               # the daemon again (Ctrl-C stops it; the repository server is gone, so checks fail: serve it below)`,
+    `  ${publish} serve --repo ${paths.repoDir} --port 0   # the repository again`,
+    `  ${publish} releases --repo ${paths.repoDir}          # what the repository holds`,
+    `  ${publish} inspect ${join(paths.repoDir, "releases", NAME, "2.0.0")} --keys ${paths.publicKeyPath}`,
+    "  npm run make-model -- --help   # a model folder of your own for the example service",
+    `  rm -rf ${paths.root}   # when done`,
+  ].join("\n");
 }
 
 function freePort(): Promise<number> {
@@ -153,6 +181,7 @@ async function main(): Promise<void> {
     await repo.close();
   }
   say(`demo finished; files kept in ${root}`);
+  process.stdout.write(`${whatNext({ root, configPath, repoDir, publicKeyPath: keys.publicKeyPath, agent: AGENT })}\n`);
 }
 
 main().catch((err: unknown) => {

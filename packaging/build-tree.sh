@@ -76,6 +76,8 @@ say "compiling TypeScript (npm run build into a temporary folder)"
 mkdir -p "$out/dist/packaging"
 for part in agent publisher shared; do cp -R "$work/dist/$part" "$out/dist/$part"; done
 cp -R "$work/dist/packaging/example-service" "$out/dist/packaging/example-service"
+# The dashboard's page (HTML, CSS, plain JS) is not compiled: it goes beside its server module.
+cp -R "$repo/publisher/dashboard/static" "$out/dist/publisher/dashboard/static"
 cp "$repo/package.json" "$repo/package-lock.json" "$out/"
 # The /usr/bin/edge-agent and edge-publish symlinks run these through their shebang.
 chmod 0755 "$out/dist/agent/main.js" "$out/dist/publisher/main.js" "$out/dist/packaging/example-service/server.js"

@@ -46,6 +46,14 @@ const COMMAND_OPTIONS = {
   },
   serve: { repo: { type: "string" }, port: { type: "string" }, host: { type: "string" } },
   fleet: { ...MQTT_OPTIONS, watch: { type: "boolean" }, "wait-ms": { type: "string" }, "warn-days": { type: "string" } },
+  dashboard: {
+    ...MQTT_OPTIONS,
+    repo: { type: "string" },
+    port: { type: "string" },
+    host: { type: "string" },
+    token: { type: "string" },
+    "basic-auth": { type: "string" },
+  },
   watch: {
     models: { type: "string" },
     repo: { type: "string" },
@@ -136,6 +144,7 @@ Commands:
   publish   point a channel (stable, canary, ...) at a built version
   serve     serve a repository over HTTP (Range, ETag) for tests and demos
   fleet     show every device's status from an MQTT broker
+  dashboard serve a live fleet page: devices, versions, each channel's rollout, recent events
   watch     build and publish each new model version that training drops into a folder
   promote   point a channel at the release another channel carries (staging -> stable)
   channels  list every channel pointer: release, sequence, rollout share, expiry
@@ -197,6 +206,19 @@ Also reads the retained channel pointers (edgepull/v1/NAME/channels/CHANNEL) and
 Waits until statuses stop arriving for 300 ms, at most --wait-ms (default 2000).
 --json prints {"devices": [...], "versions": [...], "pointers": [...], "withdrawalLists": [...], "warnings": [...]}. --watch keeps listening and redraws on every change
 (one JSON line per change with --json) until Ctrl-C. Malformed messages are skipped with a warning.
+${MQTT_HELP}`,
+  dashboard: `Usage: edge-publish dashboard --mqtt URL [MQTT_OPTIONS] --repo REPO_DIR [--port P] [--host H]
+                              [--token T | --basic-auth USER:PASS] [--json]
+Serves a read-only fleet page until SIGINT or SIGTERM: every device (online, version, phase, health, last
+result and error code, last seen, inventory; offline ones in red), the devices per version, each channel's
+rollout (share, devices updated, failed, pending) with a live chart, recent events, and a device's history on
+click. Statuses and events come from the broker as for fleet --watch; channel pointers (and their rollout
+share) from REPO_DIR, read again every 2 s. The page needs no network but this server (uPlot is served from it).
+JSON: GET /api/snapshot, GET /api/devices/ID/history, and GET /api/events (server-sent events: a "snapshot",
+then an "update" with what changed, at most every 300 ms).
+Listens on 127.0.0.1:8080 unless --host / --port say otherwise (port 0 picks a free port). A host other than
+loopback is refused unless --token T (at least 16 characters; open the page as /?token=T or send
+Authorization: Bearer T) or --basic-auth USER:PASS protects it. Prints the URL (--json: {"url", "port"}).
 ${MQTT_HELP}`,
   watch: `Usage: edge-publish watch --models DIR --repo REPO_DIR --key PRIVATE_KEY --channel CHANNEL --name NAME
                           [--stable-ms N] [--deltas N] [--mqtt URL [MQTT_OPTIONS]]

@@ -5,6 +5,7 @@ import { readInvocation, reportFailure } from "../shared/cli-options.js";
 import { createRootLogger } from "../shared/logging.js";
 import { type CliIo, runBuild, runDelta, runFleet, runKeygen, runPublish, runServe, runWatch } from "./cli-run.js";
 import { PUBLISHER_CLI } from "./cli-spec.js";
+import { runDashboard } from "./dashboard/cli-dashboard.js";
 import { runInspect, runReleases, runVerify } from "./inspect/cli-inspect.js";
 import { runChannels, runKeys, runPromote, runRefresh, runRollout } from "./rollout/cli-rollout.js";
 import { runWithdraw } from "./withdraw/cli-withdraw.js";
@@ -25,6 +26,7 @@ async function main(argv: string[]): Promise<number> {
   const longRunning =
     first === "serve" ||
     first === "watch" ||
+    first === "dashboard" ||
     (first === "fleet" && values.watch === true) ||
     (first === "rollout" && values["halt-on-failures"] !== undefined);
   const io: CliIo = {
@@ -52,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
       return runServe(values, io);
     case "fleet":
       return runFleet(values, io);
+    case "dashboard":
+      return runDashboard(values, io);
     case "watch":
       return runWatch(values, io, createRootLogger());
     case "promote":

@@ -59,6 +59,7 @@ export const ERROR_CODES = [
   "VERIFY_FAILED",
   "INTERRUPTED",
   "JOURNAL_INVALID",
+  "VALIDATION_FAILED",
   // deny-list only: the version a technician rolled back from
   "OPERATOR_ROLLBACK",
   "INTERNAL",

@@ -13,6 +13,8 @@ export interface CliContext {
   agentOptions: AgentOptions;
   agentVersion: string;
   out: (text: string) => void;
+  /** stdout's width when it is a terminal; without it, long rows are not wrapped. */
+  columns?: number;
   /** Where progress goes (stderr); without it a command shows none. */
   progress?: ProgressStream;
 }

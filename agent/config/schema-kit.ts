@@ -132,6 +132,17 @@ function numberField(o: NumberOptions, integer: boolean): Field<number> {
 export const integer = (o: NumberOptions): Field<number> => numberField(o, true);
 export const decimal = (o: NumberOptions): Field<number> => numberField(o, false);
 
+/** An integer that may be left out (undefined then: the feature it bounds is off). */
+export function optionalInteger(o: Omit<NumberOptions, "default">): Field<number | undefined> {
+  const inner = numberField({ ...o, default: 0 }, true);
+  return {
+    type: inner.type,
+    doc: o.doc,
+    shownDefault: o.shownDefault ?? "none",
+    parse: (value, at, ctx) => (value === undefined ? undefined : inner.parse(value, at, ctx)),
+  };
+}
+
 export function bool(o: Common & { default: boolean }): Field<boolean> {
   return {
     type: "true or false",

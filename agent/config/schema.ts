@@ -17,6 +17,7 @@ import {
   section,
   text,
 } from "./schema-kit.js";
+import { validateSection } from "./validate-schema.js";
 
 /**
  * Every key of the agent's config file: type, bounds, default and meaning.
@@ -283,6 +284,7 @@ export const AGENT_CONFIG_SCHEMA = section(
     delta,
     service,
     health,
+    validate: validateSection,
     mqtt,
     localEndpoint,
     labels: list(text({ doc: "" }), {

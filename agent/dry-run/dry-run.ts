@@ -1,6 +1,7 @@
 import type { ReleaseManifest } from "../../shared/manifest.js";
 import type { AgentConfig } from "../config.js";
 import { versionDir } from "../install/layout.js";
+import { componentLogger } from "../logging.js";
 import type { Clock } from "../ports.js";
 import { findBundle, type ReleaseOrigin, verifySideload } from "../sources/sideload.js";
 import { refuseWithdrawnVersion } from "../sources/withdrawal-intake.js";
@@ -108,7 +109,7 @@ async function stage(
     releaseJson: target.text,
     releaseDigest: target.digest,
   };
-  return dryStage({ ...deps, world, logger: deps.logger.child({ component: "dry-run" }) }, attempt, delivery);
+  return dryStage({ ...deps, world, logger: componentLogger(deps.logger, "dry-run") }, attempt, delivery);
 }
 
 function nextStep(config: AgentConfig, world: DryWorld, version: string, staging: DryStageOutcome): string {

@@ -40,7 +40,13 @@ export function parsePidRecord(text: string): PidRecord | string {
  * SIGTERM to its group, SIGKILL after `stopTimeoutMs`. Removes the file either
  * way. True if a process was stopped.
  */
-export async function killRecordedProcess(pidFile: string, stopTimeoutMs: number, logger: Logger): Promise<boolean> {
+export async function killRecordedProcess(
+  pidFile: string,
+  stopTimeoutMs: number,
+  logger: Logger,
+  /** What the process is, for the log lines (the service, a validator). */
+  what = "service",
+): Promise<boolean> {
   let text: string;
   try {
     text = await readFile(pidFile, "utf8");
@@ -51,7 +57,7 @@ export async function killRecordedProcess(pidFile: string, stopTimeoutMs: number
   const record = parsePidRecord(text);
   await rm(pidFile, { force: true });
   if (typeof record === "string") {
-    logger.warn({ pidFile, problem: record }, "ignoring an unreadable service pid file");
+    logger.warn({ pidFile, problem: record }, `ignoring an unreadable ${what} pid file`);
     return false;
   }
   const { pid, startTime } = record;
@@ -60,7 +66,7 @@ export async function killRecordedProcess(pidFile: string, stopTimeoutMs: number
   if (startTime === null || stat.startTime !== startTime) {
     logger.info(
       { pid, recordedStartTime: startTime, foundStartTime: stat.startTime },
-      "pid from the service pid file now belongs to another process; leaving it alone",
+      `pid from the ${what} pid file now belongs to another process; leaving it alone`,
     );
     return false;
   }
@@ -70,12 +76,12 @@ export async function killRecordedProcess(pidFile: string, stopTimeoutMs: number
     if (group) signalGroup(pid, signal);
     else signalProcess(pid, signal);
   };
-  logger.warn({ pid, command: record.command }, "stopping a service left running by a previous agent process");
+  logger.warn({ pid, command: record.command }, `stopping a ${what} left running by a previous agent process`);
   send("SIGTERM");
   const deadline = Date.now() + stopTimeoutMs;
   while (Date.now() < deadline && (await isAlive(pid, startTime))) await sleep(25);
   if (await isAlive(pid, startTime)) {
-    logger.warn({ pid, stopTimeoutMs }, "orphaned service ignored SIGTERM; sending SIGKILL");
+    logger.warn({ pid, stopTimeoutMs }, `orphaned ${what} ignored SIGTERM; sending SIGKILL`);
     send("SIGKILL");
     // A process stuck in uninterruptible sleep dies only when the kernel lets it; do not hang on it.
     const killDeadline = Date.now() + 5000;

@@ -1,11 +1,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { rm } from "node:fs/promises";
+import { basename } from "node:path";
 import { type BackoffPolicy, backoffDelay } from "../../shared/backoff.js";
 import { EdgeError } from "../../shared/errors.js";
-import type { Logger } from "../logging.js";
+import { componentLogger, type Logger } from "../logging.js";
 import type { ServiceController, ServiceDescription, ServiceExit } from "./controller.js";
 import { killRecordedProcess, writePidFile } from "./orphan.js";
 import { readProcStat, signalGroup } from "./process-group.js";
+import { logServiceOutput } from "./service-output.js";
 
 export interface SupervisorOptions {
   command: string[];
@@ -20,8 +22,10 @@ export interface SupervisorOptions {
   /** A run this long resets the backoff. Default 60 s. */
   stableAfterMs?: number;
   /**
-   * Where the service's stdout goes: our stdout (the daemon's, kept by journald)
-   * or our stderr (a technician's one-shot command, whose stdout is its answer).
+   * "stdout": the daemon's; each line of the service's stdout and stderr is
+   * logged through `logger`, tagged (service-output.ts). "stderr": a
+   * technician's one-shot command, whose stdout is its answer; the service
+   * writes straight to our stderr.
    */
   output?: "stdout" | "stderr";
 }
@@ -60,7 +64,11 @@ export class Supervisor implements ServiceController {
   private generation = 0;
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** The service's own lines: `component: "service"`, not the supervisor's. */
+  private readonly serviceLogger: Logger;
+
   constructor(private readonly opts: SupervisorOptions) {
+    this.serviceLogger = componentLogger(opts.logger, "service");
     this.stopTimeoutMs = opts.stopTimeoutMs;
     this.backoff = opts.backoff ?? { baseMs: 1000, capMs: 30_000 };
     this.stableAfterMs = opts.stableAfterMs ?? 60_000;
@@ -129,7 +137,9 @@ export class Supervisor implements ServiceController {
         cwd,
         env: { ...process.env, ...env, EDGEPULL_MODEL_DIR: modelDir },
         detached: true,
-        stdio: ["ignore", this.opts.output === "stderr" ? 2 : "inherit", "inherit"],
+        // The daemon's: piped, so each line reaches its log tagged with the service and its version
+        // (service-output.ts). A one-shot command's: on its stderr as written, for the technician watching.
+        stdio: this.opts.output === "stderr" ? ["ignore", 2, 2] : ["ignore", "pipe", "pipe"],
       });
     } catch (err) {
       throw new EdgeError("RESTART_FAILED", `could not start ${program} in ${cwd}: ${(err as Error).message}`, { cause: err });
@@ -152,6 +162,9 @@ export class Supervisor implements ServiceController {
     child.on("error", (err) => logger.warn({ err, pid: child.pid }, "service process error"));
     run.pid = child.pid as number;
     this.run = run;
+    const tags = { version: basename(modelDir), pid: run.pid };
+    if (child.stdout) logServiceOutput(child.stdout, this.serviceLogger, { ...tags, stream: "stdout" });
+    if (child.stderr) logServiceOutput(child.stderr, this.serviceLogger, { ...tags, stream: "stderr" });
     logger.info({ pid: run.pid, modelDir, command }, "service started");
     const stat = await readProcStat(run.pid);
     await writePidFile(this.opts.pidFile, { pid: run.pid, startTime: stat?.startTime ?? null, command });

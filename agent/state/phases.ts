@@ -3,14 +3,16 @@
  * before its side effect runs, so after a crash the recorded phase names the
  * step that may be half done and must be redone or undone.
  *
- *   downloading -> staging -> [waiting] -> activating -> starting -> probation -> succeeded
- *   (`waiting` only with maintenance windows: staged, holding the swap for a window)
+ *   downloading -> staging -> [validating] -> [waiting] -> activating -> starting -> probation -> succeeded
+ *   (`validating` only with a `validate` command: the operator's check of the staged version;
+ *   `waiting` only with maintenance windows: staged, holding the swap for a window)
  *   any failure before `activating`           -> failed
  *   any failure from `activating` on          -> rolling_back -> rolled_back | failed
  */
 export const PHASES = [
   "downloading",
   "staging",
+  "validating",
   "waiting",
   "activating",
   "starting",

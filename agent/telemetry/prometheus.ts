@@ -25,7 +25,16 @@ export interface MetricsInput {
 export const UPDATE_RESULTS = ["succeeded", "rolled_back", "failed", "superseded"] as const;
 
 /** The phases the gauge always carries: `idle` plus every phase an open attempt can be in. */
-export const KNOWN_PHASES = ["idle", "downloading", "staging", "activating", "starting", "probation", "rolling_back"] as const;
+export const KNOWN_PHASES = [
+  "idle",
+  "downloading",
+  "staging",
+  "validating",
+  "activating",
+  "starting",
+  "probation",
+  "rolling_back",
+] as const;
 
 type Labels = Record<string, string>;
 

@@ -8,6 +8,7 @@ import { copyLocalBundle } from "../bundle/local-copy.js";
 import { downloadPolicy } from "../config.js";
 import { checkFolderCap, sweepDownloads } from "../install/downloads-janitor.js";
 import { deltaFilePath, deltaPartPath, downloadPartPath, versionDir } from "../install/layout.js";
+import { componentLogger } from "../logging.js";
 import type { WholeDelivery } from "./delivery.js";
 import { mib, payloadBytes, type StepContext } from "./steps/step.js";
 
@@ -65,7 +66,7 @@ async function fetchArtifact(ctx: StepContext, what: string, artifact: ArtifactR
       partPath,
       expectedSize: artifact.size,
       expectedSha256: artifact.sha256,
-      logger: logger.child({ component: "download" }),
+      logger: componentLogger(logger, "download"),
       signal: ctx.signal,
       retry: { attempts: config.download.retries, baseMs: 500, capMs: 30_000 },
       idleTimeoutMs: config.download.idleTimeoutSeconds * 1000,

@@ -26,6 +26,8 @@ export type Effect =
   /** The journal learns why the delta was given up; downloads/ keeps only the bundle. */
   | { type: "record-delta-fallback"; error: EdgeError }
   | { type: "clean-staging" }
+  /** A staged version that failed validation goes, as a failed staging leaves nothing behind. */
+  | { type: "discard-version"; version: string }
   | { type: "finish"; result: AttemptResult; rollbackError?: { code: ErrorCode; message: string } }
   /** The new version proved healthy: previous version, deny-list (steps/commit.ts). */
   | { type: "commit" }
@@ -97,9 +99,10 @@ function failed({ attempt, phase }: AttemptState, error: EdgeError, opts: Machin
   const next = nextJournalPhase(journal, "failed", opts);
   if (next === "rolling_back") return { next: stepFor(next, { cause: error }), effects: recorded };
   const result = isTerminal(next) ? next : "failed";
+  const discard: Effect[] = phase.step === "validate" ? [{ type: "discard-version", version: attempt.toVersion }] : [];
   return {
     next: ended(result),
-    effects: [...recorded, { type: "clean-staging" }, ...endWithoutCommit(attempt, result, error)],
+    effects: [...recorded, ...discard, { type: "clean-staging" }, ...endWithoutCommit(attempt, result, error)],
   };
 }
 

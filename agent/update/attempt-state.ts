@@ -27,6 +27,7 @@ export type StepPhase =
   | { step: "download"; delivery: Delivery }
   | { step: "stage-bundle"; delivery: WholeDelivery }
   | { step: "rebuild-from-delta"; delivery: DeltaDelivery }
+  | { step: "validate" }
   | { step: "wait-window" }
   | { step: "activate" }
   | { step: "restart" }
@@ -44,6 +45,7 @@ export const JOURNAL_PHASE: { readonly [K in StepName]: ActivePhase } = {
   download: "downloading",
   "stage-bundle": "staging",
   "rebuild-from-delta": "staging",
+  validate: "validating",
   "wait-window": "waiting",
   activate: "activating",
   restart: "starting",
@@ -70,6 +72,8 @@ export function stepFor(phase: ActivePhase, carried: Carried): StepPhase {
       const delivery = needDelivery(phase, carried);
       return delivery.kind === "delta" ? { step: "rebuild-from-delta", delivery } : { step: "stage-bundle", delivery };
     }
+    case "validating":
+      return { step: "validate" };
     case "waiting":
       return { step: "wait-window" };
     case "activating":

@@ -43,8 +43,10 @@ export function decideCheck(input: CheckDecisionInput): CheckDecision {
       ? { source: "operator", reason: input.operatorHold.reason }
       : undefined;
   const skip = checkPolicy({ ...input, hold, pointer: leaving ? undefined : input.pointer });
+  // A hold or a rollout share would read "1.2.0 waits" for a version that is deny-listed and never will be installed.
+  const denied = input.denied !== undefined && input.activeVersion !== version;
   const decision: Decision =
-    skip && input.activeVersion !== version
+    skip && input.activeVersion !== version && !denied
       ? { action: "none", ...skip }
       : planUpdate({ ...input, targetVersion: version, activeWithdrawn: withdrawn });
   return leaving ? { decision, leaving } : { decision };

@@ -1,5 +1,7 @@
+import { rm } from "node:fs/promises";
 import { readCurrentVersion } from "../install/activate.js";
 import { sweepDownloads } from "../install/downloads-janitor.js";
+import { versionDir } from "../install/layout.js";
 import { pruneVersions } from "../install/prune.js";
 import { cleanStaging } from "../install/staging.js";
 import type { Effect } from "./attempt-machine.js";
@@ -22,6 +24,15 @@ const HANDLERS: EffectHandlers = {
     if (release) sweepDownloads(layout, { name: release.name, version: release.version }, logger);
   },
   "clean-staging": (_effect, ctx) => cleanStaging(ctx.deps.layout),
+  "discard-version": async ({ version }, ctx) => {
+    const { layout, ports, logger } = ctx.deps;
+    // Never the version serving now or the one a rollback would return to (a channel moved back to it).
+    if (version === (await readCurrentVersion(layout)) || version === ports.store.previousVersion()) return;
+    // Forgotten first: a crash mid-delete leaves an unknown folder, which pruning removes.
+    ports.store.removeVersion(version);
+    await rm(versionDir(layout, version), { recursive: true, force: true });
+    logger.info({ version }, "removed the staged version that failed validation");
+  },
   finish: ({ result, rollbackError }, ctx) => ctx.deps.ports.store.finishAttempt(ctx.attempt.id, result, rollbackError),
   commit: (_effect, ctx) => commit(ctx),
   prune: async (_effect, ctx) => {

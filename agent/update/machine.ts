@@ -11,6 +11,8 @@ export interface MachineOptions {
   probationSeconds: number;
   /** With maintenance windows, a staged version waits for one before the swap. */
   hasWindows?: boolean;
+  /** With a `validate` command, a staged version is validated before anything else happens to it. */
+  validates?: boolean;
 }
 
 export function transition(phase: ActivePhase, outcome: Outcome, opts: MachineOptions): Phase {
@@ -18,6 +20,7 @@ export function transition(phase: ActivePhase, outcome: Outcome, opts: MachineOp
     switch (phase) {
       case "downloading":
       case "staging":
+      case "validating":
       case "waiting":
         return "failed";
       case "activating":
@@ -32,7 +35,9 @@ export function transition(phase: ActivePhase, outcome: Outcome, opts: MachineOp
     case "downloading":
       return "staging";
     case "staging":
-      return opts.hasWindows ? "waiting" : "activating";
+      return opts.validates ? "validating" : afterValidation(opts);
+    case "validating":
+      return afterValidation(opts);
     case "waiting":
       return "activating";
     case "activating":
@@ -44,6 +49,10 @@ export function transition(phase: ActivePhase, outcome: Outcome, opts: MachineOp
     case "rolling_back":
       return "rolled_back";
   }
+}
+
+function afterValidation(opts: MachineOptions): Phase {
+  return opts.hasWindows ? "waiting" : "activating";
 }
 
 /** Where a manual rollback starts: the target is already staged, so straight to the swap. */
@@ -64,6 +73,10 @@ export function resumePhase(
     case "staging":
     case "waiting":
       return recorded;
+    case "validating":
+      // Nothing has touched the serving version: the check simply runs again (steps/validate.ts
+      // first stops a validator the crashed agent left running).
+      return "validating";
     case "activating":
       return "activating";
     case "starting":

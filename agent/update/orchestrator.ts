@@ -188,6 +188,7 @@ export class Updater {
     return {
       probationSeconds: this.deps.config.health.probationSeconds,
       hasWindows: this.deps.config.maintenanceWindows.length > 0,
+      validates: this.deps.config.validate !== undefined,
     };
   }
 

@@ -47,7 +47,8 @@ export function planUpdate(input: PlanInput): Decision {
     if (input.running.toVersion === targetVersion) {
       return { action: "none", reason: "busy", detail: `already installing ${targetVersion}` };
     }
-    if (input.running.pastActivation) {
+    // A deny-listed target does not wait for anything: say it is denied, not that it waits.
+    if (input.running.pastActivation && !(input.denied && input.activeVersion !== targetVersion)) {
       return {
         action: "none",
         reason: "busy",

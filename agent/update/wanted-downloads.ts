@@ -18,5 +18,6 @@ export function downloadsWanted(attempt: AttemptRow, name: string, denied: boole
 }
 
 function needsArtifacts(phase: Phase): boolean {
-  return phase !== "waiting" && !isPastActivation(phase);
+  // Validating and waiting, the version is staged: the bundle has gone.
+  return phase !== "validating" && phase !== "waiting" && !isPastActivation(phase);
 }

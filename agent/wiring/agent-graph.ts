@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { AttemptSlot } from "../attempt-slot.js";
 import type { AgentConfig } from "../config.js";
 import { type Layout, layoutFor } from "../install/layout.js";
-import type { Logger } from "../logging.js";
+import { componentLogger, type Logger } from "../logging.js";
 import { type Clock, type CorePorts, type FaultHook, NO_FAULTS } from "../ports.js";
 import type { ServiceController } from "../service/controller.js";
 import { RestartCommand } from "../service/restart-command.js";
@@ -80,7 +80,7 @@ export async function wireAgent(config: AgentConfig, logger: Logger, role: strin
         fault: opts.fault ?? NO_FAULTS,
       },
       recordedKeys: () => keyRing.everTrusted(),
-      logger: logger.child({ component: "updater" }),
+      logger: componentLogger(logger, "updater"),
       onDownloadProgress: opts.onDownloadProgress,
       onStagingProgress: opts.onStagingProgress,
       onPhase: (row) => {
@@ -104,12 +104,12 @@ export function wireSources(
   clock: Clock,
   opts: Pick<AgentOptions, "onWithdrawals"> = {},
 ): Pick<AgentGraph, "keyRing" | "withdrawals" | "checker"> {
-  const keyRing = new KeyRing(trustedKeys, store, logger.child({ component: "keys" }));
+  const keyRing = new KeyRing(trustedKeys, store, componentLogger(logger, "keys"));
   const withdrawals = new WithdrawalTracker({
     config,
     store,
     keyRing,
-    logger: logger.child({ component: "withdrawals" }),
+    logger: componentLogger(logger, "withdrawals"),
     now: () => clock.now(),
     onAccepted: opts.onWithdrawals,
   });
@@ -118,7 +118,7 @@ export function wireSources(
     store,
     keyRing,
     withdrawals,
-    logger: logger.child({ component: "channel" }),
+    logger: componentLogger(logger, "channel"),
     now: () => clock.now(),
   });
   return { keyRing, withdrawals, checker };
@@ -131,7 +131,7 @@ function serviceFor(config: AgentConfig, layout: Layout, logger: Logger, opts: A
         cwd: config.service.cwd,
         env: config.service.env,
         pidFile: layout.servicePidFile,
-        logger: logger.child({ component: "supervisor" }),
+        logger: componentLogger(logger, "supervisor"),
         stopTimeoutMs: config.service.stopTimeoutSeconds * 1000,
         output: opts.serviceOutput ?? "stdout",
       })
@@ -139,6 +139,6 @@ function serviceFor(config: AgentConfig, layout: Layout, logger: Logger, opts: A
         command: config.service.command,
         cwd: config.service.cwd,
         timeoutMs: config.service.restartTimeoutSeconds * 1000,
-        logger: logger.child({ component: "restart-command" }),
+        logger: componentLogger(logger, "restart-command"),
       });
 }

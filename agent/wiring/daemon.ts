@@ -3,7 +3,7 @@ import { toEdgeError } from "../../shared/errors.js";
 import { Agent } from "../agent.js";
 import type { AgentConfig } from "../config.js";
 import { ControlServer } from "../control/control-server.js";
-import type { Logger } from "../logging.js";
+import { componentLogger, type Logger } from "../logging.js";
 import { connectMqtt } from "../mqtt-link.js";
 import { HealthWatch } from "../service/health-watch.js";
 import { InboxWatcher } from "../sources/inbox.js";
@@ -39,7 +39,7 @@ export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
   const { config, logger } = ctx;
   // Connecting does not wait for the broker: an unreachable broker at start is retried in the background.
   const mqttClient: MqttClient | undefined = config.mqtt
-    ? connectMqtt(config.mqtt, config.deviceId, logger.child({ component: "mqtt" }))
+    ? connectMqtt(config.mqtt, config.deviceId, componentLogger(logger, "mqtt"))
     : undefined;
   let reporting: FleetReporting | undefined;
   const agent = await Agent.open(config, logger, "daemon", {
@@ -56,14 +56,14 @@ export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
       timeoutMs: Math.min(2000, config.health.watchIntervalSeconds * 1000),
       service: agent.serviceController,
       busy: () => agent.attemptRunning,
-      logger: logger.child({ component: "health-watch" }),
+      logger: componentLogger(logger, "health-watch"),
     });
     reporting = new FleetReporting(
       mqttClient,
       config.mqtt,
       config,
       ctx.agentVersion,
-      logger.child({ component: "reporter" }),
+      componentLogger(logger, "reporter"),
       healthWatch,
     );
   }
@@ -75,7 +75,7 @@ export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
       "/rollback": () => agent.rollback("cli"),
       "/install": (request) => agent.installLocal(request.path, "sideload"),
     },
-    logger.child({ component: "control" }),
+    componentLogger(logger, "control"),
   );
   const push =
     mqttClient && config.mqtt
@@ -93,7 +93,7 @@ export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
             },
           },
           config.mqtt.pushJitterSeconds * 1000,
-          logger.child({ component: "mqtt-push" }),
+          componentLogger(logger, "mqtt-push"),
         )
       : undefined;
   const withdrawalPush =
@@ -111,18 +111,18 @@ export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
             },
           },
           config.mqtt.pushJitterSeconds * 1000,
-          logger.child({ component: "mqtt-withdrawals" }),
+          componentLogger(logger, "mqtt-withdrawals"),
         )
       : undefined;
   const inbox = config.inbox
-    ? new InboxWatcher(config.inbox, (path) => agent.installLocal(path, "inbox"), logger.child({ component: "inbox" }))
+    ? new InboxWatcher(config.inbox, (path) => agent.installLocal(path, "inbox"), componentLogger(logger, "inbox"))
     : undefined;
   const endpoint = config.localEndpoint
     ? new LocalEndpoint({
         ...config.localEndpoint,
         config,
         agentVersion: ctx.agentVersion,
-        logger: logger.child({ component: "local-endpoint" }),
+        logger: componentLogger(logger, "local-endpoint"),
       })
     : undefined;
   const stopService = config.service.mode === "supervise";

@@ -1,5 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { GOLDEN_FILE, type GoldenCase, THRESHOLD_FILE } from "./golden-set.js";
+import { type LoadedModel, predict } from "./model.js";
 import { writeSafetensors } from "./safetensors.js";
 
 /**
@@ -22,6 +24,17 @@ export interface ExampleModelOptions {
    * backbone identical while the classifier changes, as a fine-tuned head does.
    */
   paddingSeed?: number;
+  /**
+   * Writes a golden set into `validation/` (the example validator's input):
+   * `cases` inputs labelled by the model this seed makes, and the release's
+   * least accuracy.
+   */
+  golden?: { cases?: number; minAccuracy?: number };
+  /**
+   * Weights from another seed than the golden set's labels: a model that loads
+   * and serves, but fails its own golden set (accuracy near chance).
+   */
+  degraded?: boolean;
 }
 
 export interface ExampleModelConfig {
@@ -63,10 +76,8 @@ export async function writeExampleModel(dir: string, opts: ExampleModelOptions):
   ] as const) {
     if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${key} must be a positive integer, got ${value}`);
   }
-  const random = seededRandom(opts.seed);
-  const scale = 1 / Math.sqrt(inputSize);
-  const weight = Float32Array.from({ length: outputSize * inputSize }, () => (random() * 2 - 1) * scale);
-  const bias = Float32Array.from({ length: outputSize }, () => (random() * 2 - 1) * 0.1);
+  const reference = classifier(opts.seed, inputSize, outputSize);
+  const { weight, bias } = opts.degraded ? classifier((opts.seed ^ 0x5bd1e995) >>> 0, inputSize, outputSize) : reference;
 
   const config: ExampleModelConfig = {
     model_type: "linear-classifier",
@@ -90,6 +101,30 @@ export async function writeExampleModel(dir: string, opts: ExampleModelOptions):
     tensors["backbone.padding"] = { dtype: "F32", shape: [count], data: () => randomFloats(count, paddingSeed) };
   }
   await writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt", version: opts.version });
+  if (opts.golden)
+    await writeGoldenSet(dir, { ...reference, version: opts.version, inputSize, outputSize, labels: config.labels }, opts);
+}
+
+function classifier(seed: number, inputSize: number, outputSize: number): { weight: Float32Array; bias: Float32Array } {
+  const random = seededRandom(seed);
+  const scale = 1 / Math.sqrt(inputSize);
+  const weight = Float32Array.from({ length: outputSize * inputSize }, () => (random() * 2 - 1) * scale);
+  const bias = Float32Array.from({ length: outputSize }, () => (random() * 2 - 1) * 0.1);
+  return { weight, bias };
+}
+
+/** Inputs from their own stream of the seed, each labelled by the reference model (so a faithful model scores 1.0). */
+async function writeGoldenSet(dir: string, reference: LoadedModel, opts: ExampleModelOptions): Promise<void> {
+  const count = opts.golden?.cases ?? 32;
+  const minAccuracy = opts.golden?.minAccuracy ?? 0.9;
+  const random = seededRandom((opts.seed ^ 0x2545f491) >>> 0);
+  const cases: GoldenCase[] = Array.from({ length: count }, () => {
+    const input = Array.from({ length: reference.inputSize }, () => Math.round((random() * 2 - 1) * 1000) / 1000);
+    return { input, expected: predict(reference, input).label };
+  });
+  await mkdir(join(dir, "validation"), { recursive: true });
+  await writeFile(join(dir, GOLDEN_FILE), `${JSON.stringify(cases)}\n`);
+  await writeFile(join(dir, THRESHOLD_FILE), `${JSON.stringify({ minAccuracy })}\n`);
 }
 
 /** `count` floats in [-1, 1), generated and handed out one reused 1 MiB chunk at a time. */

@@ -35,10 +35,12 @@ export interface FleetWatchOptions {
   reconnect?: boolean;
   /** Skipped messages and connection trouble, one line each. */
   onWarning: (text: string) => void;
-  /** Called after each applied message. */
-  onChange?: (outcome: ApplyOutcome | PointerOutcome | WithdrawalOutcome) => void;
+  /** Called after each applied message, with the message itself (the dashboard keeps what the fleet view drops). */
+  onChange?: (outcome: ApplyOutcome | PointerOutcome | WithdrawalOutcome, topic: string, payload: Buffer) => void;
   connectTimeoutMs?: number;
   now?: () => Date;
+  /** The map to keep the fleet in (the dashboard's, read as messages arrive); a new one by default. */
+  fleet?: Fleet;
 }
 
 export interface FleetWatch {
@@ -78,7 +80,7 @@ function subscribe(client: MqttClient, url: string): Promise<void> {
  * the subscription.
  */
 export async function openFleetWatch(opts: FleetWatchOptions): Promise<FleetWatch> {
-  const fleet = emptyFleet();
+  const fleet = opts.fleet ?? emptyFleet();
   const pointers = emptyPointerBoard();
   const withdrawals = emptyWithdrawalBoard();
   const now = opts.now ?? (() => new Date());
@@ -121,7 +123,7 @@ export async function openFleetWatch(opts: FleetWatchOptions): Promise<FleetWatc
       clearTimeout(quietTimer);
       quietTimer = setTimeout(() => finish(), quietMs);
     }
-    opts.onChange?.(outcome);
+    opts.onChange?.(outcome, topic, payload);
   });
   client.on("close", () => {
     // Without reconnects a half-collected fleet would be printed as if complete.

@@ -12,6 +12,10 @@ export interface ReleaseOptions {
   extraBytes?: number;
   /** Same value in two versions: the backbone stays, only the head changes (a delta-friendly fine-tune). */
   paddingSeed?: number;
+  /** A golden set in `validation/` for the example validator (make-model's `golden`). */
+  golden?: { cases?: number; minAccuracy?: number };
+  /** Serves fine but fails its own golden set (make-model's `degraded`). */
+  degraded?: boolean;
   /** false: build only, leave the channel where it is. */
   publish?: boolean;
   compatibility?: { arch?: string[]; labels?: string[] };
@@ -61,6 +65,8 @@ export class TestRepository {
       broken: opts.broken ?? false,
       extraBytes: opts.extraBytes ?? 0,
       paddingSeed: opts.paddingSeed,
+      golden: opts.golden,
+      degraded: opts.degraded,
     });
     await buildRelease({
       modelDir,

@@ -1,11 +1,13 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { componentLogger } from "../../agent/logging.js";
+import { MAX_LINE_BYTES } from "../../agent/service/service-output.js";
 import { Supervisor, type SupervisorOptions } from "../../agent/service/supervisor.js";
 import { EdgeError } from "../../shared/errors.js";
 import { waitFor } from "../helpers/processes.js";
@@ -40,6 +42,11 @@ const mode = process.argv[2];
 if (mode === "crash-first" && starts === 1) process.exit(3);
 if (mode === "crash-always") process.exit(7);
 if (mode === "stubborn") process.on("SIGTERM", () => {});
+if (mode === "chatty") {
+  process.stdout.write("loaded weights\\nlistening on 8080\\n");
+  process.stderr.write("warning: no GPU, running on CPU\\n");
+  process.stdout.write("x".repeat(40000) + "\\n");
+}
 if (mode === "grandchild") {
   const { spawn } = require("node:child_process");
   const g = spawn(process.execPath, ["-e", "process.on('SIGTERM', () => {}); setInterval(() => {}, 1000)"], { stdio: "ignore" });
@@ -80,15 +87,19 @@ function startTime(pid: number): string {
   return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] as string;
 }
 
-function capture(): { lines: Record<string, unknown>[]; logger: SupervisorOptions["logger"] } {
+function capture(): { lines: Record<string, unknown>[]; raw: string[]; logger: SupervisorOptions["logger"] } {
   const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+      for (const l of chunk.toString().split("\n").filter(Boolean)) {
+        raw.push(l);
+        lines.push(JSON.parse(l) as Record<string, unknown>);
+      }
       cb();
     },
   });
-  return { lines, logger: pino({ level: "debug" }, stream) };
+  return { lines, raw, logger: pino({ level: "debug" }, stream) };
 }
 
 async function supervisor(mode: string, opts: Partial<SupervisorOptions> = {}): Promise<Supervisor> {
@@ -134,6 +145,46 @@ describe("Supervisor", () => {
     expect(s.describe().lastExit?.signal).toBe("SIGTERM");
     expect(s.crashSignal().aborted).toBe(false);
     await expect(readFile(join(dir, "service.pid"))).rejects.toThrow(/ENOENT/);
+  });
+
+  it("logs each line the service writes, tagged with its version, pid and stream, under one component key", async () => {
+    const { lines, raw, logger } = capture();
+    const s = await supervisor("chatty", { logger: componentLogger(logger, "supervisor") });
+    const versionDir = join(dir, "versions", "1.4.0");
+    await mkdir(versionDir, { recursive: true });
+    await s.restart(versionDir);
+    const pid = s.describe().pid;
+    const service = () => lines.filter((l) => l.source === "service");
+    await waitFor("the long line's last piece", () => service().find((l) => typeof l.part === "number" && l.continued === false));
+    expect(service().slice(0, 2)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          component: "service",
+          version: "1.4.0",
+          servicePid: pid,
+          stream: "stdout",
+          msg: "loaded weights",
+        }),
+        expect.objectContaining({
+          component: "service",
+          version: "1.4.0",
+          servicePid: pid,
+          stream: "stdout",
+          msg: "listening on 8080",
+        }),
+      ]),
+    );
+    await waitFor("the stderr line", () => service().find((l) => l.stream === "stderr"));
+    expect(service().find((l) => l.stream === "stderr")).toMatchObject({
+      msg: "warning: no GPU, running on CPU",
+      version: "1.4.0",
+    });
+    // A 40,000-character line arrives whole, in bounded pieces.
+    const pieces = service().filter((l) => typeof l.part === "number");
+    expect(pieces.map((l) => l.msg).join("")).toBe("x".repeat(40000));
+    expect(Math.max(...pieces.map((l) => String(l.msg).length))).toBeLessThanOrEqual(MAX_LINE_BYTES);
+    expect(pieces.at(-1)).toMatchObject({ continued: false });
+    for (const line of raw) expect(line.split('"component"').length - 1, line).toBeLessThanOrEqual(1);
   });
 
   it("restart() replaces the running service and gives a fresh crash signal", async () => {

@@ -105,6 +105,12 @@ describe.skipIf(buildProblem)(`packaging: .deb and install.sh${why(buildProblem)
       "/usr/share/man/man1/edge-agent.1.gz",
       "/usr/share/man/man1/edge-agent-status.1.gz",
       "/usr/share/man/man1/edge-publish-rollout.1.gz",
+      "/usr/share/man/man1/edge-publish-dashboard.1.gz",
+      // The fleet dashboard's page and the chart library it serves (no CDN).
+      "/opt/edgepull/dist/publisher/dashboard/static/index.html",
+      "/opt/edgepull/dist/publisher/dashboard/static/dashboard.js",
+      "/opt/edgepull/node_modules/uplot/dist/uPlot.iife.min.js",
+      "/opt/edgepull/node_modules/uplot/dist/uPlot.min.css",
       "/usr/share/bash-completion/completions/edge-agent",
       "/usr/share/bash-completion/completions/edge-publish",
       "/usr/share/zsh/vendor-completions/_edge-agent",
@@ -113,7 +119,7 @@ describe.skipIf(buildProblem)(`packaging: .deb and install.sh${why(buildProblem)
       has(p);
     expect(entries.get("/opt/edgepull/dist/agent/main.js")).toMatch(/^-rwxr-xr-x root\/root /);
     const paths = [...entries.keys()];
-    for (const dev of ["typescript", "vitest", "@biomejs", "aedes"])
+    for (const dev of ["typescript", "vitest", "@biomejs", "aedes", "playwright-core"])
       expect(paths.filter((p) => p.includes(`/node_modules/${dev}/`))).toEqual([]);
     expect(paths.filter((p) => /^\/opt\/edgepull\/(packaging|dist\/(test|bench|demo))\//.test(p))).toEqual([]);
     expect(lines.filter((l) => !/ root\/root /.test(l))).toEqual([]);

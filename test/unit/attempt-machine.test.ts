@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type Effect, type StepEvent, transition } from "../../agent/update/attempt-machine.js";
 import type { AttemptFacts, StepPhase } from "../../agent/update/attempt-state.js";
 import type { Delivery } from "../../agent/update/delivery.js";
+import type { MachineOptions } from "../../agent/update/machine.js";
 import type { StepExecutors } from "../../agent/update/steps/step.js";
 import { EdgeError } from "../../shared/errors.js";
 import type { DeltaRef } from "../../shared/manifest.js";
@@ -18,7 +19,7 @@ const ATTEMPT: AttemptFacts = {
 const OFFER: DeltaRef = { from: "1.0.0", url: "d", size: 10, sha256: "0".repeat(64) };
 const DELTA: Delivery = { kind: "delta", reason: "delta-offered", offer: OFFER };
 const BUNDLE: Delivery = { kind: "bundle", reason: "no-delta-offered" };
-const OPTS = { probationSeconds: 10, hasWindows: false };
+const OPTS: MachineOptions = { probationSeconds: 10, hasWindows: false };
 const boom = new EdgeError("DOWNLOAD_FAILED", "boom");
 
 function run(phase: StepPhase, event: StepEvent, opts = OPTS) {
@@ -87,6 +88,32 @@ describe("the attempt's transition", () => {
       effects: [
         "record-error:DOWNLOAD_FAILED",
         "log:attempt phase failed",
+        "clean-staging",
+        "finish:failed",
+        "log:attempt ended",
+        "prune",
+      ],
+    });
+  });
+
+  it("with a validate command, staging leads to validating, and validating to the swap (or the window)", () => {
+    const validates = { ...OPTS, validates: true };
+    expect(run({ step: "stage-bundle", delivery: BUNDLE }, { type: "done" }, validates).next).toEqual({ step: "validate" });
+    expect(run({ step: "validate" }, { type: "done" }, validates)).toEqual({
+      next: { step: "activate" },
+      effects: ["phase-done:validating"],
+    });
+    expect(run({ step: "validate" }, { type: "done" }, { ...validates, hasWindows: true }).next.step).toBe("wait-window");
+  });
+
+  it("a failed validation ends the attempt before the swap and discards the staged version", () => {
+    const error = new EdgeError("VALIDATION_FAILED", "validator failed: exit code 1");
+    expect(run({ step: "validate" }, { type: "failed", error }, { ...OPTS, validates: true })).toEqual({
+      next: { step: "ended", result: "failed" },
+      effects: [
+        "record-error:VALIDATION_FAILED",
+        "log:attempt phase failed",
+        "discard-version",
         "clean-staging",
         "finish:failed",
         "log:attempt ended",

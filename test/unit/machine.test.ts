@@ -25,6 +25,13 @@ describe("transition", () => {
     expect(transition(phase, "failed", opts)).toBe(next);
   });
 
+  it("with a validate command, validating comes after staging and before the window or the swap; it fails like staging", () => {
+    expect(transition("staging", "ok", { probationSeconds: 0, validates: true })).toBe("validating");
+    expect(transition("validating", "ok", { probationSeconds: 0, validates: true })).toBe("activating");
+    expect(transition("validating", "ok", { probationSeconds: 0, validates: true, hasWindows: true })).toBe("waiting");
+    expect(transition("validating", "failed", { probationSeconds: 0, validates: true })).toBe("failed");
+  });
+
   it("skips probation when it is zero seconds", () => {
     expect(transition("starting", "ok", { probationSeconds: 0 })).toBe("succeeded");
   });
@@ -35,6 +42,7 @@ describe("resumePhase", () => {
   it.each([
     ["downloading", "1.0.0", "downloading"],
     ["staging", "1.0.0", "staging"],
+    ["validating", "1.0.0", "validating"],
     ["activating", "1.0.0", "activating"],
     ["activating", "2.0.0", "activating"],
     ["starting", "2.0.0", "starting"],

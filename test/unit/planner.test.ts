@@ -23,6 +23,11 @@ describe("planUpdate", () => {
     ["the version already downloading", { running: { toVersion: "2.0.0", pastActivation: false } }, "busy"],
     ["a newer version while another downloads", { running: { toVersion: "1.5.0", pastActivation: false } }, "install"],
     ["a newer version while another is under health check", { running: { toVersion: "1.5.0", pastActivation: true } }, "busy"],
+    [
+      "a denied version while another is under health check",
+      { denied, running: { toVersion: "1.5.0", pastActivation: true } },
+      "denied",
+    ],
     ["first install", { activeVersion: undefined }, "install"],
   ])("%s", (_name, patch, expected) => {
     const d = planUpdate({ ...base, ...patch });

@@ -187,4 +187,14 @@ describe("decideCheck with withdrawals", () => {
     const denied: DeniedRow = { version: "1.0.0", releaseDigest: null, errorCode: "HEALTH_FAILED", reason: "x", deniedAt: "" };
     expect(summary(decideCheck({ ...input("1.0.0", "1.1.0", list()), denied }))).toEqual(["denied", "1.1.0"]);
   });
+
+  it("a deny-listed target is reported as denied, not as waiting behind a hold or a paused rollout", () => {
+    const denied: DeniedRow = { version: "1.2.0", releaseDigest: null, errorCode: "HEALTH_TIMEOUT", reason: "x", deniedAt: "" };
+    const held = { ...input("1.2.0", "1.1.0", undefined), operatorHold: { reason: "servicing" }, denied };
+    expect(summary(decideCheck(held))).toEqual(["denied", null]);
+    const paused = { ...input("1.2.0", "1.1.0", undefined, { percent: 0, paused: true }), denied };
+    expect(summary(decideCheck(paused))).toEqual(["denied", null]);
+    // Not deny-listed: the hold is what holds it.
+    expect(summary(decideCheck({ ...held, denied: undefined }))).toEqual(["held", null]);
+  });
 });

@@ -6,6 +6,7 @@ import { restart } from "./restart.js";
 import { rollBack } from "./roll-back.js";
 import { stageBundle } from "./stage-bundle.js";
 import type { StepExecutors } from "./step.js";
+import { validate } from "./validate.js";
 import { waitWindow } from "./wait-window.js";
 
 /** The executor of every step, by name (typed over the phase union: a missing one is a compile error). */
@@ -13,6 +14,7 @@ export const STEPS: StepExecutors = {
   download,
   "stage-bundle": stageBundle,
   "rebuild-from-delta": rebuildFromDelta,
+  validate,
   "wait-window": waitWindow,
   activate,
   restart,

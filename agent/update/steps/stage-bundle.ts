@@ -1,6 +1,7 @@
 import { rm } from "node:fs/promises";
 import { bundleFilePath } from "../../install/layout.js";
 import { freshStagingDir } from "../../install/staging.js";
+import { componentLogger } from "../../logging.js";
 import { exists, fetchBundle } from "../artifacts.js";
 import { recordStaged } from "../record-staged.js";
 import { DONE, payloadBytes, requireRelease, type StepExecutor } from "./step.js";
@@ -24,7 +25,7 @@ export const stageBundle: StepExecutor<"stage-bundle"> = async ({ delivery }, ct
     bundlePath: bundle,
     destDir: dest,
     expected: { name: release.name, version: release.version, files: release.files },
-    logger: logger.child({ component: "extract" }),
+    logger: componentLogger(logger, "extract"),
     signal: ctx.signal,
     onProgress: (bytes) => {
       if (bytes * 2 >= total) ports.fault("mid:staging");
