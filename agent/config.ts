@@ -5,7 +5,7 @@ import type { DownloadPolicy } from "../shared/url-policy.js";
 import { AGENT_CONFIG_SCHEMA, type ConfigFile } from "./config/schema.js";
 import { parseDocument } from "./config/schema-kit.js";
 
-export const DEFAULT_CONFIG_PATH = "/etc/edgepull/agent.json";
+export { DEFAULT_CONFIG_PATH } from "./config/default-path.js";
 
 export type AgentConfig = ConfigFile & {
   /** The file it was read from, absolute. */

@@ -1,22 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
-import { completionCommand } from "../shared/cli-completion.js";
 import { readInvocation, reportFailure } from "../shared/cli-options.js";
 import { EdgeError } from "../shared/errors.js";
-import { allowCommand } from "./cli/allow.js";
-import { checkCommand } from "./cli/check.js";
-import { configCommand } from "./cli/config-check.js";
 import type { CliContext } from "./cli/context.js";
-import { historyCommand } from "./cli/history.js";
-import { holdCommand } from "./cli/hold.js";
-import { installCommand } from "./cli/install.js";
-import { rollbackCommand } from "./cli/rollback.js";
-import { runDaemon } from "./cli/run.js";
 import { AGENT_CLI } from "./cli/spec.js";
-import { statusCommand } from "./cli/status.js";
-import { verifyCommand } from "./cli/verify.js";
-import { DEFAULT_CONFIG_PATH, loadConfig } from "./config.js";
-import { createRootLogger } from "./logging.js";
+import { DEFAULT_CONFIG_PATH } from "./config/default-path.js";
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -34,9 +22,19 @@ async function main(argv: string[]): Promise<number> {
   const json = values.json === true;
   const out = (text: string) => process.stdout.write(text);
   // Checks the file only: it must answer even for a config the other commands refuse.
-  if (command === "config") return configCommand({ configPath, json, positionals, out });
-  if (command === "completion") return completionCommand(AGENT_CLI, positionals, out);
+  // Each command's modules load only when it runs: --version, --help and status start without the daemon's
+  // libraries, and the daemon without the one-shot commands'.
+  if (command === "config") {
+    const { configCommand } = await import("./cli/config-check.js");
+    return configCommand({ configPath, json, positionals, out });
+  }
+  if (command === "completion") {
+    const { completionCommand } = await import("../shared/cli-completion.js");
+    return completionCommand(AGENT_CLI, positionals, out);
+  }
 
+  const { loadConfig } = await import("./config.js");
+  const { createRootLogger } = await import("./logging.js");
   const config = await loadConfig(configPath);
   const daemon = command === "run";
   // The daemon logs JSON to stdout for journald; one-shot commands keep stdout for their answer.
@@ -69,26 +67,27 @@ async function main(argv: string[]): Promise<number> {
         process.once("SIGTERM", () => resolve());
         process.once("SIGINT", () => resolve());
       });
+      const { runDaemon } = await import("./cli/run.js");
       return runDaemon(ctx, stop);
     }
     case "status":
-      return statusCommand(ctx);
+      return (await import("./cli/status.js")).statusCommand(ctx);
     case "history":
-      return historyCommand(ctx);
+      return (await import("./cli/history.js")).historyCommand(ctx);
     case "verify":
-      return verifyCommand(ctx);
+      return (await import("./cli/verify.js")).verifyCommand(ctx);
     case "check":
-      return checkCommand(ctx);
+      return (await import("./cli/check.js")).checkCommand(ctx);
     case "rollback":
-      return rollbackCommand(ctx);
+      return (await import("./cli/rollback.js")).rollbackCommand(ctx);
     case "allow":
-      return allowCommand(ctx);
+      return (await import("./cli/allow.js")).allowCommand(ctx);
     case "install":
-      return installCommand(ctx);
+      return (await import("./cli/install.js")).installCommand(ctx);
     case "hold":
-      return holdCommand(ctx, true);
+      return (await import("./cli/hold.js")).holdCommand(ctx, true);
     case "release-hold":
-      return holdCommand(ctx, false);
+      return (await import("./cli/hold.js")).holdCommand(ctx, false);
     default:
       throw new EdgeError("USAGE", `unknown command "${command}"`);
   }

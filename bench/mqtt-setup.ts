@@ -162,8 +162,9 @@ export interface BenchAgent {
 
 const KEEP_COMPLAINTS = 5;
 
-export function startBenchAgent(configPath: string): BenchAgent {
-  const child = spawn(process.execPath, [AGENT_BIN, "run", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] });
+/** `bin`: another build's agent/main.js, for a before-and-after run side by side. */
+export function startBenchAgent(configPath: string, bin: string = AGENT_BIN): BenchAgent {
+  const child = spawn(process.execPath, [bin, "run", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] });
   const agent: BenchAgent = {
     child,
     pid: child.pid as number,

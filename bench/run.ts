@@ -1,11 +1,14 @@
 import { parseArgs } from "node:util";
+import { benchCliStart } from "./cli-start.js";
 import { type BenchResult, report } from "./common.js";
 import { benchDelta } from "./delta.js";
 import { benchFleet } from "./fleet.js";
 import { benchFleetScale } from "./fleet-scale.js";
 import { benchIdleMqtt } from "./idle-mqtt.js";
 import { benchIdleRss } from "./idle-rss.js";
+import { benchIdleSide } from "./idle-side.js";
 import { benchInstall } from "./install-throughput.js";
+import { benchModuleCost } from "./module-cost.js";
 import { benchRollbackTime } from "./rollback-time.js";
 import { benchSoak, SOAK_IDLE_SECONDS } from "./soak-report.js";
 
@@ -19,6 +22,9 @@ import { benchSoak, SOAK_IDLE_SECONDS } from "./soak-report.js";
  * zstd --patch-from, xdelta3 and bspatch on generated model pairs; about half an hour at the default sizes),
  * `--only soak [--cycles N] [--idle-seconds S]` (one daemon through N update and rollback cycles: RSS and what it is
  * made of, fds, folders, journal, history; then S seconds idle, default 150).
+ * `--only idle-side [--repeats 3] [--settle-seconds 15] [--baseline-dist DIR]` (the idle daemon polling and with MQTT beside bare node, in
+ * one run; with another build's dist/ beside them too), `--only modules` (what each module costs a fresh process),
+ * `--only cli-start [--baseline-dist DIR]` (edge-agent --version and status --json, start to exit, median of 10).
  */
 const { values } = parseArgs({
   options: {
@@ -36,6 +42,9 @@ const { values } = parseArgs({
     "xdelta-cap-seconds": { type: "string", default: "900" },
     cycles: { type: "string", default: "1000" },
     "idle-seconds": { type: "string", default: String(SOAK_IDLE_SECONDS) },
+    repeats: { type: "string", default: "3" },
+    "settle-seconds": { type: "string", default: "15" },
+    "baseline-dist": { type: "string" },
   },
 });
 const only = new Set((values.only ?? "").split(","));
@@ -91,5 +100,23 @@ if (only.has("soak")) {
     `soak: ${values.cycles} update and rollback cycles on one daemon (about 0.6 s each), then ${values["idle-seconds"]} s idle...`,
   );
   results.push(await benchSoak(Number(values.cycles), progress, Number(values["idle-seconds"])));
+}
+if (only.has("idle-side")) {
+  progress(`idle RSS side by side, ${values.repeats} runs (about a minute each)...`);
+  results.push(
+    await benchIdleSide(
+      Number(values.repeats),
+      { baselineDist: values["baseline-dist"], settleSeconds: Number(values["settle-seconds"]) },
+      progress,
+    ),
+  );
+}
+if (only.has("modules")) {
+  progress("what each module costs at load (five fresh processes per module)...");
+  results.push(await benchModuleCost());
+}
+if (only.has("cli-start")) {
+  progress("edge-agent start to exit (10 runs each)...");
+  results.push(await benchCliStart(10, values["baseline-dist"]));
 }
 report(results, values.json ?? false);

@@ -1,7 +1,7 @@
-import semver from "semver";
 import { EdgeError } from "./errors.js";
 import { strictJsonProblem } from "./json-strict.js";
 import { unsafePathReason } from "./safe-path.js";
+import { isExactSemanticVersion } from "./semantic-version.js";
 import type { SignedEnvelope } from "./signature.js";
 
 /**
@@ -100,7 +100,7 @@ export function nameProblem(name: unknown, what = "name"): string | undefined {
 }
 
 export function versionProblem(version: unknown): string | undefined {
-  if (typeof version !== "string" || semver.valid(version) !== version) {
+  if (typeof version !== "string" || !isExactSemanticVersion(version)) {
     return `version ${JSON.stringify(version)} is not a semantic version (for example 1.4.0 or 2.0.0-rc.1)`;
   }
   if (version.length > 64) return "version is longer than 64 characters";

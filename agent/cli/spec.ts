@@ -1,5 +1,5 @@
 import type { CliSpec, OptionTable } from "../../shared/cli-options.js";
-import { DEFAULT_CONFIG_PATH } from "../config.js";
+import { DEFAULT_CONFIG_PATH } from "../config/default-path.js";
 
 /** What `edge-agent` accepts: commands, their own options and help texts. No side effects here. */
 

@@ -2,7 +2,6 @@ import { readdir, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { verifyPayloadText } from "../../shared/bundle-reader/bundle-manifest.js";
-import { readManifestEntry } from "../../shared/bundle-reader/manifest-entry.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { sha256Hex, sha256Stream } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
@@ -78,6 +77,8 @@ export async function verifySideload(
 ): Promise<VerifiedSideload> {
   const file = await openRegularFile(bundlePath, "USAGE");
   try {
+    // Loaded here, not at start: tar-stream stays out of the daemon until a bundle is sideloaded.
+    const { readManifestEntry } = await import("../../shared/bundle-reader/manifest-entry.js");
     const payloadText = await readManifestEntry(readChunks(file), bundlePath);
     const payload = verifyPayloadText(payloadText, trustedKeys).manifest;
     if (payload.name !== expectedName) {

@@ -1,7 +1,6 @@
 import { mkdir, rm } from "node:fs/promises";
 import { EdgeError } from "../../../shared/errors.js";
 import type { DeltaRef, ReleaseManifest } from "../../../shared/manifest.js";
-import { applyDelta } from "../../delta/apply-delta.js";
 import { deltaFilePath, versionDir } from "../../install/layout.js";
 import { freshStagingDir } from "../../install/staging.js";
 import { exists, fetchDelta } from "../artifacts.js";
@@ -40,6 +39,8 @@ async function rebuild(ctx: StepContext, release: ReleaseManifest, offer: DeltaR
   const started = ports.clock.now().getTime();
   try {
     await mkdir(dest, { recursive: true });
+    // Loaded here, not at start: the delta code and bsdiff-node stay out of a daemon until it applies a delta.
+    const { applyDelta } = await import("../../delta/apply-delta.js");
     await applyDelta({
       deltaPath: deltaFile,
       baseDir: versionDir(layout, offer.from),

@@ -1,5 +1,4 @@
 import { rm } from "node:fs/promises";
-import { extractBundle } from "../../../shared/bundle-reader/extract.js";
 import { bundleFilePath } from "../../install/layout.js";
 import { freshStagingDir } from "../../install/staging.js";
 import { componentLogger } from "../../logging.js";
@@ -20,6 +19,8 @@ export const stageBundle: StepExecutor<"stage-bundle"> = async ({ delivery }, ct
   if (!(await exists(bundle))) await fetchBundle(ctx, release, delivery);
   const dest = await freshStagingDir(layout, release.version, ctx.attempt.id);
   const total = payloadBytes(release);
+  // Loaded here, not at start: tar-stream and the extraction code stay out of an idle daemon until it installs.
+  const { extractBundle } = await import("../../../shared/bundle-reader/extract.js");
   await extractBundle({
     bundlePath: bundle,
     destDir: dest,

@@ -1,0 +1,1 @@
+// Loaded by bench/module-cost.ts as the baseline: the cost of the CommonJS loader itself.
