@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
@@ -162,7 +162,32 @@ export class World {
 
   async close(): Promise<void> {
     await this.device.stopAgents();
+    await this.killLeftService();
     await this.repo.close();
     await rm(this.root, { recursive: true, force: true });
+  }
+
+  /**
+   * A test that ends with its agent killed (kill -9, no restart after) leaves
+   * the supervised service running, as on a device until the next agent start
+   * kills it: here nobody starts one, so the world kills it, and only if the
+   * recorded pid is still this world's service (its folder under our root).
+   */
+  private async killLeftService(): Promise<void> {
+    const recorded = await readFile(join(this.dataDir, "service.pid"), "utf8").catch(() => undefined);
+    let pid: unknown;
+    try {
+      pid = recorded === undefined ? undefined : (JSON.parse(recorded) as { pid?: unknown }).pid;
+    } catch {
+      return;
+    }
+    if (typeof pid !== "number") return;
+    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => "");
+    if (!cwd.startsWith(this.root)) return;
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // gone already
+    }
   }
 }
