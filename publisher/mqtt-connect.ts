@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import { createRequire } from "node:module";
+import type { IClientOptions, MqttClient } from "mqtt";
 import { EdgeError } from "../shared/errors.js";
 import { type MqttSettings, mqttClientOptions, mqttUrlProblem } from "../shared/mqtt-options.js";
 
@@ -22,7 +23,9 @@ export function checkMqttSettings(settings: MqttSettings): IClientOptions {
 export function connectBroker(settings: MqttSettings, opts: { clientIdPrefix: string; timeoutMs?: number }): Promise<MqttClient> {
   const timeoutMs = opts.timeoutMs ?? MQTT_TIMEOUT_MS;
   const options = checkMqttSettings(settings);
-  const client = mqtt.connect(settings.url, {
+  // Loaded here, by the commands that talk to a broker: the others start without mqtt.js.
+  const { connect } = createRequire(import.meta.url)("mqtt") as typeof import("mqtt");
+  const client = connect(settings.url, {
     ...options,
     clientId: `${opts.clientIdPrefix}-${randomBytes(4).toString("hex")}`,
     clean: true,
