@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import TierSequencer from "./test/setup/tier-sequencer.js";
 import type { Tier } from "./test/tiers.js";
 
 /**
@@ -12,16 +13,16 @@ import type { Tier } from "./test/tiers.js";
  * - e2e: the compiled CLIs and the example service as child processes.
  *   integration and e2e refuse to start when dist/ is older than its sources.
  * - packaging: the .deb and install.sh. Its one build of the install tree
- *   starts in the background before the first test of any tier; the tier runs
- *   after the others (groupOrder 1), by when the build has had their time.
+ *   starts in the background before the first test of any tier; its files are
+ *   queued last (test/setup/tier-sequencer.ts), by when the build has had the
+ *   other tiers' time, and run beside their last files.
  */
-const tier = (name: Tier, extra: { globalSetup?: string[]; groupOrder?: number } = {}) => ({
+const tier = (name: Tier, extra: { globalSetup?: string[] } = {}) => ({
   extends: true as const,
   test: {
     name,
     include: [`test/${name}/**/*.test.ts`],
     globalSetup: extra.globalSetup ?? [],
-    sequence: { groupOrder: extra.groupOrder ?? 0 },
   },
 });
 
@@ -33,12 +34,13 @@ export default defineConfig({
     // e2e tests spawn real agents and services; two cores are shared between them.
     pool: "forks",
     maxWorkers: 2,
+    sequence: { sequencer: TierSequencer },
     projects: [
       tier("unit"),
       tier("fuzz"),
       tier("integration", { globalSetup: ["test/setup/fresh-dist.ts"] }),
       tier("e2e", { globalSetup: ["test/setup/fresh-dist.ts"] }),
-      tier("packaging", { globalSetup: ["test/setup/packaging-build.ts"], groupOrder: 1 }),
+      tier("packaging", { globalSetup: ["test/setup/packaging-build.ts"] }),
     ],
   },
 });

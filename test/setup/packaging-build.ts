@@ -13,7 +13,7 @@ import { hasCommand, PACKAGING, type PackagingBuild, packagingBuildProblem, REPO
  * two minutes of the two cores the other tiers are using) and
  * build-deb.sh run once per run, started here in the background: vitest runs
  * this before the first test of any tier, and the packaging tier runs last
- * (sequence.groupOrder), so the build overlaps the other tiers instead of
+ * (queued last: tier-sequencer.ts), so the build overlaps the other tiers instead of
  * holding a worker. Packaging tests wait for the result file
  * (sharedPackagingBuild); teardown stops a build still running and deletes it.
  */
