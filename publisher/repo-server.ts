@@ -107,7 +107,7 @@ async function serve(repoDir: string, req: IncomingMessage, res: ServerResponse)
 }
 
 /** A port another program holds is the operator's to sort out, not a bug: PORT_IN_USE names it. */
-function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+export function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
   if (err.code === "EADDRINUSE") {
     return new EdgeError(
       "PORT_IN_USE",

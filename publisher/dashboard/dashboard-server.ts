@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { EdgeError } from "../../shared/errors.js";
+import { listenError } from "../repo-server.js";
 import { checkAuth } from "./dashboard-auth.js";
 import { type DashboardListen, isLoopbackHost } from "./dashboard-options.js";
 import type { DashboardState } from "./dashboard-state.js";
@@ -108,13 +109,13 @@ export async function startDashboardServer(opts: {
   };
   const server: Server = createServer(handle);
   await new Promise<void>((resolve, reject) => {
+    // As `serve` says it: a port another program holds is PORT_IN_USE; another listen failure (an address
+    // this machine does not have) is the option's fault.
     server.once("error", (err: NodeJS.ErrnoException) =>
       reject(
-        new EdgeError(
-          "USAGE",
-          `cannot listen on ${listen.host}:${listen.port}: ${err.code === "EADDRINUSE" ? "the port is in use" : err.message}`,
-          { cause: err },
-        ),
+        err.code === "EADDRINUSE"
+          ? listenError(err, listen.host, listen.port)
+          : new EdgeError("USAGE", `cannot listen on ${listen.host}:${listen.port}: ${err.message}`, { cause: err }),
       ),
     );
     server.listen(listen.port, listen.host, () => resolve());

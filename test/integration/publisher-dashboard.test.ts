@@ -320,11 +320,11 @@ describe("edge-publish dashboard (built CLI)", () => {
     expect(noBroker.stderr).toContain("MQTT_ERROR");
   });
 
-  it("refuses a port already in use with USAGE, naming it", async () => {
+  it("refuses a port already in use with PORT_IN_USE (exit 1), naming it, as serve does", async () => {
     const taken = await dashboard();
     const r = await cli("--mqtt", broker.url, "--repo", publisher.repoDir, "--port", String(taken.port));
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`cannot listen on 127.0.0.1:${taken.port}: the port is in use`);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^edge-publish: PORT_IN_USE: port ${taken.port} on 127\\.0\\.0\\.1 is already in use`));
   });
 
   it("serves until SIGTERM and prints its URL (--json)", async () => {
