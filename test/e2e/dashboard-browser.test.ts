@@ -217,4 +217,41 @@ describe.skipIf(chromiumMissing)(`the fleet dashboard in headless Chromium${chro
       expect(await guarded.stop()).toBe(0);
     }
   });
+
+  it("with --basic-auth, the browser is asked for the password; given it, the page and its live stream work", async () => {
+    const password = randomBytes(9).toString("hex");
+    const guarded = await startDashboardProcess([
+      "--mqtt",
+      broker.url,
+      "--repo",
+      publisher.repoDir,
+      "--basic-auth",
+      `ops:${password}`,
+    ]);
+    // A browser of its own: credentials belong to a context, and the shared one has none.
+    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+    try {
+      // Without credentials the answer is a Basic challenge; a browser with none to give gives up on the page.
+      const without = await browser.newContext();
+      const challenge = await without.request.get(guarded.url);
+      expect(challenge.status()).toBe(401);
+      expect(challenge.headers()["www-authenticate"]).toMatch(/^Basic /);
+      await expect((await without.newPage()).goto(guarded.url)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
+      // A wrong password is answered 401 again, and the page never loads.
+      const wrong = await browser.newContext({ httpCredentials: { username: "ops", password: "wrong" } });
+      const wrongPage = await wrong.newPage();
+      expect((await wrongPage.goto(guarded.url))?.status()).toBe(401);
+      expect(await wrongPage.locator("#devices").count()).toBe(0);
+      const right = await browser.newContext({ httpCredentials: { username: "ops", password } });
+      const authed = await right.newPage();
+      expect((await authed.goto(guarded.url))?.status()).toBe(200);
+      await expect.poll(() => authed.locator("#connection").textContent(), { timeout: 10_000 }).toBe("live");
+      await expect
+        .poll(() => authed.locator(`#devices tbody tr[data-device-id$="-${t}"]`).count(), { timeout: 10_000 })
+        .toBe(FLEET_SIZE + 1);
+    } finally {
+      await browser.close();
+      expect(await guarded.stop()).toBe(0);
+    }
+  });
 });
