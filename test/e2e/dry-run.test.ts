@@ -4,9 +4,11 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { afterEach, describe, expect, it } from "vitest";
 import { bundlePath } from "../../shared/repo-layout.js";
 import { flipBitNearEnd } from "../helpers/bit-rot.js";
+import { SchemaValidator } from "../helpers/json-schema.js";
 import { treeListing } from "../helpers/tree-hash.js";
 import { World } from "../helpers/world.js";
 
+const schemas = new SchemaValidator();
 let world: World | undefined;
 afterEach(async () => {
   await world?.close();
@@ -53,6 +55,7 @@ describe("dry runs", () => {
       staging: { ok: true, steps: ["download", "stage-bundle"] },
     });
     expect(report.staging.bytesDownloaded).toBeGreaterThan(0);
+    expect(schemas.validate("agent-dry-run.json", report), check.stdout).toEqual([]);
     expect(report.wouldDo).toMatch(/point current at 1\.1\.0 \(from 1\.0\.0\)/);
     // --json: stderr has no progress lines either (a pipe is not a terminal).
     expect(check.stderr).not.toMatch(/MiB\/s/);
@@ -79,6 +82,12 @@ describe("dry runs", () => {
     expect(badReport).toMatchObject({ ok: false, dryRun: true, version: "2.1.0", staging: { ok: false } });
     expect(badReport.staging.error.code).toMatch(/^(DIGEST_MISMATCH|BUNDLE_CORRUPT)$/);
     expect(badReport.wouldDo).toMatch(/^nothing: staging 2\.1\.0 would fail/);
+    expect(schemas.validate("agent-dry-run.json", badReport), bad.stdout).toEqual([]);
+    // The same for a sideload that would go ahead.
+    const goodJson = await w.cli(["install", valid, "--dry-run", "--json"]);
+    expect(goodJson.code, goodJson.stderr).toBe(0);
+    expect(schemas.validate("agent-dry-run.json", JSON.parse(goodJson.stdout)), goodJson.stdout).toEqual([]);
+    expect(await treeListing(w.dataDir)).toEqual(before);
     expect(await treeListing(w.dataDir)).toEqual(before);
 
     // Corrupt early: refused before anything is staged, with the same error a real install gives.
