@@ -2,7 +2,10 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { SchemaValidator } from "../helpers/json-schema.js";
 import { AGENT_BIN, PUBLISH_BIN, runNode } from "../helpers/processes.js";
+
+const schemas = new SchemaValidator();
 
 // `edge-agent config check` as a technician (and the .deb's postinst) runs it: the built CLI, a real file.
 
@@ -42,6 +45,7 @@ describe("edge-agent config check", () => {
     const j = await check(path, "--json");
     expect(j.code).toBe(0);
     expect(JSON.parse(j.stdout)).toEqual({ config: path, valid: true, problems: [] });
+    expect(schemas.validate("agent-config-check.json", JSON.parse(j.stdout))).toEqual([]);
   });
 
   it("exits 2 and lists every problem, unknown keys in nested sections included", async () => {
@@ -77,6 +81,7 @@ describe("edge-agent config check", () => {
     const path = await configFile('{\n  "deviceId": "dev-1",\n  "dataDir": "data"\n  "name": "x"\n}\n');
     const r = await check(path, "--json");
     expect(r.code).toBe(2);
+    expect(schemas.validate("agent-config-check.json", JSON.parse(r.stdout))).toEqual([]);
     const problems = (JSON.parse(r.stdout) as { problems: string[] }).problems;
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(new RegExp(`^config ${path} is not valid JSON: line 4, column 3: `));

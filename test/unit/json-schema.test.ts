@@ -60,6 +60,7 @@ describe("the test suite's JSON Schema validator", () => {
     const loaded = loadSchemas();
     expect([...loaded.keys()].sort()).toEqual([
       "agent-check.json",
+      "agent-config-check.json",
       "agent-dry-run.json",
       "agent-history.json",
       "agent-install.json",
