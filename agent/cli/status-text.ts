@@ -67,7 +67,8 @@ export function statusText(s: StatusSnapshot, width?: number): string {
     "Free disk",
     s.disk.availableBytes !== undefined ? `${formatBytes(s.disk.availableBytes)} on ${s.disk.mount}` : `unknown: ${s.disk.error}`,
   );
-  for (const p of s.problems) if (p !== s.problems[0] || !summaryNamesProblem(s)) row("Problem", p);
+  // The summary already gives the first problem when it says DEGRADED.
+  for (const p of summaryNamesProblem(s) ? s.problems.slice(1) : s.problems) row("Problem", p);
   return `${rows.map(([label, value]) => formatRow(label, value, width)).join("\n")}\n`;
 }
 

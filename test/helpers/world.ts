@@ -1,6 +1,8 @@
-import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { silentLogger } from "../../agent/logging.js";
+import { killRecordedProcess } from "../../agent/service/orphan.js";
 import type { StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
 import type { ReleaseManifest } from "../../shared/manifest.js";
 import { releaseManifestPath } from "../../shared/repo-layout.js";
@@ -170,24 +172,10 @@ export class World {
   /**
    * A test that ends with its agent killed (kill -9, no restart after) leaves
    * the supervised service running, as on a device until the next agent start
-   * kills it: here nobody starts one, so the world kills it, and only if the
-   * recorded pid is still this world's service (its folder under our root).
+   * kills it: here nobody starts one, so the world does what that start would,
+   * through the agent's own orphan check (pid and start time must match).
    */
   private async killLeftService(): Promise<void> {
-    const recorded = await readFile(join(this.dataDir, "service.pid"), "utf8").catch(() => undefined);
-    let pid: unknown;
-    try {
-      pid = recorded === undefined ? undefined : (JSON.parse(recorded) as { pid?: unknown }).pid;
-    } catch {
-      return;
-    }
-    if (typeof pid !== "number") return;
-    const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => "");
-    if (!cwd.startsWith(this.root)) return;
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // gone already
-    }
+    await killRecordedProcess(join(this.dataDir, "service.pid"), 2000, silentLogger());
   }
 }
