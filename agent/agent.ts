@@ -9,7 +9,6 @@ import { type Layout, versionDir } from "./install/layout.js";
 import { componentLogger } from "./logging.js";
 import { pollUntilStopped } from "./poll-loop.js";
 import type { ServiceController } from "./service/controller.js";
-import { Supervisor } from "./service/supervisor.js";
 import { verifyPointerText } from "./sources/intake.js";
 import type { KeyRing } from "./sources/key-ring.js";
 import { findBundle, verifySideload } from "./sources/sideload.js";
@@ -98,9 +97,7 @@ export class Agent {
    */
   async beginRecovery(): Promise<{ resumed?: Promise<AttemptRow> }> {
     const { service, logger, updater } = this.graph;
-    if (service instanceof Supervisor && (await service.killOrphan())) {
-      logger.warn("stopped a service left running by a previous agent process");
-    }
+    await service.recoverOrphans?.();
     const plan = await planRecovery(this.layout, this.store, this.config.name, componentLogger(logger, "recovery"));
     const preActivation = plan.resume && !isPastActivation(plan.resume.phase);
     if (plan.active && (!plan.resume || preActivation) && this.config.service.mode === "supervise") {
@@ -274,6 +271,7 @@ export class Agent {
     await this.pollLoop;
     await this.slot.settle();
     if (opts.stopService) await service.stop();
+    await service.close?.();
     db.close();
     await lock.release();
   }

@@ -11,6 +11,16 @@ function packageVersion(): string {
   return pkg.version;
 }
 
+/**
+ * systemd socket activation (sd_listen_fds): the first passed socket is fd 3,
+ * and only when LISTEN_PID names this process (so a child does not take it).
+ */
+function systemdListenFd(env: NodeJS.ProcessEnv): number | undefined {
+  if (env.LISTEN_PID !== String(process.pid)) return undefined;
+  const count = Number(env.LISTEN_FDS);
+  return Number.isInteger(count) && count >= 1 ? 3 : undefined;
+}
+
 async function main(argv: string[]): Promise<number> {
   const invocation = readInvocation(AGENT_CLI, argv, packageVersion);
   if (invocation.kind === "print") {
@@ -40,10 +50,12 @@ async function main(argv: string[]): Promise<number> {
   // The daemon logs JSON to stdout for journald; one-shot commands keep stdout for their answer.
   const logger = daemon ? createRootLogger(config.logLevel, 1) : createRootLogger(values.verbose ? "info" : "warn", 2);
   const faultPoint = process.env.EDGEPULL_FAULT;
+  const listenFd = daemon ? systemdListenFd(process.env) : undefined;
   const ctx: CliContext = {
     agentVersion: packageVersion(),
     agentOptions: {
       serviceOutput: daemon ? "stdout" : "stderr",
+      ...(listenFd !== undefined ? { listenFd } : {}),
       fault: faultPoint
         ? (point) => {
             if (point !== faultPoint) return;

@@ -49,6 +49,7 @@ export type JournalStore = Pick<
   | "setDelivery"
   | "setDeltaFallback"
   | "setBytesSaved"
+  | "setHandover"
   | "finishAttempt"
   | "getAttempt"
   | "recordVersion"

@@ -34,4 +34,11 @@ export interface AttemptJson {
   /** Why an offered delta was not used: the bundle came instead. */
   deltaFallback: { code: ErrorCode; message: string } | null;
   bytesSaved: number;
+  /**
+   * Hand-over mode: how the new version took over. `switched`: started beside the serving one,
+   * took requests from the next one on; `skipped`: memory was short (`reason`), restarted in place
+   * with 503 + Retry-After while loading; `cold`: nothing served before; `kept`: it already served.
+   * null in restart mode.
+   */
+  handover: { outcome: string; reason: "MEMORY_LOW" | "MEMORY_PRESSURE" | null; detail: string | null } | null;
 }

@@ -3,6 +3,7 @@ import { mqttUrlProblem } from "../../shared/mqtt-options.js";
 import { normalizeOrigin, originProblem } from "../../shared/url-policy.js";
 import { DAYS, parseClock } from "./clock.js";
 import { duplicateGateNames, gatesField } from "./gates-schema.js";
+import { handoverSection } from "./handover-schema.js";
 import {
   bool,
   choice,
@@ -114,8 +115,21 @@ const service = requiredSection(
       max: 3600,
       doc: "the restart command must finish within this (command mode)",
     }),
+    strategy: choice(["restart", "handover"], {
+      default: "restart",
+      doc: '`restart`: an update stops the serving version and starts the new one (no answers while it loads). `handover` (supervise mode): the new version starts beside the serving one behind the agent\'s proxy on `service.handover.port` and takes over between two requests once ready (see "Hand-over")',
+    }),
+    handover: handoverSection,
   },
   "an object with mode and command",
+  {
+    check: (s, at) => {
+      if (s.strategy !== "handover") return [];
+      if (s.mode !== "supervise")
+        return [`${at}.strategy "handover" needs ${at}.mode "supervise" (the agent runs each version itself)`];
+      return s.handover ? [] : [`${at}.strategy "handover" needs a ${at}.handover section with the public port`];
+    },
+  },
 );
 
 const health = requiredSection(
@@ -323,7 +337,23 @@ export const AGENT_CONFIG_SCHEMA = section(
     logLevel: choice(LOG_LEVELS, { default: "info", doc: "pino level for the daemon" }),
   },
   // Editors' schema link and a free-text note: accepted and ignored.
-  { ignore: ["$schema", "comment"] },
+  { ignore: ["$schema", "comment"], check: (c) => healthThroughProxy(c.service, c.health.url) },
 );
+
+/** With a hand-over proxy, readiness and probation are judged through it: the URL must name its port. */
+function healthThroughProxy(service: { strategy: string; handover?: { port: number } | undefined }, url: string): string[] {
+  if (service.strategy !== "handover" || !service.handover || service.handover.port === 0) return [];
+  let port: string;
+  try {
+    const parsed = new URL(url);
+    port = parsed.port || (parsed.protocol === "https:" ? "443" : "80");
+  } catch {
+    return [];
+  }
+  const wanted = String(service.handover.port);
+  return port === wanted
+    ? []
+    : [`health.url must name the hand-over proxy's port ${wanted} (service.handover.port), not ${port}`];
+}
 
 export type ConfigFile = Infer<typeof AGENT_CONFIG_SCHEMA>;

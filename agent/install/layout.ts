@@ -9,6 +9,7 @@ import { join } from "node:path";
  *   current -> versions/<v>    the active version (relative link)
  *   state.db                   the journal (SQLite)
  *   agent.lock, agent.sock     who is changing the device, and how to ask it
+ *   instances/                 hand-over mode: each running version's port and pid, and which one serves
  */
 export interface Layout {
   dataDir: string;
@@ -18,6 +19,8 @@ export interface Layout {
   currentLink: string;
   dbPath: string;
   servicePidFile: string;
+  /** Hand-over mode: one record per version's process, and which one serves (service/instance-records.ts). */
+  instancesDir: string;
   controlSocket: string;
   lockFile: string;
 }
@@ -31,6 +34,7 @@ export function layoutFor(dataDir: string): Layout {
     currentLink: join(dataDir, "current"),
     dbPath: join(dataDir, "state.db"),
     servicePidFile: join(dataDir, "service.pid"),
+    instancesDir: join(dataDir, "instances"),
     controlSocket: join(dataDir, "agent.sock"),
     lockFile: join(dataDir, "agent.lock"),
   };

@@ -64,9 +64,14 @@ export class ReverseProxy {
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
+    return this.listenOn({ port, host });
+  }
+
+  /** On a port, or on a listening socket inherited as a file descriptor (systemd socket activation). */
+  listenOn(target: { port: number; host: string } | { fd: number }): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
-      this.server.listen(port, host, () => {
+      this.server.listen(target, () => {
         this.server.off("error", reject);
         resolve(this.server.address() as AddressInfo);
       });
@@ -85,6 +90,15 @@ export class ReverseProxy {
     this.current = slot;
     this.loading = undefined;
     this.opts.onEvent?.("backend set", { backend, before });
+    this.retireIdle();
+  }
+
+  /** From the next request on, nothing serves: 503 "no version is serving" (a first install rolled back). */
+  clearBackend(): void {
+    const before = this.current?.key;
+    this.current = undefined;
+    this.loading = undefined;
+    this.opts.onEvent?.("backend cleared", { before });
     this.retireIdle();
   }
 

@@ -17,11 +17,32 @@ export interface ServiceDescription {
   /** supervise: respawns after unexpected exits; command: restart commands that succeeded. */
   restarts: number;
   lastExit?: ServiceExit;
+  handover?: HandoverDescription;
+}
+
+/**
+ * What a hand-over controller did on restart() (restart mode returns nothing):
+ * `switched` the new version started beside the serving one and took over between requests;
+ * `switched-back` a version still running as standby took requests back (a rollback in probation);
+ * `kept` that version already served; `skipped` memory was short, so it restarted in place with
+ * 503 + Retry-After while loading; `cold` nothing served before (the same 503s while loading).
+ */
+export type RestartOutcome =
+  | { handover: "switched" | "switched-back"; from: string }
+  | { handover: "kept" | "cold" }
+  | { handover: "skipped"; reason: "MEMORY_LOW" | "MEMORY_PRESSURE"; detail: string };
+
+export interface HandoverDescription {
+  /** The public port's listener, and whether systemd handed it over. */
+  listen: string;
+  serving?: { version: string; port: number; pid?: number };
+  /** Previous versions still running until their drain (after probation). */
+  standby: { version: string; port: number }[];
 }
 
 export interface ServiceController {
   /** (Re)starts the service on the given version folder (absolute, already resolved: versions/<v>). RESTART_FAILED on failure. */
-  restart(modelDir: string): Promise<void>;
+  restart(modelDir: string, opts?: { signal?: AbortSignal }): Promise<RestartOutcome | undefined>;
   /** Stops the service if this agent runs it (supervise mode); no-op in command mode. */
   stop(): Promise<void>;
   /**
@@ -30,4 +51,14 @@ export interface ServiceController {
    */
   crashSignal(): AbortSignal;
   describe(): ServiceDescription;
+  /**
+   * At start, before recovery: deals with what a previous agent process left
+   * running (supervise: stops it; hand-over: keeps serving through it until a
+   * version of its own takes over). True if something was found.
+   */
+  recoverOrphans?(): Promise<boolean>;
+  /** After a commit: previous versions still running (hand-over standby) drain and stop. */
+  settle?(): Promise<void>;
+  /** The agent is exiting: listeners it holds close (after stop()). */
+  close?(): Promise<void>;
 }

@@ -33,7 +33,7 @@ export class RestartCommand implements ServiceController {
     this.timeoutMs = opts.timeoutMs;
   }
 
-  async restart(modelDir: string): Promise<void> {
+  async restart(modelDir: string): Promise<undefined> {
     const { command, cwd, logger } = this.opts;
     const [program, ...args] = command;
     if (!program) throw new EdgeError("RESTART_FAILED", "service.command is empty: nothing to run");
@@ -60,6 +60,7 @@ export class RestartCommand implements ServiceController {
     }
     this.succeeded++;
     logger.info({ command, modelDir, tookMs, stdout: lastLines(result.stdout) || undefined }, "restart command succeeded");
+    return undefined;
   }
 
   async stop(): Promise<void> {}

@@ -74,7 +74,7 @@ export class Supervisor implements ServiceController {
     this.stableAfterMs = opts.stableAfterMs ?? 60_000;
   }
 
-  restart(modelDir: string): Promise<void> {
+  restart(modelDir: string): Promise<undefined> {
     return this.serial(async () => {
       this.generation++;
       this.clearRespawn();
@@ -83,6 +83,7 @@ export class Supervisor implements ServiceController {
       this.modelDir = modelDir;
       this.failures = 0;
       await this.spawnRun(modelDir);
+      return undefined;
     });
   }
 
@@ -119,6 +120,12 @@ export class Supervisor implements ServiceController {
    */
   killOrphan(): Promise<boolean> {
     return this.serial(() => killRecordedProcess(this.opts.pidFile, this.stopTimeoutMs, this.opts.logger));
+  }
+
+  async recoverOrphans(): Promise<boolean> {
+    const stopped = await this.killOrphan();
+    if (stopped) this.opts.logger.warn("stopped a service left running by a previous agent process");
+    return stopped;
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {

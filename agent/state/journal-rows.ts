@@ -29,9 +29,22 @@ export interface AttemptRow {
   deltaFallbackMessage: string | null;
   /** Bundle size minus delta size, once a delta rebuilt the version. */
   bytesSaved: number;
+  /** Hand-over mode: how the version took over; null in restart mode and before the restart. */
+  handover: HandoverRecord["outcome"] | null;
+  handoverReason: HandoverRecord["reason"];
+  handoverDetail: string | null;
   startedAt: string;
   updatedAt: string;
   finishedAt: string | null;
+}
+
+export const HANDOVER_OUTCOMES = ["switched", "switched-back", "kept", "cold", "skipped"] as const;
+
+export interface HandoverRecord {
+  outcome: (typeof HANDOVER_OUTCOMES)[number];
+  /** Why it restarted in place instead (`skipped`). */
+  reason: "MEMORY_LOW" | "MEMORY_PRESSURE" | null;
+  detail: string | null;
 }
 
 export interface PhaseEntry {
@@ -90,6 +103,9 @@ export function parseAttemptRow(raw: unknown): AttemptRow {
     deltaFallbackCode: r.errorCodeOrNull("deltaFallbackCode"),
     deltaFallbackMessage: r.textOrNull("deltaFallbackMessage"),
     bytesSaved: r.integer("bytesSaved"),
+    handover: r.oneOfOrNull("handover", HANDOVER_OUTCOMES),
+    handoverReason: r.oneOfOrNull("handoverReason", ["MEMORY_LOW", "MEMORY_PRESSURE"]),
+    handoverDetail: r.textOrNull("handoverDetail"),
     startedAt: r.text("startedAt"),
     updatedAt: r.text("updatedAt"),
     finishedAt: r.textOrNull("finishedAt"),

@@ -65,4 +65,11 @@ export const MIGRATIONS: readonly string[] = [
     accepted_at TEXT NOT NULL
   );
   `,
+  // 4: hand-over mode: how the new version took over (service/controller.ts RestartOutcome), and why not beside.
+  `
+  ALTER TABLE attempts ADD COLUMN handover TEXT
+    CHECK (handover IS NULL OR handover IN ('switched', 'switched-back', 'kept', 'cold', 'skipped'));
+  ALTER TABLE attempts ADD COLUMN handover_reason TEXT;
+  ALTER TABLE attempts ADD COLUMN handover_detail TEXT;
+  `,
 ];

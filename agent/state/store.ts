@@ -1,5 +1,6 @@
 import type { ErrorCode } from "../../shared/errors.js";
 import type { Db } from "./db.js";
+import type { HandoverRecord } from "./journal-rows.js";
 import {
   type AttemptRow,
   type DeniedRow,
@@ -22,13 +23,23 @@ import { RowReader } from "./rows.js";
 
 /** Every SQL statement of the agent lives here. */
 
-export type { AttemptKind, AttemptRow, DeniedRow, LastCheck, NewAttempt, PhaseEntry, VersionRow } from "./journal-rows.js";
+export type {
+  AttemptKind,
+  AttemptRow,
+  DeniedRow,
+  HandoverRecord,
+  LastCheck,
+  NewAttempt,
+  PhaseEntry,
+  VersionRow,
+} from "./journal-rows.js";
 
 const ATTEMPT_COLUMNS = `id, kind, source, from_version AS fromVersion, to_version AS toVersion, release_json AS releaseJson,
   release_digest AS releaseDigest, phase, result, error_code AS errorCode, error_message AS errorMessage,
   rollback_error_code AS rollbackErrorCode, rollback_error_message AS rollbackErrorMessage,
   bytes_downloaded AS bytesDownloaded, delivery, delta_from AS deltaFrom, delta_fallback_code AS deltaFallbackCode,
-  delta_fallback_message AS deltaFallbackMessage, bytes_saved AS bytesSaved, started_at AS startedAt, updated_at AS updatedAt, finished_at AS finishedAt`;
+  delta_fallback_message AS deltaFallbackMessage, bytes_saved AS bytesSaved, handover, handover_reason AS handoverReason,
+  handover_detail AS handoverDetail, started_at AS startedAt, updated_at AS updatedAt, finished_at AS finishedAt`;
 
 const DENIED_SELECT =
   "SELECT version, release_digest AS releaseDigest, error_code AS errorCode, reason, denied_at AS deniedAt FROM denied";
@@ -92,6 +103,12 @@ export class StateStore {
         "UPDATE attempts SET delivery = 'bundle', delta_fallback_code = ?, delta_fallback_message = ?, updated_at = ? WHERE id = ?",
       )
       .run(code, message, this.stamp(), id);
+  }
+
+  setHandover(id: number, handover: HandoverRecord): void {
+    this.db
+      .prepare("UPDATE attempts SET handover = ?, handover_reason = ?, handover_detail = ?, updated_at = ? WHERE id = ?")
+      .run(handover.outcome, handover.reason, handover.detail, this.stamp(), id);
   }
 
   setBytesSaved(id: number, bytes: number): void {

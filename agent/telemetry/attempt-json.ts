@@ -24,6 +24,7 @@ export function attemptJson(row: AttemptRow): AttemptJson {
     deltaFrom: row.deltaFrom,
     deltaFallback: row.deltaFallbackCode ? { code: row.deltaFallbackCode, message: row.deltaFallbackMessage ?? "" } : null,
     bytesSaved: row.bytesSaved,
+    handover: row.handover ? { outcome: row.handover, reason: row.handoverReason, detail: row.handoverDetail } : null,
   };
 }
 

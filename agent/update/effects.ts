@@ -34,7 +34,11 @@ const HANDLERS: EffectHandlers = {
     logger.info({ version }, "removed the staged version that failed validation");
   },
   finish: ({ result, rollbackError }, ctx) => ctx.deps.ports.store.finishAttempt(ctx.attempt.id, result, rollbackError),
-  commit: (_effect, ctx) => commit(ctx),
+  commit: async (_effect, ctx) => {
+    commit(ctx);
+    // Hand-over: the version left stayed running through probation for a switch back; now it drains and stops.
+    await ctx.deps.ports.service.settle?.();
+  },
   prune: async (_effect, ctx) => {
     const { layout, ports, config, logger } = ctx.deps;
     const active = await readCurrentVersion(layout);

@@ -31,6 +31,8 @@ export interface AgentOptions {
   onStagingProgress?: (done: number, total: number) => void;
   /** Where a supervised service's output goes (see SupervisorOptions.output). */
   serviceOutput?: "stdout" | "stderr";
+  /** Hand-over mode: the public port's listening socket, inherited from systemd (LISTEN_FDS). */
+  listenFd?: number;
 }
 
 /** The device side's object graph: what the daemon and the one-shot commands run on. */
@@ -65,7 +67,7 @@ export async function wireAgent(config: AgentConfig, logger: Logger, role: strin
     const clock = opts.ports?.clock ?? systemClock;
     const store = new StateStore(db, () => clock.now());
     const { keyRing, withdrawals, checker } = wireSources(config, store, trustedKeys, logger, clock, opts);
-    const service = opts.ports?.service ?? serviceFor(config, layout, logger, opts);
+    const service = opts.ports?.service ?? (await serviceFor(config, layout, logger, opts));
     const shutdown = new AbortController();
     const slot = new AttemptSlot(shutdown.signal, logger);
     const updater = new Updater({
@@ -124,21 +126,47 @@ export function wireSources(
   return { keyRing, withdrawals, checker };
 }
 
-function serviceFor(config: AgentConfig, layout: Layout, logger: Logger, opts: AgentOptions): ServiceController {
-  return config.service.mode === "supervise"
-    ? new Supervisor({
-        command: config.service.command,
-        cwd: config.service.cwd,
-        env: config.service.env,
-        pidFile: layout.servicePidFile,
-        logger: componentLogger(logger, "supervisor"),
-        stopTimeoutMs: config.service.stopTimeoutSeconds * 1000,
-        output: opts.serviceOutput ?? "stdout",
-      })
+async function serviceFor(config: AgentConfig, layout: Layout, logger: Logger, opts: AgentOptions): Promise<ServiceController> {
+  const { service, health } = config;
+  // What every supervised process of the service runs with, one version or several.
+  const supervised = {
+    command: service.command,
+    cwd: service.cwd,
+    env: service.env,
+    stopTimeoutMs: service.stopTimeoutSeconds * 1000,
+    output: opts.serviceOutput ?? "stdout",
+  } as const;
+  if (service.strategy === "handover" && service.handover) {
+    // Loaded only in hand-over mode: restart mode carries no proxy.
+    const { HandoverController } = await import("../service/handover-controller.js");
+    const { handover } = service;
+    const ready = new URL(health.url);
+    return new HandoverController({
+      ...supervised,
+      instancesDir: layout.instancesDir,
+      logger: componentLogger(logger, "handover"),
+      listen: opts.listenFd !== undefined ? { fd: opts.listenFd } : { host: handover.host, port: handover.port },
+      readyPath: `${ready.pathname}${ready.search}`,
+      readyTimeoutMs: health.timeoutSeconds * 1000,
+      readyIntervalMs: health.intervalMs,
+      drainTimeoutMs: handover.drainTimeoutSeconds * 1000,
+      requestTimeoutMs: handover.requestTimeoutSeconds * 1000,
+      retryAfterSeconds: handover.retryAfterSeconds,
+      admission: {
+        factor: handover.memoryFactor,
+        reserveBytes: handover.memoryReserveMiB * 1024 * 1024,
+        maxPressure: handover.maxMemoryPressure,
+      },
+      memory: opts.ports?.memory ?? systemMemory,
+      fault: opts.fault,
+    });
+  }
+  return service.mode === "supervise"
+    ? new Supervisor({ ...supervised, pidFile: layout.servicePidFile, logger: componentLogger(logger, "supervisor") })
     : new RestartCommand({
-        command: config.service.command,
-        cwd: config.service.cwd,
-        timeoutMs: config.service.restartTimeoutSeconds * 1000,
+        command: service.command,
+        cwd: service.cwd,
+        timeoutMs: service.restartTimeoutSeconds * 1000,
         logger: componentLogger(logger, "restart-command"),
       });
 }

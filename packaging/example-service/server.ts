@@ -13,7 +13,8 @@ import { type LoadedModel, loadModel, predict, warmUp } from "./model.js";
  *                  and for good if loading failed (the process stays up, as a broken model would)
  *   POST /predict  {"input": number[]} -> {"version", "label", "scores"}
  *   GET  /metrics  Prometheus text
- * Env: PORT (or --port, default 9208), EDGEPULL_MODEL_DIR, EXAMPLE_LOAD_DELAY_MS (simulates a slow model).
+ * Env: EDGEPULL_PORT (the agent's choice in hand-over mode, before anything else), PORT (or --port,
+ *   default 9208), EDGEPULL_MODEL_DIR, EXAMPLE_LOAD_DELAY_MS (simulates a slow model).
  * Logs one JSON line per event to stdout.
  */
 const HOST = "127.0.0.1";
@@ -30,7 +31,8 @@ function log(level: "info" | "warn" | "error", event: string, fields: Record<str
 function portFrom(argv: string[], env: NodeJS.ProcessEnv): number {
   const i = argv.indexOf("--port");
   const flag = i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith("--port="))?.slice("--port=".length);
-  const raw = flag ?? env.PORT;
+  // In hand-over mode the agent picks each version's own port; a --port left in the command must not win.
+  const raw = env.EDGEPULL_PORT || (flag ?? env.PORT);
   if (raw === undefined || raw === "") return DEFAULT_PORT;
   const port = Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { gatedHealth } from "../helpers/gated-health.js";
 import { waitFor } from "../helpers/processes.js";
 import { requestLoop } from "../helpers/request-loop.js";
 import { World } from "../helpers/world.js";
@@ -12,15 +13,6 @@ afterEach(async () => {
   world = undefined;
 });
 
-/** The daemon idle again after an attempt at `version`, whatever its result. */
-function attemptEnded(w: World, version: string): Promise<unknown> {
-  const ended = async () => {
-    const s = await w.peekStatus();
-    return s.phase === "idle" && s.lastUpdate?.toVersion === version;
-  };
-  return waitFor(`the ${version} attempt to end`, ended, 60_000);
-}
-
 /**
  * Probation judged by the model's own metrics (restart mode): the example
  * service's `/metrics` counts /predict answers by code; a release that loads,
@@ -31,36 +23,17 @@ describe("metric gates during probation, on the service's own /metrics", () => {
   it("rolls back a release whose error ratio is over the gate, keeps one under it", async () => {
     world = await World.create({ probationSeconds: 4 });
     const w = world;
-    const health = {
-      url: `http://127.0.0.1:${w.servicePort}/ready`,
-      timeoutSeconds: 6,
-      probationSeconds: 4,
-      intervalMs: 100,
-      rollbackTimeoutSeconds: 20,
-      gateIntervalSeconds: 1,
-      gates: [
-        {
-          type: "ratio",
-          name: "predict-errors",
-          numerator: 'example_http_requests_total{route="/predict",code=~"5.."}',
-          denominator: 'example_http_requests_total{route="/predict"}',
-          max: 0.05,
-          minSamples: 10,
-          onNoData: "inconclusive",
-          maxExtensionSeconds: 20,
-        },
-      ],
-    };
+    const health = gatedHealth(w, 4);
     await w.writeConfig({ probationSeconds: 4, extraConfig: { health } });
     // Traffic from the start: the first install's probation is judged by the same gate, and no data is never a pass.
     traffic = requestLoop(w, 15);
     await w.release("1.0.0");
     const agent = w.startAgent();
-    await attemptEnded(w, "1.0.0");
+    await w.attemptEnded("1.0.0");
     expect((await w.status()).lastUpdate).toMatchObject({ toVersion: "1.0.0", result: "succeeded" });
 
     await w.release("1.1.0", { failEvery: 3 });
-    await attemptEnded(w, "1.1.0");
+    await w.attemptEnded("1.1.0");
     const s = await w.status();
     expect(s.activeVersion).toBe("1.0.0");
     expect(s.lastUpdate).toMatchObject({ toVersion: "1.1.0", result: "rolled_back", errorCode: "GATE_FAILED" });
@@ -73,7 +46,7 @@ describe("metric gates during probation, on the service's own /metrics", () => {
 
     // A release within the bound passes the same gate and is kept.
     await w.release("1.2.0");
-    await attemptEnded(w, "1.2.0");
+    await w.attemptEnded("1.2.0");
     const kept = await w.status();
     expect(kept.activeVersion).toBe("1.2.0");
     expect(kept.lastUpdate).toMatchObject({ toVersion: "1.2.0", result: "succeeded", errorCode: null });

@@ -127,13 +127,14 @@ export class FakeService implements ServiceController {
     return self;
   }
 
-  async restart(modelDir: string): Promise<void> {
+  async restart(modelDir: string): Promise<undefined> {
     const version = basename(modelDir);
     this.restarts.push(version);
     this.running = undefined;
     if (this.failRestart.has(version)) throw new EdgeError("RESTART_FAILED", `fake service refuses to start ${version}`);
     this.crash = new AbortController();
     this.running = version;
+    return undefined;
   }
 
   async stop(): Promise<void> {

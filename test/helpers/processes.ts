@@ -79,11 +79,19 @@ export class LoggedProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly child: ChildProcess;
 
-  constructor(script: string, args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [script, ...args], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+  /**
+   * `listenFd`: a listening socket handed over as systemd's socket activation does (fd 3, LISTEN_FDS=1,
+   * LISTEN_PID = the process's own pid, which only a shell that execs node can set before node runs).
+   */
+  constructor(script: string, args: string[], env: Record<string, string> = {}, opts: { listenFd?: number } = {}) {
+    const fd = opts.listenFd;
+    this.child =
+      fd === undefined
+        ? spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+        : spawn("/bin/sh", ["-c", 'LISTEN_PID=$$ exec "$0" "$@"', process.execPath, script, ...args], {
+            env: { ...process.env, ...env, LISTEN_FDS: "1" },
+            stdio: ["ignore", "pipe", "pipe", fd],
+          });
     let buffer = "";
     const onData = (d: Buffer): void => {
       buffer += d.toString();

@@ -25,3 +25,52 @@ export function requestLoop(w: World, pauseMs = 20): { stop: () => Promise<{ ser
     },
   };
 }
+
+/** One answer of answerLoop: the HTTP status and X-Model-Version, or how the request failed. */
+export interface Answer {
+  status: number;
+  version: string | null;
+  retryAfter: string | null;
+  /** "refused", "timeout", "reset", ...: no HTTP answer at all. */
+  failure?: string;
+}
+
+/**
+ * Predictions through the hand-over proxy until stopped, keeping every answer
+ * as it came: a test tells the proxy's 503s, the model's own 500s and
+ * connection failures apart.
+ */
+export function answerLoop(port: number, pauseMs = 10): { stop: () => Promise<Answer[]>; answers: Answer[] } {
+  const answers: Answer[] = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}/predict`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ input: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] }),
+          signal: AbortSignal.timeout(5000),
+        });
+        await res.arrayBuffer();
+        answers.push({
+          status: res.status,
+          version: res.headers.get("x-model-version"),
+          retryAfter: res.headers.get("retry-after"),
+        });
+      } catch (err) {
+        const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).name;
+        answers.push({ status: 0, version: null, retryAfter: null, failure: cause });
+      }
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  })();
+  return {
+    answers,
+    stop: async () => {
+      running = false;
+      await loop;
+      return answers;
+    },
+  };
+}

@@ -65,8 +65,8 @@ export class TestDevice {
     await writeFile(this.configPath, JSON.stringify(config, null, 2));
   }
 
-  startAgent(env: Record<string, string> = {}): LoggedProcess {
-    const agent = new LoggedProcess(AGENT_BIN, ["run", "--config", this.configPath], env);
+  startAgent(env: Record<string, string> = {}, opts: { listenFd?: number } = {}): LoggedProcess {
+    const agent = new LoggedProcess(AGENT_BIN, ["run", "--config", this.configPath], env, opts);
     this.agents.push(agent);
     return agent;
   }

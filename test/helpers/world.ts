@@ -6,7 +6,7 @@ import { killRecordedProcess } from "../../agent/service/orphan.js";
 import type { StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
 import type { ReleaseManifest } from "../../shared/manifest.js";
 import { releaseManifestPath } from "../../shared/repo-layout.js";
-import { EXAMPLE_SERVICE, freePort, type LoggedProcess, type RunResult } from "./processes.js";
+import { EXAMPLE_SERVICE, freePort, type LoggedProcess, type RunResult, waitFor } from "./processes.js";
 import { agentConfig, type HistoryEntryJson, TestDevice } from "./test-device.js";
 import { type ReleaseOptions, TestRepository } from "./test-repository.js";
 
@@ -19,6 +19,10 @@ export interface WorldOptions {
   healthTimeoutSeconds?: number;
   probationSeconds?: number;
   serviceMode?: "supervise" | "command";
+  /** `service.strategy: "handover"`: the agent's proxy takes servicePort, each version a port of its own. */
+  handover?: Record<string, unknown>;
+  /** More environment for the example service (EXAMPLE_LOAD_DELAY_MS: a model that takes that long to load). */
+  serviceEnv?: Record<string, string>;
   extraConfig?: Record<string, unknown>;
 }
 
@@ -75,7 +79,14 @@ export class World {
         service:
           opts.serviceMode === "command"
             ? { mode: "command", command: ["true"] }
-            : { mode: "supervise", command: [process.execPath, EXAMPLE_SERVICE], env: { PORT: String(this.servicePort) } },
+            : {
+                mode: "supervise",
+                command: [process.execPath, EXAMPLE_SERVICE],
+                env: { PORT: String(this.servicePort), ...opts.serviceEnv },
+                ...(opts.handover
+                  ? { strategy: "handover", handover: { port: this.servicePort, drainTimeoutSeconds: 2, ...opts.handover } }
+                  : {}),
+              },
         healthUrl: `http://127.0.0.1:${this.servicePort}/ready`,
         healthTimeoutSeconds: opts.healthTimeoutSeconds,
         probationSeconds: opts.probationSeconds,
@@ -93,8 +104,9 @@ export class World {
     return this.repo.publish(version);
   }
 
-  startAgent(env: Record<string, string> = {}): LoggedProcess {
-    return this.device.startAgent(env);
+  /** `listenFd`: the service port's socket, held as systemd's socket unit would (test/helpers/held-socket.ts). */
+  startAgent(env: Record<string, string> = {}, opts: { listenFd?: number } = {}): LoggedProcess {
+    return this.device.startAgent(env, opts);
   }
 
   cli(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
@@ -112,6 +124,15 @@ export class World {
 
   history(): Promise<HistoryEntryJson[]> {
     return this.device.history();
+  }
+
+  /** The daemon idle again after an attempt at `version`, whatever its result. */
+  attemptEnded(version: string, timeoutMs = 60_000): Promise<unknown> {
+    const ended = async () => {
+      const s = await this.peekStatus();
+      return s.phase === "idle" && s.lastUpdate?.toVersion === version;
+    };
+    return waitFor(`the ${version} attempt to end`, ended, timeoutMs);
   }
 
   /** The version the example service reports right now, or undefined when it does not answer. */
@@ -177,5 +198,11 @@ export class World {
    */
   private async killLeftService(): Promise<void> {
     await killRecordedProcess(join(this.dataDir, "service.pid"), 2000, silentLogger());
+    // Hand-over mode: one pid file per version's process.
+    const instances = join(this.dataDir, "instances");
+    const names = await readdir(instances).catch(() => [] as string[]);
+    for (const name of names.filter((n) => n.endsWith(".pid"))) {
+      await killRecordedProcess(join(instances, name), 2000, silentLogger());
+    }
   }
 }
