@@ -38,6 +38,10 @@ describe("make-model, the example model's command", () => {
     [["--out", "x"], /--version V is required/],
     [["--out", "x", "--version", "1", "--seed", "abc"], /--seed must be an integer of at least 0, got "abc"/],
     [["--out", "x", "--version", "1", "--extra-mib", "1.5"], /--extra-mib must be an integer/],
+    [
+      ["--out", "x", "--version", "1", "--perturb", "1e-3"],
+      /--perturb must be a decimal number of at least 0 \(such as 0\.01\), got "1e-3"/,
+    ],
     [["--out", "x", "--version", "1", "--frob"], /unknown or malformed option/],
     [["--out", "x", "--version", "1", "stray"], /unexpected argument "stray"/],
   ])("%j is a usage error, exit 2, and writes nothing", async (args, message) => {

@@ -1,34 +1,18 @@
-import { Agent, type IncomingMessage, type ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { ReverseProxy } from "../../agent/proxy/reverse-proxy.js";
-import type { ShadowOptions } from "../../agent/proxy/shadow/shadow-run.js";
 import { EdgeError } from "../../shared/errors.js";
 import { send, startBackend, type TestBackend } from "../helpers/backend-servers.js";
+import { predictLoad } from "../helpers/predict-load.js";
+import { predictShadowOptions } from "../helpers/shadow-options.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-const OPTIONS: ShadowOptions = {
-  sampleRate: 1,
-  methods: ["POST"],
-  paths: ["/predict"],
-  labelField: "label",
-  scoreField: "scores",
-  minSamples: 30,
-  minAgreement: 0.95,
-  maxScoreDiffP95: 0.01,
-  // Both sides share this test's two cores with the client load: latency is judged in the unit tests.
-  maxLatencyRatio: 1000,
-  latencyQuantile: "p95",
-  maxDurationSeconds: 30,
-  maxBodyKiB: 64,
-  queueSize: 8,
-  concurrency: 2,
-  candidateTimeoutMs: 5000,
-};
+const OPTIONS = predictShadowOptions();
 
 /** A toy classifier of `{"input": [x, y]}`: the label is the larger input, the scores the two inputs' shares. */
 function classify(input: number[], flip: boolean, nudge: number): { label: string; scores: number[] } {
@@ -84,43 +68,15 @@ async function proxyFor(serving: TestBackend): Promise<{ proxy: ReverseProxy; po
   return { proxy, port };
 }
 
-/** Clients predicting through the proxy until stopped: every answer's status and version, every failure. */
-function clientLoad(port: number, clients = 4) {
-  const agent = new Agent({ keepAlive: true, maxSockets: clients });
-  const answers: { status: number; version: unknown; body: string; sent: string }[] = [];
-  const failures: string[] = [];
-  let running = true;
-  let n = 0;
-  const loop = async (): Promise<void> => {
-    while (running) {
-      const i = n++;
-      const sent = JSON.stringify({ input: [Math.sin(i) * 10, Math.cos(i) * 10] });
-      try {
-        const r = await send(port, { agent, method: "POST", path: "/predict", body: sent });
-        answers.push({ status: r.status, version: r.headers["x-model-version"], body: r.body, sent });
-      } catch (err) {
-        failures.push((err as Error).message);
-      }
-    }
-  };
-  const loops = Array.from({ length: clients }, loop);
-  return {
-    answers,
-    failures,
-    stop: async () => {
-      running = false;
-      await Promise.all(loops);
-      agent.destroy();
-    },
-  };
-}
+/** Two-feature inputs that cover both labels. */
+const inputs = (i: number): string => JSON.stringify({ input: [Math.sin(i) * 10, Math.cos(i) * 10] });
 
 describe("shadow comparison through the ReverseProxy", () => {
   it("an agreeing candidate gets a verdict ok with figures, and every client is answered by the serving version", async () => {
     const serving = await modelServer("1.0.0");
     const candidate = await modelServer("1.1.0", { nudge: 0.001 });
     const { proxy, port } = await proxyFor(serving);
-    const load = clientLoad(port);
+    const load = predictLoad(port, inputs);
     const run = proxy.startShadow(candidate, OPTIONS);
     const verdict = await run.verdict();
     await load.stop();
@@ -148,7 +104,7 @@ describe("shadow comparison through the ReverseProxy", () => {
     const serving = await modelServer("1.0.0");
     const candidate = await modelServer("2.0.0", { flip: true });
     const { proxy, port } = await proxyFor(serving);
-    const load = clientLoad(port);
+    const load = predictLoad(port, inputs);
     const verdict = await proxy.startShadow(candidate, OPTIONS).verdict();
     await load.stop();
 
@@ -179,17 +135,18 @@ describe("shadow comparison through the ReverseProxy", () => {
       const candidate = await modelServer("2.0.0", behaviour);
       const { proxy, port } = await proxyFor(serving);
       const run = proxy.startShadow(candidate, { ...OPTIONS, ...limits, maxDurationSeconds: 60 });
-      const load = clientLoad(port);
-      // Paced by answers: clients keep being answered while the candidate holds every mirrored request.
-      while (load.answers.length < 200 && load.failures.length === 0) await delay(5);
-      const unanswered = candidate.received.length;
+      const load = predictLoad(port, inputs);
+      // Paced by events, not time: 200 answers and the first drop of the kind this candidate causes. A hung
+      // candidate holds every mirrored request for good, so a client that waited on it would never get here.
+      while ((load.answers.length < 200 || run.figures().droppedBy[reason] === 0) && load.failures.length === 0) await delay(5);
+      const mirrored = candidate.received.length;
       await load.stop();
       const figures = run.figures();
       run.stop();
 
       expect(load.failures).toEqual([]);
       expect(load.answers.every((a) => a.status === 200 && a.version === "1.0.0")).toBe(true);
-      expect(unanswered).toBeGreaterThan(0);
+      expect(mirrored).toBeGreaterThan(0);
       // A slow candidate may have finished an answer or two by now; a hung one never does.
       if (reason === "candidateTimeout") expect(figures.samples).toBe(0);
       expect(figures.droppedBy[reason]).toBeGreaterThan(0);
