@@ -70,7 +70,8 @@ export const shadowSection = optionalSection(
     minSamples: integer({
       default: 100,
       min: 1,
-      max: 1_000_000,
+      // Each comparison is kept until the verdict (a few numbers): this bounds that memory.
+      max: 100_000,
       doc: "comparisons needed before a verdict; fewer by `maxDurationSeconds` fails the update (`SHADOW_MISMATCH`): no traffic is not agreement",
     }),
     minAgreement: decimal({
@@ -92,6 +93,12 @@ export const shadowSection = optionalSection(
       doc: "the candidate's latency quantile (`latencyQuantile`) over the serving version's, on the same requests, must be at most this",
     }),
     latencyQuantile: choice(["p50", "p95"], { default: "p95", doc: "which latency quantile `maxLatencyRatio` compares" }),
+    latencyFloorMs: integer({
+      default: 10,
+      min: 0,
+      max: 60_000,
+      doc: "latencies below this count as this in `latencyRatio`: between a 1 ms and a 4 ms answer on loopback lies scheduling noise, not a slower model",
+    }),
     maxDurationSeconds: integer({
       default: 600,
       min: 1,

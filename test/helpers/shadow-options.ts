@@ -18,6 +18,7 @@ export function predictShadowOptions(overrides: Partial<ShadowOptions> = {}): Sh
     maxScoreDiffP95: 0.01,
     maxLatencyRatio: 1000,
     latencyQuantile: "p95",
+    latencyFloorMs: 10,
     maxDurationSeconds: 30,
     maxBodyKiB: 64,
     queueSize: 8,

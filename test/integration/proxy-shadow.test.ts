@@ -125,6 +125,27 @@ describe("shadow comparison through the ReverseProxy", () => {
     expect(candidate.received.length).toBe(seen);
   });
 
+  it("a candidate that answers the same but far slower fails on latencyRatio", async () => {
+    const serving = await modelServer("1.0.0");
+    const candidate = await modelServer("1.1.0", { answerAfterMs: 100 });
+    const { proxy, port } = await proxyFor(serving);
+    const load = predictLoad(port, inputs);
+    // A ratio, not a duration: the candidate takes at least 100 ms, and the serving version's p95 is counted
+    // as at least 10 ms, so this fails unless the serving p95 itself passes 50 ms.
+    const run = proxy.startShadow(candidate, { ...OPTIONS, maxLatencyRatio: 2, latencyFloorMs: 10, minSamples: 10 });
+    const verdict = await run.verdict();
+    await load.stop();
+
+    expect(verdict.ok).toBe(false);
+    if (verdict.ok) return;
+    expect(verdict.error.message).toMatch(
+      /^shadow comparison of 1\.1\.0 with 1\.0\.0: latencyRatio \d+\.\d\d above maxLatencyRatio 2 \(p95: candidate \d+\.\d ms, serving \d+\.\d ms\)$/,
+    );
+    expect(verdict.figures.agreement).toBe(1);
+    expect(verdict.figures.candidateLatencySeconds).toBeGreaterThanOrEqual(0.1);
+    expect(load.failures).toEqual([]);
+  });
+
   it.each([
     ["hangs", { hang: true }, { candidateTimeoutMs: 200, queueSize: 2, concurrency: 1 }, "candidateTimeout"],
     ["answers slowly", { answerAfterMs: 3000 }, { candidateTimeoutMs: 10_000, queueSize: 1, concurrency: 1 }, "queueFull"],

@@ -120,6 +120,7 @@ describe("agent config: shadow", () => {
       maxScoreDiffP95: 0.05,
       maxLatencyRatio: 2,
       latencyQuantile: "p95",
+      latencyFloorMs: 10,
       maxDurationSeconds: 600,
       maxBodyKiB: 64,
       queueSize: 16,

@@ -23,7 +23,10 @@ const THRESHOLDS: ShadowThresholds = {
   maxScoreDiffP95: 0.05,
   maxLatencyRatio: 2,
   latencyQuantile: "p95",
+  latencyFloorMs: 0,
 };
+const P95 = { latencyQuantile: "p95", latencyFloorMs: 0 } as const;
+const P50 = { latencyQuantile: "p50", latencyFloorMs: 0 } as const;
 
 const comparison = (agree: boolean, scoreDiff: Comparison["scoreDiff"], servingSeconds = 0.01, candidateSeconds = 0.01) => ({
   agree,
@@ -117,7 +120,7 @@ describe("quantile (nearest rank)", () => {
 describe("summarize and judge", () => {
   it("an agreeing candidate passes, with its figures", () => {
     const cs = [0.01, 0.02, 0.0, 0.03].map((d) => comparison(true, d, 0.01, 0.012));
-    const f = summarize(cs, emptyDrops(), "p95");
+    const f = summarize(cs, emptyDrops(), P95);
     expect(f).toMatchObject({ samples: 4, dropped: 0, agreement: 1, scoreDiffP95: 0.03, scoreUnmatched: 0 });
     expect(f.latencyRatio).toBeCloseTo(1.2, 6);
     expect(judge(f, THRESHOLDS, { labelField: "label", scoreField: "scores" })).toEqual([]);
@@ -145,18 +148,14 @@ describe("summarize and judge", () => {
       /^latencyRatio 3\.00 above maxLatencyRatio 2 \(p95: candidate 30\.0 ms, serving 10\.0 ms\)$/,
     ],
   ])("a candidate that misses %s fails naming the figure, value and threshold", (_figure, cs, message) => {
-    const problems = judge(summarize(cs, emptyDrops(), "p95"), THRESHOLDS, { labelField: "label", scoreField: "scores" });
+    const problems = judge(summarize(cs, emptyDrops(), P95), THRESHOLDS, { labelField: "label", scoreField: "scores" });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(message);
   });
 
   it("lists every figure that fails, not only the first", () => {
     const cs = [1, 2, 3, 4].map(() => comparison(false, 0.9, 0.01, 0.05));
-    const problems = judge(
-      summarize(cs, emptyDrops(), "p50"),
-      { ...THRESHOLDS, latencyQuantile: "p50" },
-      { scoreField: "scores" },
-    );
+    const problems = judge(summarize(cs, emptyDrops(), P50), { ...THRESHOLDS, latencyQuantile: "p50" }, { scoreField: "scores" });
     expect(problems.map((p) => p.split(" ")[0])).toEqual(["agreement", "scoreDiffP95", "latencyRatio"]);
     expect(problems[0]).toContain("the same status and body");
   });
@@ -164,10 +163,22 @@ describe("summarize and judge", () => {
   it("latency ratio compares the chosen quantile", () => {
     // Serving steady at 10 ms; the candidate at 10 ms but for one slow answer in twenty.
     const cs = Array.from({ length: 20 }, (_, i) => comparison(true, undefined, 0.01, i === 0 ? 0.5 : 0.01));
-    expect(summarize(cs, emptyDrops(), "p50").latencyRatio).toBeCloseTo(1, 6);
-    expect(summarize(cs, emptyDrops(), "p95").latencyRatio).toBeCloseTo(1, 6);
+    expect(summarize(cs, emptyDrops(), P50).latencyRatio).toBeCloseTo(1, 6);
+    expect(summarize(cs, emptyDrops(), P95).latencyRatio).toBeCloseTo(1, 6);
     const two = Array.from({ length: 20 }, (_, i) => comparison(true, undefined, 0.01, i < 2 ? 0.5 : 0.01));
-    expect(summarize(two, emptyDrops(), "p95").latencyRatio).toBeCloseTo(50, 6);
+    expect(summarize(two, emptyDrops(), P95).latencyRatio).toBeCloseTo(50, 6);
+  });
+
+  it.each([
+    [0, 4],
+    [2, 2],
+    [10, 1],
+  ])("with latencyFloorMs %d, a 1 ms serving and 4 ms candidate answer give a ratio of %d", (latencyFloorMs, ratio) => {
+    const cs = [1, 2, 3, 4].map(() => comparison(true, undefined, 0.001, 0.004));
+    const f = summarize(cs, emptyDrops(), { latencyQuantile: "p95", latencyFloorMs });
+    expect(f.latencyRatio).toBeCloseTo(ratio, 6);
+    // The figures keep the latencies as measured.
+    expect(f).toMatchObject({ servingLatencySeconds: 0.001, candidateLatencySeconds: 0.004 });
   });
 
   it.each([
@@ -179,7 +190,7 @@ describe("summarize and judge", () => {
     ],
   ])("too few samples (%d) is a failure of its own, never a pass", (n, drops, message) => {
     const cs = Array.from({ length: n }, () => comparison(true, 0));
-    const f = summarize(cs, drops, "p95");
+    const f = summarize(cs, drops, P95);
     expect(f.samples).toBe(n);
     const problems = judge(f, THRESHOLDS, { labelField: "label" }, 1);
     expect(problems).toHaveLength(1);
@@ -187,7 +198,7 @@ describe("summarize and judge", () => {
   });
 
   it("no comparisons give null figures, not zeros", () => {
-    expect(summarize([], emptyDrops(), "p95")).toMatchObject({
+    expect(summarize([], emptyDrops(), P95)).toMatchObject({
       samples: 0,
       agreement: null,
       scoreDiffP95: null,
@@ -197,6 +208,6 @@ describe("summarize and judge", () => {
 
   it("score thresholds are not judged without a score field", () => {
     const cs = [1, 2, 3, 4].map(() => comparison(true, undefined));
-    expect(judge(summarize(cs, emptyDrops(), "p95"), THRESHOLDS, { labelField: "label" })).toEqual([]);
+    expect(judge(summarize(cs, emptyDrops(), P95), THRESHOLDS, { labelField: "label" })).toEqual([]);
   });
 });

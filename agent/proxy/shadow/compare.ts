@@ -50,6 +50,11 @@ export interface ShadowThresholds {
   maxScoreDiffP95: number;
   maxLatencyRatio: number;
   latencyQuantile: "p50" | "p95";
+  /**
+   * Latencies below this count as this in the ratio: on loopback a version
+   * answering in 1 ms or 4 ms differs by scheduling noise, not by its model.
+   */
+  latencyFloorMs: number;
 }
 
 /** The value at a dotted path (`result.scores`, `outputs.0.label`), or undefined when any step is missing. */
@@ -114,17 +119,18 @@ export function quantile(values: readonly number[], q: number): number | null {
   return sorted[rank - 1] as number;
 }
 
-/** Latencies below a microsecond are taken as one, so a ratio is always defined. */
-const LATENCY_FLOOR_SECONDS = 1e-6;
+/** Even with a floor of 0, a latency below a microsecond is taken as one, so a ratio is always defined. */
+const LEAST_LATENCY_SECONDS = 1e-6;
 
 export function summarize(
   comparisons: readonly Comparison[],
   droppedBy: Readonly<Record<DropReason, number>>,
-  latencyQuantile: ShadowThresholds["latencyQuantile"],
+  latency: Pick<ShadowThresholds, "latencyQuantile" | "latencyFloorMs">,
 ): ShadowFigures {
   const n = comparisons.length;
   const diffs = comparisons.flatMap((c) => (typeof c.scoreDiff === "number" ? [c.scoreDiff] : []));
-  const q = latencyQuantile === "p50" ? 0.5 : 0.95;
+  const q = latency.latencyQuantile === "p50" ? 0.5 : 0.95;
+  const floor = Math.max(latency.latencyFloorMs / 1000, LEAST_LATENCY_SECONDS);
   const serving = quantile(
     comparisons.map((c) => c.servingSeconds),
     q,
@@ -140,10 +146,7 @@ export function summarize(
     agreement: n === 0 ? null : comparisons.filter((c) => c.agree).length / n,
     scoreDiffP95: quantile(diffs, 0.95),
     scoreUnmatched: comparisons.filter((c) => c.scoreDiff === "unmatched").length,
-    latencyRatio:
-      serving === null || candidate === null
-        ? null
-        : Math.max(candidate, LATENCY_FLOOR_SECONDS) / Math.max(serving, LATENCY_FLOOR_SECONDS),
+    latencyRatio: serving === null || candidate === null ? null : Math.max(candidate, floor) / Math.max(serving, floor),
     servingLatencySeconds: serving,
     candidateLatencySeconds: candidate,
   };

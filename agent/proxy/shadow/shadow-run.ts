@@ -112,7 +112,7 @@ export class ShadowRun {
 
   /** The figures so far (or at the verdict, once decided). */
   figures(): ShadowFigures {
-    return this.decided ?? summarize(this.comparisons, this.drops, this.opts.latencyQuantile);
+    return this.decided ?? summarize(this.comparisons, this.drops, this.opts);
   }
 
   /**

@@ -23,8 +23,10 @@ export class ShadowTap {
   private readonly requestCopy: BoundedCopy;
   /** When the request body was whole: the serving and the candidate's time both count from there. */
   private requestEndedAt = performance.now();
+  private requestWhole = false;
   private serving: ShadowAnswer | undefined;
   private candidate: ShadowAnswer | undefined;
+  private mirrored = false;
   private settled = false;
 
   constructor(
@@ -48,7 +50,7 @@ export class ShadowTap {
         return;
       }
       this.serving = { status, body: copy.body(), seconds: Math.max(0, performance.now() - this.requestEndedAt) / 1000 };
-      this.compareIfBoth();
+      this.mirror();
     });
   }
 
@@ -59,11 +61,20 @@ export class ShadowTap {
 
   private requestEnded(): void {
     this.requestEndedAt = performance.now();
-    if (this.settled) return;
-    if (this.requestCopy.overflowed) {
-      this.finish("bodyTooLarge");
-      return;
-    }
+    this.requestWhole = true;
+    if (this.requestCopy.overflowed) this.finish("bodyTooLarge");
+    else this.mirror();
+  }
+
+  /**
+   * Sent once the serving answer is whole, not beside it: on a device's few
+   * cores the two versions would otherwise compute at the same moment, the
+   * candidate slowing the very request the client waits for, and each
+   * version's latency measuring the other's work as much as its own.
+   */
+  private mirror(): void {
+    if (this.settled || this.mirrored || !this.requestWhole || !this.serving) return;
+    this.mirrored = true;
     const body = this.requestCopy.body();
     const headers: OutgoingHttpHeaders = { ...endToEndHeaders(this.req.headers), "x-edgepull-shadow": "1" };
     if (body.length > 0 || this.req.headers["content-length"] !== undefined) headers["content-length"] = body.length;
