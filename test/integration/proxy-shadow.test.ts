@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ReverseProxy } from "../../agent/proxy/reverse-proxy.js";
 import { EdgeError } from "../../shared/errors.js";
 import { send, startBackend, type TestBackend } from "../helpers/backend-servers.js";
+import { Lockstep } from "../helpers/lockstep-stream.js";
 import { predictLoad } from "../helpers/predict-load.js";
 import { predictShadowOptions } from "../helpers/shadow-options.js";
 
@@ -208,5 +209,46 @@ describe("shadow comparison through the ReverseProxy", () => {
     while (run.figures().samples < 1) await delay(5);
     expect(candidate.received.map((c) => c.body)).toEqual([JSON.stringify({ input: [1, 2] })]);
     run.stop();
+  });
+
+  it("keeps a large request and answer streaming chunk by chunk while mirroring is on (neither is mirrored)", async () => {
+    // Lockstep both ways: a tap that held either stream back would stall it; past maxBodyKiB it gives its copies up.
+    const lockstep = new Lockstep(256 * 1024, 16);
+    const serving = await startBackend("1.0.0", lockstep.handler);
+    cleanups.push(serving.close);
+    const candidate = await modelServer("1.1.0");
+    const { proxy, port } = await proxyFor(serving);
+    const run = proxy.startShadow(candidate, { ...OPTIONS, paths: ["/"], maxBodyKiB: 64 });
+    expect(await lockstep.send(port, "/upload")).toBe(lockstep.totalBytes);
+    expect(lockstep.receivedByBackend).toBe(lockstep.totalBytes);
+    expect(run.figures()).toMatchObject({ samples: 0, droppedBy: { bodyTooLarge: 1 } });
+    expect(candidate.received).toEqual([]);
+  });
+
+  it("a new startShadow stops the running one; verdict() follows its signal; close() stops the run", async () => {
+    const serving = await modelServer("1.0.0");
+    const first = await modelServer("1.1.0");
+    const second = await modelServer("1.2.0");
+    const { proxy, port } = await proxyFor(serving);
+    const one = proxy.startShadow(first, OPTIONS);
+    const two = proxy.startShadow(second, OPTIONS);
+    await expect(one.verdict()).rejects.toMatchObject({
+      code: "INTERRUPTED",
+      message: "shadow comparison of 1.1.0 was stopped before a verdict (0 of 30 samples)",
+    });
+    await send(port, { method: "POST", path: "/predict", body: inputs(1) });
+    while (two.figures().samples < 1) await delay(5);
+    expect(first.received).toEqual([]);
+    expect(second.received).toHaveLength(1);
+
+    const controller = new AbortController();
+    const waiting = two.verdict(controller.signal);
+    controller.abort(new Error("shutting down"));
+    await expect(waiting).rejects.toThrow("shutting down");
+    // The run goes on after an abandoned wait, until stopped: here by the proxy's close().
+    expect(two.figures().samples).toBe(1);
+    const later = two.verdict();
+    await proxy.close();
+    await expect(later).rejects.toMatchObject({ code: "INTERRUPTED" });
   });
 });
