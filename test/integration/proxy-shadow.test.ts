@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { type IncomingMessage, request, type ServerResponse } from "node:http";
 import { setTimeout as delay } from "node:timers/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { ReverseProxy } from "../../agent/proxy/reverse-proxy.js";
@@ -223,6 +223,38 @@ describe("shadow comparison through the ReverseProxy", () => {
     expect(lockstep.receivedByBackend).toBe(lockstep.totalBytes);
     expect(run.figures()).toMatchObject({ samples: 0, droppedBy: { bodyTooLarge: 1 } });
     expect(candidate.received).toEqual([]);
+  });
+
+  it("a client gone mid-upload is dropped as incomplete, even when the serving version answered early", async () => {
+    const serving = await startBackend("1.0.0", (req, res) => {
+      // Answers on the headers alone, before the body is in (as a server refusing an upload does).
+      res.writeHead(200, { "content-type": "application/json" }).end('{"label":"early"}');
+      req.resume();
+    });
+    cleanups.push(serving.close);
+    const candidate = await modelServer("1.1.0");
+    const { proxy, port } = await proxyFor(serving);
+    const run = proxy.startShadow(candidate, OPTIONS);
+    const answered = new Promise<void>((resolve, reject) => {
+      const req = request(
+        { host: "127.0.0.1", port, method: "POST", path: "/predict", agent: false, headers: { "content-length": "1000" } },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            req.destroy();
+            resolve();
+          });
+        },
+      );
+      req.on("error", () => {});
+      req.write("x".repeat(10));
+      setTimeout(() => reject(new Error("no answer")), 10_000).unref();
+    });
+    await answered;
+    while (run.figures().droppedBy.servingIncomplete === 0) await delay(5);
+    expect(run.figures()).toMatchObject({ samples: 0, dropped: 1 });
+    expect(candidate.received).toEqual([]);
+    run.stop();
   });
 
   it("a new startShadow stops the running one; verdict() follows its signal; close() stops the run", async () => {

@@ -54,9 +54,12 @@ export class ShadowTap {
     });
   }
 
-  /** The client's response is closed: a serving answer not whole by now never will be (proxy error, client gone). */
+  /**
+   * The client's response is closed: a serving answer (or request body) not
+   * whole by now never will be (proxy error, client gone mid-upload).
+   */
   clientClosed(): void {
-    if (!this.serving) this.finish("servingIncomplete");
+    if (!this.serving || !this.requestWhole) this.finish("servingIncomplete");
   }
 
   private requestEnded(): void {
