@@ -62,4 +62,17 @@ describe("make-model, the example model's command", () => {
     expect(r.stderr).toContain("exists and is not empty");
     expect(await readdir(dir)).toEqual(["keep.txt"]);
   });
+
+  it("--perturb moves the weights a little: same shape and labels, other bytes", async () => {
+    const plain = await runNode(MAKE_MODEL, ["--out", join(dir, "a"), "--version", "1.0.0", "--seed", "7"]);
+    const tuned = await runNode(MAKE_MODEL, ["--out", join(dir, "b"), "--version", "1.0.0", "--seed", "7", "--perturb", "0.01"]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(tuned.code, tuned.stderr).toBe(0);
+    const a = await loadModel(join(dir, "a"));
+    const b = await loadModel(join(dir, "b"));
+    expect(b).toMatchObject({ inputSize: a.inputSize, outputSize: a.outputSize, labels: a.labels });
+    const moved = Array.from(b.weight, (w, i) => Math.abs(w - (a.weight[i] as number)));
+    expect(Math.max(...moved)).toBeGreaterThan(0);
+    expect(Math.max(...moved)).toBeLessThanOrEqual(0.01 + 1e-6);
+  });
 });

@@ -14,6 +14,9 @@ import {
 import { MirrorQueue, type ShadowCandidate } from "./mirror-queue.js";
 import { ShadowTap } from "./tap.js";
 
+export type { DropReason, ShadowFigures } from "./compare.js";
+export type { ShadowCandidate } from "./mirror-queue.js";
+
 /** What a shadow comparison is told; the config's `shadow` section has this shape. */
 export interface ShadowOptions extends ShadowThresholds, CompareRules {
   /** Share of matching requests mirrored, (0, 1]. */
