@@ -60,6 +60,7 @@ export const ERROR_CODES = [
   "INTERRUPTED",
   "JOURNAL_INVALID",
   "VALIDATION_FAILED",
+  "SHADOW_MISMATCH",
   // deny-list only: the version a technician rolled back from
   "OPERATOR_ROLLBACK",
   "INTERNAL",

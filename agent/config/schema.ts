@@ -18,6 +18,7 @@ import {
   section,
   text,
 } from "./schema-kit.js";
+import { shadowSection } from "./shadow-schema.js";
 import { validateSection } from "./validate-schema.js";
 
 /**
@@ -299,6 +300,7 @@ export const AGENT_CONFIG_SCHEMA = section(
     service,
     health,
     validate: validateSection,
+    shadow: shadowSection,
     mqtt,
     localEndpoint,
     labels: list(text({ doc: "" }), {

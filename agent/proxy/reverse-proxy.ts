@@ -2,6 +2,8 @@ import { Agent, createServer, type IncomingMessage, request, type Server, type S
 import type { AddressInfo } from "node:net";
 import { ProxyCounters } from "./counters.js";
 import { endToEndHeaders } from "./hop-headers.js";
+import { type ShadowOptions, ShadowRun } from "./shadow/shadow-run.js";
+import type { ShadowTap } from "./shadow/tap.js";
 
 /** One version's process, reachable on loopback. */
 export interface Backend {
@@ -58,6 +60,7 @@ export class ReverseProxy {
   private current: Slot | undefined;
   private loading: LoadingMode | undefined;
   private readonly slots = new Map<string, Slot>();
+  private shadow: ShadowRun | undefined;
 
   constructor(private readonly opts: ReverseProxyOptions) {
     this.server = createServer((req, res) => this.handle(req, res));
@@ -108,6 +111,23 @@ export class ReverseProxy {
     this.opts.onEvent?.("loading mode", { ...mode });
   }
 
+  /**
+   * From the next request on, a sample of requests is also mirrored to
+   * `candidate` and its answers compared with the serving version's, until
+   * the run's verdict or stop(). Clients are answered by the serving version
+   * only; a run already going is stopped first.
+   */
+  startShadow(candidate: Backend, options: ShadowOptions): ShadowRun {
+    this.shadow?.stop();
+    const run = new ShadowRun(candidate, options, (ended) => {
+      if (this.shadow === ended) this.shadow = undefined;
+      this.opts.onEvent?.("shadow ended", { candidate, figures: ended.figures() });
+    });
+    this.shadow = run;
+    this.opts.onEvent?.("shadow started", { candidate });
+    return run;
+  }
+
   state(): ProxyState {
     const inFlight: Record<string, number> = {};
     for (const slot of this.slots.values()) inFlight[slot.key] = slot.inFlight;
@@ -130,6 +150,7 @@ export class ReverseProxy {
   }
 
   async close(): Promise<void> {
+    this.shadow?.stop();
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -147,8 +168,10 @@ export class ReverseProxy {
     const started = performance.now();
     const version = slot.backend.version;
     const outcome = { error: false };
+    const tap = this.shadow?.tap(req, slot.backend);
     slot.inFlight++;
     res.once("close", () => {
+      tap?.clientClosed();
       slot.inFlight--;
       this.counters.record(version, { error: outcome.error, seconds: (performance.now() - started) / 1000 });
       if (slot.inFlight === 0) {
@@ -156,10 +179,17 @@ export class ReverseProxy {
         if (slot !== this.current) this.retireIdle();
       }
     });
-    this.forward(req, res, slot, outcome, 0);
+    this.forward(req, res, slot, outcome, 0, tap);
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, slot: Slot, outcome: { error: boolean }, tries: number): void {
+  private forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    slot: Slot,
+    outcome: { error: boolean },
+    tries: number,
+    tap?: ShadowTap,
+  ): void {
     const { backend } = slot;
     const headers = endToEndHeaders(req.headers);
     const peer = req.socket.remoteAddress;
@@ -174,6 +204,7 @@ export class ReverseProxy {
       const out = endToEndHeaders(upRes.headers);
       out["x-model-version"] = backend.version;
       res.writeHead(status, upRes.statusMessage, out);
+      tap?.servingResponse(upRes);
       upRes.pipe(res);
       upRes.on("error", () => res.destroy());
     });
@@ -181,7 +212,7 @@ export class ReverseProxy {
       if (res.destroyed) return;
       // A keep-alive socket the backend closed as we reused it: nothing reached it, so a bodiless request is safely sent again.
       if (tries === 0 && up.reusedSocket && err.code === "ECONNRESET" && bodiless(req) && !res.headersSent) {
-        this.forward(req, res, slot, outcome, 1);
+        this.forward(req, res, slot, outcome, 1, tap);
         return;
       }
       outcome.error = true;

@@ -18,6 +18,8 @@ Usage: node dist/packaging/example-service/make-model-cli.js --out DIR --version
   --extra-mib N        adds a backbone tensor of about N MiB of seeded floats (a large model)
   --padding-seed N     seeds that tensor on its own: two versions with the same value share
                        their backbone and differ in the head (good deltas)
+  --perturb X          moves every weight by up to X at random (a light fine-tune: 0.01 keeps nearly
+                       every label and shifts scores a little; another --seed changes most labels)
   --broken             a config that disagrees with the weights: the service never becomes ready
   --fail-every N       ready, then every Nth prediction answers HTTP 500 (what metric gates catch)
   --json               print {"dir", "version", "files"} on stdout
@@ -75,6 +77,7 @@ function parse(argv: string[]): "help" | { dir: string; json: boolean; options: 
       "output-size": { type: "string" },
       "extra-mib": { type: "string" },
       "padding-seed": { type: "string" },
+      perturb: { type: "string" },
       broken: { type: "boolean" },
       "fail-every": { type: "string" },
       json: { type: "boolean" },
@@ -90,6 +93,9 @@ function parse(argv: string[]): "help" | { dir: string; json: boolean; options: 
   const outputSize = integer("output-size", values["output-size"], 1);
   const paddingSeed = integer("padding-seed", values["padding-seed"], 0);
   const failEvery = integer("fail-every", values["fail-every"], 1);
+  const perturb = values.perturb === undefined ? undefined : Number(values.perturb);
+  if (perturb !== undefined && (!/^\d+(\.\d+)?$/.test(values.perturb ?? "") || !Number.isFinite(perturb)))
+    throw new UsageError(`--perturb must be a decimal number of at least 0 (such as 0.01), got "${values.perturb}"`);
   const options: ExampleModelOptions = {
     version: values.version,
     seed: integer("seed", values.seed, 0) ?? 1,
@@ -99,6 +105,7 @@ function parse(argv: string[]): "help" | { dir: string; json: boolean; options: 
     ...(paddingSeed !== undefined ? { paddingSeed } : {}),
     ...(values.broken ? { broken: true } : {}),
     ...(failEvery !== undefined ? { failEvery } : {}),
+    ...(perturb !== undefined ? { perturb } : {}),
   };
   return { dir: values.out, json: values.json ?? false, options };
 }

@@ -36,6 +36,13 @@ export interface ExampleModelOptions {
    */
   degraded?: boolean;
   /**
+   * Moves every weight and bias by up to this much, at random (its own stream
+   * of the seed), as a light fine-tune does: small values keep nearly every
+   * label and shift the scores a little, which is what a shadow comparison
+   * should let through; another seed instead changes most labels.
+   */
+  perturb?: number;
+  /**
    * Loads, becomes ready and then fails every Nth prediction with HTTP 500, as
    * a model with a numerical bug does on some inputs: what metric gates catch
    * and `/ready` does not.
@@ -85,7 +92,8 @@ export async function writeExampleModel(dir: string, opts: ExampleModelOptions):
     if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${key} must be a positive integer, got ${value}`);
   }
   const reference = classifier(opts.seed, inputSize, outputSize);
-  const { weight, bias } = opts.degraded ? classifier((opts.seed ^ 0x5bd1e995) >>> 0, inputSize, outputSize) : reference;
+  const chosen = opts.degraded ? classifier((opts.seed ^ 0x5bd1e995) >>> 0, inputSize, outputSize) : reference;
+  const { weight, bias } = opts.perturb ? perturbed(chosen, opts.perturb, (opts.seed ^ 0x27d4eb2f) >>> 0) : chosen;
 
   const config: ExampleModelConfig = {
     model_type: "linear-classifier",
@@ -120,6 +128,18 @@ function classifier(seed: number, inputSize: number, outputSize: number): { weig
   const weight = Float32Array.from({ length: outputSize * inputSize }, () => (random() * 2 - 1) * scale);
   const bias = Float32Array.from({ length: outputSize }, () => (random() * 2 - 1) * 0.1);
   return { weight, bias };
+}
+
+function perturbed(
+  c: { weight: Float32Array; bias: Float32Array },
+  amount: number,
+  seed: number,
+): { weight: Float32Array; bias: Float32Array } {
+  if (!Number.isFinite(amount) || amount < 0)
+    throw new RangeError(`perturb must be a finite number of at least 0, got ${amount}`);
+  const random = seededRandom(seed);
+  const move = (values: Float32Array): Float32Array => values.map((v) => v + (random() * 2 - 1) * amount);
+  return { weight: move(c.weight), bias: move(c.bias) };
 }
 
 /** Inputs from their own stream of the seed, each labelled by the reference model (so a faithful model scores 1.0). */

@@ -38,6 +38,10 @@ describe("make-model, the example model's command", () => {
     [["--out", "x"], /--version V is required/],
     [["--out", "x", "--version", "1", "--seed", "abc"], /--seed must be an integer of at least 0, got "abc"/],
     [["--out", "x", "--version", "1", "--extra-mib", "1.5"], /--extra-mib must be an integer/],
+    [
+      ["--out", "x", "--version", "1", "--perturb", "1e-3"],
+      /--perturb must be a decimal number of at least 0 \(such as 0\.01\), got "1e-3"/,
+    ],
     [["--out", "x", "--version", "1", "--frob"], /unknown or malformed option/],
     [["--out", "x", "--version", "1", "stray"], /unexpected argument "stray"/],
   ])("%j is a usage error, exit 2, and writes nothing", async (args, message) => {
@@ -57,5 +61,18 @@ describe("make-model, the example model's command", () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("exists and is not empty");
     expect(await readdir(dir)).toEqual(["keep.txt"]);
+  });
+
+  it("--perturb moves the weights a little: same shape and labels, other bytes", async () => {
+    const plain = await runNode(MAKE_MODEL, ["--out", join(dir, "a"), "--version", "1.0.0", "--seed", "7"]);
+    const tuned = await runNode(MAKE_MODEL, ["--out", join(dir, "b"), "--version", "1.0.0", "--seed", "7", "--perturb", "0.01"]);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(tuned.code, tuned.stderr).toBe(0);
+    const a = await loadModel(join(dir, "a"));
+    const b = await loadModel(join(dir, "b"));
+    expect(b).toMatchObject({ inputSize: a.inputSize, outputSize: a.outputSize, labels: a.labels });
+    const moved = Array.from(b.weight, (w, i) => Math.abs(w - (a.weight[i] as number)));
+    expect(Math.max(...moved)).toBeGreaterThan(0);
+    expect(Math.max(...moved)).toBeLessThanOrEqual(0.01 + 1e-6);
   });
 });

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { LATENCY_BUCKETS_SECONDS } from "../../agent/proxy/counters.js";
 import { ReverseProxy } from "../../agent/proxy/reverse-proxy.js";
 import { send, startBackend, type TestBackend } from "../helpers/backend-servers.js";
+import { Lockstep } from "../helpers/lockstep-stream.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -101,39 +102,13 @@ describe("ReverseProxy", () => {
   it("streams request and response bodies chunk by chunk (never whole)", async () => {
     const CHUNK = 1024 * 1024;
     const ROUNDS = 32;
-    let receivedByBackend = 0;
-    let receivedByClient = 0;
-    const b = await backend("1.0.0", (req, res) => {
-      req.on("data", (c: Buffer) => (receivedByBackend += c.length));
-      req.on("end", async () => {
-        res.writeHead(200, { "content-type": "application/octet-stream" });
-        // Lockstep: the next chunk only once the client has the previous one. A buffering proxy deadlocks here.
-        for (let i = 1; i <= ROUNDS; i++) {
-          res.write(Buffer.alloc(CHUNK, i));
-          while (receivedByClient < i * CHUNK) await delay(1);
-        }
-        res.end();
-      });
-    });
+    // Lockstep: the next chunk only once the other end has the previous one. A buffering proxy deadlocks here.
+    const lockstep = new Lockstep(CHUNK, ROUNDS);
+    const b = await backend("1.0.0", lockstep.handler);
     const { proxy: p, port } = await proxy();
     p.setBackend(b);
-    const done = new Promise<number>((resolve, reject) => {
-      const req = request({ host: "127.0.0.1", port, method: "POST", path: "/", agent: false }, (res) => {
-        res.on("data", (c: Buffer) => (receivedByClient += c.length));
-        res.on("end", () => resolve(receivedByClient));
-        res.on("error", reject);
-      });
-      req.on("error", reject);
-      (async () => {
-        for (let i = 1; i <= ROUNDS; i++) {
-          req.write(Buffer.alloc(CHUNK, i));
-          while (receivedByBackend < i * CHUNK) await delay(1);
-        }
-        req.end();
-      })().catch(reject);
-    });
-    expect(await done).toBe(CHUNK * ROUNDS);
-    expect(receivedByBackend).toBe(CHUNK * ROUNDS);
+    expect(await lockstep.send(port)).toBe(CHUNK * ROUNDS);
+    expect(lockstep.receivedByBackend).toBe(CHUNK * ROUNDS);
   });
 
   it("keeps memory bounded while a large response streams through", async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../agent/config.js";
+import type { ShadowOptions } from "../../agent/proxy/shadow/shadow-run.js";
 
 const valid = {
   deviceId: "dev-1",
@@ -98,5 +99,62 @@ describe("agent config", () => {
     expect(() => parseConfig({ ...valid, download: { allowedOrigins: "https://cdn.example.com" } }, "/x/agent.json")).toThrow(
       /download.allowedOrigins must be a list/,
     );
+  });
+});
+
+describe("agent config: shadow", () => {
+  it("is off without the section", () => {
+    expect(parseConfig(valid, "/x/agent.json").shadow).toBeUndefined();
+  });
+
+  it("an empty section takes every default: GET and HEAD on every path", () => {
+    const shadow = parseConfig({ ...valid, shadow: {} }, "/x/agent.json").shadow;
+    expect(shadow).toEqual({
+      sampleRate: 0.1,
+      methods: ["GET", "HEAD"],
+      paths: ["/"],
+      labelField: undefined,
+      scoreField: undefined,
+      minSamples: 100,
+      minAgreement: 0.95,
+      maxScoreDiffP95: 0.05,
+      maxLatencyRatio: 2,
+      latencyQuantile: "p95",
+      latencyFloorMs: 10,
+      maxDurationSeconds: 600,
+      maxBodyKiB: 64,
+      queueSize: 16,
+      concurrency: 2,
+      candidateTimeoutMs: 5000,
+    });
+  });
+
+  it("takes a POST prediction route with its fields, and is what the proxy's startShadow takes", () => {
+    const shadow = parseConfig(
+      {
+        ...valid,
+        shadow: { methods: ["POST"], paths: ["/predict"], labelField: "label", scoreField: "result.scores", minSamples: 50 },
+      },
+      "/x/agent.json",
+    ).shadow;
+    expect(shadow).toMatchObject({ methods: ["POST"], paths: ["/predict"], labelField: "label", scoreField: "result.scores" });
+    const options: ShadowOptions | undefined = shadow;
+    expect(options?.minSamples).toBe(50);
+  });
+
+  it.each([
+    [{ methods: ["FETCH"] }, /shadow\.methods\[0\] must be "GET", "HEAD", "POST"/],
+    [{ methods: [] }, /shadow\.methods must be a non-empty list of GET, HEAD/],
+    [{ paths: ["predict"] }, /shadow\.paths\[0\] must be a path starting with "\/"/],
+    [{ labelField: "a..b" }, /shadow\.labelField must be a dotted JSON field path/],
+    [{ scoreField: "" }, /shadow\.scoreField must be a non-empty string/],
+    [{ sampleRate: 0 }, /shadow\.sampleRate must be a number from 0\.001 to 1/],
+    [{ minSamples: 0 }, /shadow\.minSamples must be an integer from 1/],
+    [{ minAgreement: 1.5 }, /shadow\.minAgreement must be a number from 0 to 1/],
+    [{ latencyQuantile: "p99" }, /shadow\.latencyQuantile must be "p50" or "p95"/],
+    [{ sampleRat: 0.5 }, /unknown key "shadow\.sampleRat"/],
+    ["yes", /shadow must be an object/],
+  ])("%j is refused: %s", (shadow, message) => {
+    expect(configProblems({ ...valid, shadow })).toMatch(message);
   });
 });
