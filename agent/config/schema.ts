@@ -144,7 +144,7 @@ const health = requiredSection(
       default: 10,
       min: 1,
       max: 3600,
-      doc: "with `mqtt`, the daemon also probes `health.url` this often while no update runs; each change (ready, not ready, crashed; the first ready after start too) sends a fresh retained status, at most `mqtt.statusMinIntervalSeconds` later",
+      doc: "the daemon also probes `health.url` this often while no update runs, to count each version's healthy serving time; with `mqtt`, each change (ready, not ready, crashed; the first ready after start too) sends a fresh retained status, at most `mqtt.statusMinIntervalSeconds` later",
     }),
     metricsUrl: optionalText({
       check: httpUrl,

@@ -65,4 +65,15 @@ export const MIGRATIONS: readonly string[] = [
     accepted_at TEXT NOT NULL
   );
   `,
+  // 4: time each version spent serving while the daemon watched it (agent/telemetry/serving-accountant.ts):
+  // milliseconds with every probe ready (healthy) and with any probe not (unhealthy).
+  `
+  CREATE TABLE serving_time (
+    version TEXT PRIMARY KEY,
+    healthy_ms INTEGER NOT NULL DEFAULT 0 CHECK (healthy_ms >= 0),
+    unhealthy_ms INTEGER NOT NULL DEFAULT 0 CHECK (unhealthy_ms >= 0),
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL
+  );
+  `,
 ];
