@@ -19,22 +19,10 @@ import { World } from "../helpers/world.js";
 const DEVICE = `dev-serving-${randomBytes(4).toString("hex")}`;
 const schemas = new SchemaValidator();
 
-let world: World | undefined;
-let broker: TestBroker | undefined;
-let watcher: MqttClient | undefined;
-let stoppedPid: number | undefined;
+/** Undone last first, whatever the test reached. */
+const cleanups: (() => Promise<unknown> | undefined)[] = [];
 afterEach(async () => {
-  if (stoppedPid !== undefined) process.kill(stoppedPid, "SIGCONT");
-  stoppedPid = undefined;
-  await world?.close();
-  world = undefined;
-  if (watcher) {
-    await watcher.publishAsync(deviceStatusTopic(DEVICE), "", { qos: 1, retain: true });
-    await watcher.endAsync();
-  }
-  watcher = undefined;
-  await broker?.close();
-  broker = undefined;
+  for (const undo of cleanups.splice(0).reverse()) await undo();
 });
 
 const of = (s: DeviceStatusMessage | undefined, version: string): VersionHealth | undefined =>
@@ -42,9 +30,10 @@ const of = (s: DeviceStatusMessage | undefined, version: string): VersionHealth 
 
 describe("serving time", () => {
   it("reaches the retained status while the service serves, counts a hang as unhealthy, and is in the journal after stop", async () => {
-    broker = await startTestBroker();
+    const broker: TestBroker = await startTestBroker();
+    cleanups.push(() => broker.close());
     const w = await World.create({ channel: `c${randomBytes(4).toString("hex")}`, healthTimeoutSeconds: 30 });
-    world = w;
+    cleanups.push(() => w.close());
     await w.writeConfig({
       healthTimeoutSeconds: 30,
       extraConfig: {
@@ -72,7 +61,13 @@ describe("serving time", () => {
       },
     });
     const seen: DeviceStatusMessage[] = [];
-    watcher = await mqtt.connectAsync(broker.url, { clientId: `test-serving-${randomBytes(4).toString("hex")}` });
+    const watcher: MqttClient = await mqtt.connectAsync(broker.url, {
+      clientId: `test-serving-${randomBytes(4).toString("hex")}`,
+    });
+    // A shared broker keeps retained statuses: leave none behind.
+    cleanups.push(() =>
+      watcher.publishAsync(deviceStatusTopic(DEVICE), "", { qos: 1, retain: true }).then(() => watcher.endAsync()),
+    );
     watcher.on("message", (_topic, payload) => {
       if (payload.length > 0) seen.push(JSON.parse(payload.toString("utf8")) as DeviceStatusMessage);
     });
@@ -92,8 +87,9 @@ describe("serving time", () => {
 
     // The service stops answering: the health change sends a status, and the period it closed is unhealthy.
     const pid = (JSON.parse(await readFile(join(w.dataDir, "service.pid"), "utf8")) as { pid: number }).pid;
+    let stopped = true;
     process.kill(pid, "SIGSTOP");
-    stoppedPid = pid;
+    cleanups.push(() => (stopped ? Promise.resolve(process.kill(pid, "SIGCONT")) : undefined));
     const hung = await waitFor(
       "a status with unhealthy seconds on 1.0.0",
       () => seen.find((s) => s.online && (of(s, "1.0.0")?.unhealthySeconds ?? 0) >= 1),
@@ -102,7 +98,7 @@ describe("serving time", () => {
     );
     expect(hung.health?.ok).toBe(false);
     process.kill(pid, "SIGCONT");
-    stoppedPid = undefined;
+    stopped = false;
     await agent.stop();
 
     // The daemon is down: status reads what it wrote, at least what it last reported.
