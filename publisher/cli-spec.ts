@@ -74,6 +74,12 @@ const COMMAND_OPTIONS = {
     percent: { type: "string" },
     "expires-days": { type: "string" },
     force: { type: "boolean" },
+    "require-healthy-hours": { type: "string" },
+    "min-devices": { type: "string" },
+    "max-failure-rate": { type: "string" },
+    "wait-ms": { type: "string" },
+    reason: { type: "string" },
+    by: { type: "string" },
     ...MQTT_OPTIONS,
   },
   channels: { repo: { type: "string" }, name: { type: "string" }, "warn-days": { type: "string" } },
@@ -236,10 +242,18 @@ the publish. Logs are JSON lines on stdout. Runs until SIGINT or SIGTERM,
 which finish the version in hand (build and publish) and exit 0; a second Ctrl-C exits at once.
 ${MQTT_HELP}`,
   promote: `Usage: edge-publish promote --repo REPO_DIR --name NAME --version SEMVER --from CHANNEL --to CHANNEL
-                            --key PRIVATE_KEY [--percent P] [--expires-days N] [--force] [--mqtt URL [MQTT_OPTIONS]] [--json]
+                            --key PRIVATE_KEY [--percent P] [--expires-days N] [--force] [--mqtt URL [MQTT_OPTIONS]]
+                            [--require-healthy-hours H --min-devices N --max-failure-rate R [--wait-ms N]] [--reason TEXT] [--by NAME] [--json]
 Points --to at SEMVER only if --from names SEMVER right now (else RELEASE_NOT_FOUND), with the next sequence
 number of --to. The rollout share of --from is not copied: --to reaches every device unless --percent says less.
 A withdrawn version is refused with VERSION_WITHDRAWN unless --force.
+--require-healthy-hours H --min-devices N --max-failure-rate R (0.05 or 5%; the three go together, with --mqtt):
+first reads every device's retained status from the broker (waiting as fleet does, at most --wait-ms, default
+2000) and promotes only when at least N devices on --from run SEMVER with at least H healthy hours each and,
+of the devices on --from that tried SEMVER, the share that rolled back from it or deny-listed it is at most R.
+Else nothing is written: PROMOTION_REFUSED, exit 1, with the figures (devices running it, how many qualify, healthy
+hours in sum and the least, failure rate); --json prints {"promoted": false, "error", "evidence"}. The history of
+--to (channels/NAME/TO.history.json) records --from and its sequence, --by (default: the OS user), --reason, and the figures.
 ${MQTT_HELP}`,
   channels: `Usage: edge-publish channels --repo REPO_DIR [--name NAME] [--warn-days N] [--json]
 Lists every channel pointer in the repository (of NAME only with --name): NAME, CHANNEL, VERSION, SEQUENCE,

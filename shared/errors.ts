@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   "FILE_NOT_REGULAR",
   "REPO_INVALID",
   "PORT_IN_USE",
+  "PROMOTION_REFUSED",
   // signed metadata
   "METADATA_MALFORMED",
   "SIGNATURE_MISSING",

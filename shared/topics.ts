@@ -82,6 +82,23 @@ export interface Inventory {
   temperatureC: number | null;
 }
 
+/**
+ * What a device counted for one version it served or tried (the agent's
+ * journal; README "Healthy device-hours"). healthySeconds: time the daemon
+ * watched it serving with every readiness probe answering ready;
+ * unhealthySeconds: watched time with any probe not; rollbacks: times the
+ * device left it because it failed (an automatic rollback after a failed
+ * activation or probation, or an operator's rollback from it); denied: it is
+ * on the device's deny-list.
+ */
+export interface VersionHealth {
+  version: string;
+  healthySeconds: number;
+  unhealthySeconds: number;
+  rollbacks: number;
+  denied: boolean;
+}
+
 export interface DeviceStatusMessage {
   schema: 1;
   deviceId: string;
@@ -101,8 +118,13 @@ export interface DeviceStatusMessage {
   health?: { ok: boolean; status?: number; error?: string };
   /** Set while the active version is on the publisher's withdrawal list (`action` "stay": kept on purpose). */
   withdrawn?: { version: string; reason: string; action: string; withdrawnAt: string } | null;
+  /** The versions the device served or tried, the most recent first (at most VERSION_HEALTH_LIMIT). */
+  versionHealth?: VersionHealth[];
   inventory?: Inventory;
 }
+
+/** A status names at most this many versions: the newest ones, so it stays a few KiB. */
+export const VERSION_HEALTH_LIMIT = 16;
 
 export const EVENT_TYPES = ["update_started", "downloaded", "activated", "succeeded", "failed", "rolled_back"] as const;
 export type DeviceEventType = (typeof EVENT_TYPES)[number];

@@ -159,7 +159,7 @@ const health = requiredSection(
       default: 10,
       min: 1,
       max: 3600,
-      doc: "with `mqtt`, the daemon also probes `health.url` this often while no update runs; each change (ready, not ready, crashed; the first ready after start too) sends a fresh retained status, at most `mqtt.statusMinIntervalSeconds` later",
+      doc: "the daemon also probes `health.url` this often while no update runs, to count each version's healthy serving time; with `mqtt`, each change (ready, not ready, crashed; the first ready after start too) sends a fresh retained status, at most `mqtt.statusMinIntervalSeconds` later",
     }),
     metricsUrl: optionalText({
       check: httpUrl,
@@ -239,7 +239,7 @@ const localEndpoint = optionalSection(
     port: integer({ default: 9210, min: 0, max: 65535, doc: "its port (0 picks a free one)" }),
   },
   {
-    doc: "with a `localEndpoint` section the daemon serves `GET /status` (the JSON of `edge-agent status --json`; 200 healthy, 503 degraded) and `GET /metrics` (Prometheus text format: updates by result, rollbacks, bytes downloaded, bytes saved by deltas, current phase, active version as an info metric, `edgepull_active_version_withdrawn` (1 while the active version is withdrawn), last check time, service readiness, free disk)",
+    doc: 'with a `localEndpoint` section the daemon serves `GET /status` (the JSON of `edge-agent status --json`; 200 healthy, 503 degraded) and `GET /metrics` (Prometheus text format: updates by result, rollbacks, bytes downloaded, bytes saved by deltas, current phase, active version as an info metric, `edgepull_active_version_withdrawn` (1 while the active version is withdrawn), last check time, service readiness, free disk, and per version the healthy and unhealthy serving seconds and rollbacks: README "Healthy device-hours")',
   },
 );
 

@@ -41,8 +41,10 @@ export interface HealthWatchOptions {
  * instead of waiting for a timer. `check()` probes at once; every probe, the
  * watch's own or one the status reporter asks for, goes through the same
  * state, so the status and the change events never disagree for long.
+ * `reading` is emitted for every probe applied (after `change`, when it moved
+ * too): the serving-time accounting counts the time between them.
  */
-export class HealthWatch extends EventEmitter<{ change: [HealthReading] }> {
+export class HealthWatch extends EventEmitter<{ change: [HealthReading]; reading: [HealthReading] }> {
   private readonly stopper = new AbortController();
   private loop: Promise<void> | undefined;
   private last: HealthReading | undefined;
@@ -103,6 +105,7 @@ export class HealthWatch extends EventEmitter<{ change: [HealthReading] }> {
       );
       this.emit("change", reading);
     }
+    this.emit("reading", reading);
     return reading;
   }
 

@@ -169,3 +169,35 @@ export function parseHold(text: string): StoredHold {
   const reason = r.optional("reason", () => r.text("reason"));
   return reason === undefined ? { at: r.text("at") } : { reason, at: r.text("at") };
 }
+
+/** Serving time the daemon counted for one version (agent/telemetry/serving-accountant.ts). */
+export interface ServingTimeRow {
+  version: string;
+  healthyMs: number;
+  unhealthyMs: number;
+  firstAt: string;
+  lastAt: string;
+}
+
+export function parseServingTimeRow(raw: unknown): ServingTimeRow {
+  const r = new RowReader("serving_time", raw);
+  return {
+    version: r.text("version"),
+    healthyMs: r.integer("healthyMs"),
+    unhealthyMs: r.integer("unhealthyMs"),
+    firstAt: r.text("firstAt"),
+    lastAt: r.text("lastAt"),
+  };
+}
+
+/** Times the device left a version because it failed: rolled back automatically, or by an operator. */
+export interface RollbackCount {
+  version: string;
+  count: number;
+  lastAt: string | null;
+}
+
+export function parseRollbackCount(raw: unknown): RollbackCount {
+  const r = new RowReader("attempts rollbacks", raw);
+  return { version: r.text("version"), count: r.integer("count"), lastAt: r.textOrNull("lastAt") };
+}

@@ -65,7 +65,18 @@ export const MIGRATIONS: readonly string[] = [
     accepted_at TEXT NOT NULL
   );
   `,
-  // 4: hand-over mode: how the new version took over (service/controller.ts RestartOutcome), and why not beside.
+  // 4: time each version spent serving while the daemon watched it (agent/telemetry/serving-accountant.ts):
+  // milliseconds with every probe ready (healthy) and with any probe not (unhealthy).
+  `
+  CREATE TABLE serving_time (
+    version TEXT PRIMARY KEY,
+    healthy_ms INTEGER NOT NULL DEFAULT 0 CHECK (healthy_ms >= 0),
+    unhealthy_ms INTEGER NOT NULL DEFAULT 0 CHECK (unhealthy_ms >= 0),
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL
+  );
+  `,
+  // 5: hand-over mode: how the new version took over (service/controller.ts RestartOutcome), and why not beside.
   `
   ALTER TABLE attempts ADD COLUMN handover TEXT
     CHECK (handover IS NULL OR handover IN ('switched', 'switched-back', 'kept', 'cold', 'skipped'));

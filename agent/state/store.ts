@@ -12,8 +12,12 @@ import {
   parseHold,
   parseLastCheck,
   parsePhaseEntry,
+  parseRollbackCount,
+  parseServingTimeRow,
   parseVersionRow,
   parseWithdrawalsRow,
+  type RollbackCount,
+  type ServingTimeRow,
   type StoredHold,
   type StoredWithdrawals,
   type VersionRow,
@@ -31,6 +35,8 @@ export type {
   LastCheck,
   NewAttempt,
   PhaseEntry,
+  RollbackCount,
+  ServingTimeRow,
   VersionRow,
 } from "./journal-rows.js";
 
@@ -305,6 +311,53 @@ export class StateStore {
 
   previousVersion(): string | undefined {
     return this.getKv("previousVersion");
+  }
+
+  /** Adds serving time the daemon watched to `version`'s totals (one row per version, created on first use). */
+  addServingTime(version: string, healthyMs: number, unhealthyMs: number): void {
+    const at = this.stamp();
+    this.db
+      .prepare(
+        `INSERT INTO serving_time (version, healthy_ms, unhealthy_ms, first_at, last_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (version) DO UPDATE SET healthy_ms = healthy_ms + excluded.healthy_ms,
+           unhealthy_ms = unhealthy_ms + excluded.unhealthy_ms, last_at = excluded.last_at`,
+      )
+      .run(version, Math.round(healthyMs), Math.round(unhealthyMs), at, at);
+  }
+
+  /**
+   * Every version's serving time. A journal the daemon has not migrated yet
+   * (the status CLI opens it read-only) has no such table: nothing counted.
+   */
+  servingTime(): ServingTimeRow[] {
+    const table = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'serving_time'").get();
+    if (table === undefined) return [];
+    return this.db
+      .prepare(
+        `SELECT version, healthy_ms AS healthyMs, unhealthy_ms AS unhealthyMs, first_at AS firstAt, last_at AS lastAt
+         FROM serving_time ORDER BY version`,
+      )
+      .all()
+      .map(parseServingTimeRow);
+  }
+
+  /**
+   * Per version, how often the device left it because it failed: update attempts to it that
+   * ended rolled back, and operator rollbacks away from it that took effect.
+   */
+  rollbacksByVersion(): RollbackCount[] {
+    return this.db
+      .prepare(
+        `SELECT version, SUM(n) AS count, MAX(at) AS lastAt FROM (
+           SELECT to_version AS version, COUNT(*) AS n, MAX(finished_at) AS at FROM attempts
+             WHERE kind = 'update' AND result = 'rolled_back' GROUP BY to_version
+           UNION ALL
+           SELECT from_version AS version, COUNT(*) AS n, MAX(finished_at) AS at FROM attempts
+             WHERE kind = 'rollback' AND result = 'succeeded' AND from_version IS NOT NULL GROUP BY from_version
+         ) GROUP BY version ORDER BY version`,
+      )
+      .all()
+      .map(parseRollbackCount);
   }
 }
 

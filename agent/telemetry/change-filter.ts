@@ -1,11 +1,12 @@
 import { canonicalJson } from "../../shared/canonical-json.js";
-import type { DeviceStatusMessage, Inventory } from "../../shared/topics.js";
+import type { DeviceStatusMessage, Inventory, VersionHealth } from "../../shared/topics.js";
 
 const MIB = 1024 * 1024;
 export const MEMORY_STEP_BYTES = 64 * MIB;
 export const DISK_MIN_STEP_BYTES = 256 * MIB;
 export const DISK_STEP_FRACTION = 0.01;
 export const TEMPERATURE_STEP_C = 2;
+export const SERVING_STEP_SECONDS = 3600;
 
 /** Free space is rounded down: the fleet view may understate it, never promise bytes that are not there. */
 function floorTo(value: number, step: number): number {
@@ -38,8 +39,25 @@ export function quantizeInventory(inv: Inventory): Inventory {
   };
 }
 
-/** Everything a status says except when it was said, with the inventory coarsened: equal keys mean the second need not be sent. */
+/**
+ * Serving seconds grow with every health probe: counted in whole hours for the
+ * key, a status goes out when a version passes an hour (or a rollback or
+ * deny-list entry appears), and the heartbeat carries the exact figures.
+ */
+export function quantizeVersionHealth(list: readonly VersionHealth[]): VersionHealth[] {
+  return list.map((v) => ({
+    ...v,
+    healthySeconds: floorTo(v.healthySeconds, SERVING_STEP_SECONDS),
+    unhealthySeconds: floorTo(v.unhealthySeconds, SERVING_STEP_SECONDS),
+  }));
+}
+
+/** Everything a status says except when it was said, with the inventory and serving time coarsened: equal keys mean the second need not be sent. */
 export function statusKey(msg: DeviceStatusMessage): string {
   const { at: _at, ...rest } = msg;
-  return canonicalJson(rest.inventory ? { ...rest, inventory: quantizeInventory(rest.inventory) } : rest);
+  return canonicalJson({
+    ...rest,
+    ...(rest.inventory ? { inventory: quantizeInventory(rest.inventory) } : {}),
+    ...(rest.versionHealth ? { versionHealth: quantizeVersionHealth(rest.versionHealth) } : {}),
+  });
 }

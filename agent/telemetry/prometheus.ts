@@ -1,4 +1,5 @@
 import type { StatusSnapshot } from "./status-snapshot.js";
+import type { VersionHealth } from "./version-health.js";
 
 /**
  * One journaled attempt, or (with `count`) a group of attempts that share kind
@@ -160,6 +161,7 @@ export function renderMetrics(input: MetricsInput): string {
       help: "Free bytes on the filesystem holding the data folder (absent if it cannot be read).",
       samples: status.disk.availableBytes === undefined ? [] : [{ value: status.disk.availableBytes }],
     },
+    ...versionHealthFamilies(status),
     {
       name: "edgepull_agent_info",
       type: "gauge",
@@ -168,6 +170,38 @@ export function renderMetrics(input: MetricsInput): string {
     },
   ];
   return families.map(renderFamily).join("");
+}
+
+/**
+ * Per version, the serving time the daemon counted and the rollbacks from it
+ * (README "Healthy device-hours"). Left out for a snapshot without the field,
+ * which readStatus always sets.
+ */
+function versionHealthFamilies(status: StatusSnapshot): Family[] {
+  const list = status.versionHealth;
+  if (list === undefined) return [];
+  const per = (value: (v: VersionHealth) => number): Family["samples"] =>
+    list.map((v) => ({ labels: { version: v.version }, value: value(v) }));
+  return [
+    {
+      name: "edgepull_version_healthy_seconds_total",
+      type: "counter",
+      help: "Seconds the daemon watched each version serving with every readiness probe answering ready.",
+      samples: per((v) => v.healthySeconds),
+    },
+    {
+      name: "edgepull_version_unhealthy_seconds_total",
+      type: "counter",
+      help: "Seconds the daemon watched each version serving with a readiness probe failing or the service crashed.",
+      samples: per((v) => v.unhealthySeconds),
+    },
+    {
+      name: "edgepull_version_rollbacks_total",
+      type: "counter",
+      help: "Times the device left each version because it failed: automatic rollbacks and operator rollbacks from it.",
+      samples: per((v) => v.rollbacks),
+    },
+  ];
 }
 
 function timestampSamples(iso: string | undefined): Family["samples"] {

@@ -4,6 +4,7 @@ import type { Logger } from "../logging.js";
 import type { HealthWatch } from "../service/health-watch.js";
 import type { AttemptRow } from "../state/store.js";
 import { eventForAttempt } from "./attempt-events.js";
+import type { ServingAccountant } from "./serving-accountant.js";
 import { StatusReporter } from "./status-reporter.js";
 import { readStatus } from "./status-snapshot.js";
 
@@ -27,6 +28,8 @@ export class FleetReporting {
     agentVersion: string,
     logger: Logger,
     private readonly health: HealthWatch,
+    /** Writes the serving time it holds before each status is read, so the status carries it. */
+    serving?: Pick<ServingAccountant, "settle">,
   ) {
     this.name = config.name;
     this.reporter = new StatusReporter({
@@ -38,6 +41,7 @@ export class FleetReporting {
       logger,
       source: async () => {
         const reading = await health.check();
+        await serving?.settle();
         const s = await readStatus(config, { health: reading.probe });
         return {
           name: s.name,
@@ -58,6 +62,7 @@ export class FleetReporting {
           lastUpdate: s.lastUpdate,
           health: reading.health,
           withdrawn: s.withdrawn,
+          versionHealth: s.versionHealth ?? [],
         };
       },
     });

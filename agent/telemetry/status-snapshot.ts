@@ -11,6 +11,7 @@ import { readLockOwner } from "../state/lock.js";
 import { type AttemptRow, type DeniedRow, type LastCheck, StateStore } from "../state/store.js";
 import { attemptJsonOrNull } from "./attempt-json.js";
 import { diskSpaceFor } from "./disk.js";
+import { type VersionHealth, versionHealthOf } from "./version-health.js";
 
 /**
  * What a technician (and later the fleet view) needs to know about a device,
@@ -39,6 +40,12 @@ export interface StatusSnapshot {
   hold: { source: "config" | "operator"; reason?: string; at?: string } | null;
   /** The active version is on the publisher's withdrawal list: `stay` keeps it on purpose, `move` leaves it. */
   withdrawn: { version: string; reason: string; action: WithdrawalAction; withdrawnAt: string } | null;
+  /**
+   * Per version served or tried, the most recent first: healthy and unhealthy serving seconds the
+   * daemon counted, rollbacks from it, deny-listed or not (README "Healthy device-hours").
+   * readStatus always sets it; optional only for snapshots made by hand.
+   */
+  versionHealth?: VersionHealth[];
   /** WITHDRAWN while the active version is withdrawn, else HEALTHY or DEGRADED (`healthy`). */
   state: "HEALTHY" | "DEGRADED" | "WITHDRAWN";
   healthy: boolean;
@@ -81,6 +88,7 @@ export async function readStatus(config: AgentConfig, opts: ReadStatusOptions = 
   }
   try {
     const open = store?.openAttempt();
+    const denied = store?.listDenied() ?? [];
     const last = store?.lastFinishedAttempt();
     if (last?.rollbackErrorCode) {
       problems.push(`last rollback failed (${last.rollbackErrorCode}): ${last.rollbackErrorMessage ?? ""}`);
@@ -109,7 +117,7 @@ export async function readStatus(config: AgentConfig, opts: ReadStatusOptions = 
       attempt: attemptJsonOrNull(open),
       lastCheck: store?.lastCheck() ?? null,
       lastUpdate: attemptJsonOrNull(open ?? last),
-      denied: (store?.listDenied() ?? []).map((d) => ({
+      denied: denied.map((d) => ({
         version: d.version,
         errorCode: d.errorCode,
         reason: d.reason,
@@ -120,6 +128,7 @@ export async function readStatus(config: AgentConfig, opts: ReadStatusOptions = 
       daemon: owner ? { running: true, pid: owner.pid, role: owner.role } : { running: false },
       hold: config.hold ? { source: "config" } : store?.hold() ? { source: "operator", ...store.hold() } : null,
       withdrawn,
+      versionHealth: store ? versionHealthOf(store.servingTime(), store.rollbacksByVersion(), denied) : [],
       state: withdrawn ? "WITHDRAWN" : problems.length === 0 ? "HEALTHY" : "DEGRADED",
       healthy: problems.length === 0,
       problems,

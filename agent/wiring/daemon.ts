@@ -3,6 +3,7 @@ import { toEdgeError } from "../../shared/errors.js";
 import { Agent } from "../agent.js";
 import type { AgentConfig } from "../config.js";
 import { ControlServer } from "../control/control-server.js";
+import { readCurrentVersion } from "../install/activate.js";
 import { componentLogger, type Logger } from "../logging.js";
 import { connectMqtt } from "../mqtt-link.js";
 import { HealthWatch } from "../service/health-watch.js";
@@ -11,10 +12,14 @@ import { MqttPushListener } from "../sources/mqtt-listener.js";
 import { MqttWithdrawalListener } from "../sources/mqtt-withdrawals.js";
 import { LocalEndpoint } from "../telemetry/local-endpoint.js";
 import { FleetReporting } from "../telemetry/reporting.js";
+import { ServingAccountant } from "../telemetry/serving-accountant.js";
 import type { AgentOptions } from "./agent-graph.js";
 import { DAEMON_REQUESTS, type DaemonRoutes } from "./control-routes.js";
 
 /** What the daemon is built from: the parts of the `run` command's context it reads. */
+/** Serving time is written to the journal at least this often (and at every status and stop): flash wears. */
+const SERVING_FLUSH_MS = 60_000;
+
 export interface DaemonInputs {
   config: AgentConfig;
   logger: Logger;
@@ -42,22 +47,39 @@ export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
     ? connectMqtt(config.mqtt, config.deviceId, componentLogger(logger, "mqtt"))
     : undefined;
   let reporting: FleetReporting | undefined;
+  let serving: ServingAccountant | undefined;
   const agent = await Agent.open(config, logger, "daemon", {
     ...ctx.agentOptions,
-    onAttempt: (row) => reporting?.onAttempt(row),
+    onAttempt: (row) => {
+      // An attempt's phase may restart or swap the service: no period spans it.
+      serving?.interrupt();
+      reporting?.onAttempt(row);
+    },
     onWithdrawals: () => reporting?.refresh(),
   });
   // Service health can change with nothing journaled (the first ready after start, a crash, a hang).
-  let healthWatch: HealthWatch | undefined;
+  // The watch runs with or without MQTT: its readings are also the serving-time accounting.
+  const watchMs = config.health.watchIntervalSeconds * 1000;
+  const healthWatch = new HealthWatch({
+    url: config.health.url,
+    intervalMs: watchMs,
+    timeoutMs: Math.min(2000, watchMs),
+    service: agent.serviceController,
+    busy: () => agent.attemptRunning,
+    logger: componentLogger(logger, "health-watch"),
+  });
+  const accountant = new ServingAccountant({
+    store: agent.store,
+    activeVersion: () => readCurrentVersion(agent.layout),
+    busy: () => agent.attemptRunning,
+    // The watch probes every interval (plus the probe's own time): a longer silence is a paused daemon.
+    maxGapMs: 2 * watchMs + Math.min(2000, watchMs),
+    flushEveryMs: SERVING_FLUSH_MS,
+    logger: componentLogger(logger, "serving-time"),
+  });
+  serving = accountant;
+  healthWatch.on("reading", (reading) => void accountant.observe(reading));
   if (mqttClient && config.mqtt) {
-    healthWatch = new HealthWatch({
-      url: config.health.url,
-      intervalMs: config.health.watchIntervalSeconds * 1000,
-      timeoutMs: Math.min(2000, config.health.watchIntervalSeconds * 1000),
-      service: agent.serviceController,
-      busy: () => agent.attemptRunning,
-      logger: componentLogger(logger, "health-watch"),
-    });
     reporting = new FleetReporting(
       mqttClient,
       config.mqtt,
@@ -65,6 +87,7 @@ export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
       ctx.agentVersion,
       componentLogger(logger, "reporter"),
       healthWatch,
+      accountant,
     );
   }
   const control = new ControlServer<DaemonRoutes>(
@@ -150,14 +173,15 @@ export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
           logger.info({ url: (await endpoint.start()).url }, "local status and metrics endpoint listening");
         } catch (err) {
           await control.stop();
-          await healthWatch?.stop();
+          await healthWatch.stop();
+          await accountant.stop();
           await agent.stop({ stopService });
           await mqttClient?.endAsync().catch(() => {});
           throw err;
         }
       }
       reporting?.start();
-      healthWatch?.start();
+      healthWatch.start();
       started = recovered.then(() => {
         if (agent.stopping.aborted) return;
         push?.start();
@@ -173,7 +197,8 @@ export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
       await inbox?.stop();
       await control.stop();
       await endpoint?.stop();
-      await healthWatch?.stop();
+      await healthWatch.stop();
+      await accountant.stop();
       await agent.stop({ stopService });
       await started;
       await reporting?.stop();

@@ -5,6 +5,7 @@ import { EdgeError } from "../../shared/errors.js";
 import { writeFileAtomic } from "../../shared/fs-atomic.js";
 import type { ChannelPointer, RolloutPolicy } from "../../shared/manifest.js";
 import { releaseManifestPath } from "../../shared/repo-layout.js";
+import type { PromotionFigures, PromotionPolicy } from "./promotion-evidence.js";
 
 /**
  * What a channel carried before, for `rollout --abort`.
@@ -16,6 +17,9 @@ import { releaseManifestPath } from "../../shared/repo-layout.js";
  * with its rollout share (absent: every device). The pointer an abort writes
  * also records the version it took the channel away from and how (`aborted:
  * { version, by: "abort" | "halt" }`), so that version is not chosen again.
+ * The pointer a promote writes records who promoted, from which channel, why
+ * (`--reason`) and, with thresholds, the figures it was promoted on
+ * (`promotion: { from, fromSequence, by, reason?, evidence? }`).
  *
  * A release is *healthy* on the channel when the history has a pointer naming
  * it at 100 % and not paused, with no abort of that version recorded after
@@ -30,6 +34,17 @@ export const HISTORY_LIMIT = 50;
 
 export type AbortHow = "abort" | "halt";
 
+/** Who promoted a release onto the channel, from where, why, and on which figures. */
+export interface PromotionRecord {
+  from: string;
+  fromSequence: number;
+  /** --by, else the OS user who ran promote. */
+  by: string;
+  reason?: string;
+  /** With --require-healthy-hours: the thresholds and the figures the devices reported at promotion time. */
+  evidence?: PromotionFigures & { policy: PromotionPolicy; at: string };
+}
+
 export interface HistoryEntry {
   sequence: number;
   version: string;
@@ -38,6 +53,8 @@ export interface HistoryEntry {
   rollout?: RolloutPolicy;
   /** On a pointer written by an abort: the version it replaced, and whether an operator or a halt aborted it. */
   aborted?: { version: string; by: AbortHow };
+  /** On a pointer written by promote. */
+  promotion?: PromotionRecord;
 }
 
 export function historyPath(name: string, channel: string): string {
@@ -76,19 +93,24 @@ function entryOf(p: ChannelPointer): HistoryEntry {
 
 /**
  * Merges pointers into the history by sequence number. A rewrite of the same
- * sequence replaces the entry but keeps what an abort recorded on it; `aborted`
- * goes on the last pointer given.
+ * sequence replaces the entry but keeps what an abort or a promote recorded on
+ * it; `aborted` and `promotion` go on the last pointer given.
  */
 export function mergeHistory(
   entries: HistoryEntry[],
   pointers: ChannelPointer[],
   aborted?: HistoryEntry["aborted"],
+  promotion?: PromotionRecord,
 ): HistoryEntry[] {
   const bySequence = new Map(entries.map((e) => [e.sequence, e]));
   for (const [i, p] of pointers.entries()) {
     const entry = entryOf(p);
-    const mark = i === pointers.length - 1 && aborted ? aborted : bySequence.get(p.sequence)?.aborted;
+    const last = i === pointers.length - 1;
+    const before = bySequence.get(p.sequence);
+    const mark = last && aborted ? aborted : before?.aborted;
     if (mark) entry.aborted = mark;
+    const promoted = last && promotion ? promotion : before?.promotion;
+    if (promoted) entry.promotion = promoted;
     bySequence.set(p.sequence, entry);
   }
   return [...bySequence.values()].sort((a, b) => a.sequence - b.sequence).slice(-HISTORY_LIMIT);
@@ -100,8 +122,9 @@ export async function recordPointers(
   channel: string,
   pointers: ChannelPointer[],
   aborted?: HistoryEntry["aborted"],
+  promotion?: PromotionRecord,
 ): Promise<void> {
-  const merged = mergeHistory(await readHistory(repoDir, name, channel), pointers, aborted);
+  const merged = mergeHistory(await readHistory(repoDir, name, channel), pointers, aborted, promotion);
   await writeFileAtomic(join(repoDir, historyPath(name, channel)), `${JSON.stringify({ entries: merged }, null, 2)}\n`);
 }
 

@@ -1,4 +1,4 @@
-import { EdgeError } from "../../shared/errors.js";
+import { describeError, EdgeError, errorJson } from "../../shared/errors.js";
 import type { MqttSettings } from "../../shared/mqtt-options.js";
 import { type CliIo, type Flags, mqttFlags, repoFlag, report, str } from "../cli-run.js";
 import { integerFlag, positiveNumberFlag, required } from "../cli-spec.js";
@@ -14,9 +14,18 @@ import {
   type RolloutOptions,
   rolloutWithHalt,
 } from "../commands/rollout.js";
+import { DEFAULT_FLEET_WAIT_MS } from "../fleet/fleet-command.js";
+import { textTable } from "../text-table.js";
 import { listWithdrawalLists } from "../withdraw/withdrawal-expiry.js";
 import type { AbortTarget } from "./channel-history.js";
 import { parseFailureRate } from "./halt-policy.js";
+import {
+  describeEvidence,
+  type PromotionEvidence,
+  type PromotionPolicy,
+  PromotionRefused,
+  parseMaxFailureRate,
+} from "./promotion-evidence.js";
 
 /** The CLI side of promote, channels, rollout and keys (flags in, one report out). */
 
@@ -50,23 +59,80 @@ function changeJson(c: RolloutChange): object {
   return { ...c.pointer, path: c.path, previousVersion: c.previousVersion, abortedFrom: c.abortedFrom, mqtt: c.mqtt };
 }
 
+/** --require-healthy-hours, --min-devices and --max-failure-rate, all three or none. */
+function promotionPolicy(flags: Flags): PromotionPolicy | undefined {
+  const names = ["require-healthy-hours", "min-devices", "max-failure-rate"];
+  const given = names.filter((f) => str(flags, f) !== undefined);
+  if (given.length === 0) {
+    if (str(flags, "wait-ms") !== undefined) throw new EdgeError("USAGE", "--wait-ms goes with --require-healthy-hours");
+    return undefined;
+  }
+  if (given.length < names.length) {
+    const missing = names.filter((f) => !given.includes(f)).map((f) => `--${f}`);
+    throw new EdgeError("USAGE", `--${given.join(", --")} needs ${missing.join(" and ")} too (see edge-publish promote --help)`);
+  }
+  return {
+    healthyHours: positiveNumberFlag(str(flags, "require-healthy-hours"), "require-healthy-hours") as number,
+    minDevices: integerFlag(str(flags, "min-devices"), "min-devices", 1, 1_000_000) as number,
+    maxFailureRate: parseMaxFailureRate(str(flags, "max-failure-rate") as string),
+  };
+}
+
+function deviceRows(e: PromotionEvidence): string {
+  if (e.devices.length === 0) return `no device on ${e.channel} reports ${e.name} ${e.version}\n`;
+  return textTable(
+    ["DEVICE", "RUNNING", "HEALTHY H", "UNHEALTHY H", "ROLLBACKS", "DENIED", "COUNTS"],
+    e.devices.map((d) => [
+      d.deviceId,
+      d.running ? "yes" : "no",
+      String(d.healthyHours),
+      String(d.unhealthyHours),
+      String(d.rollbacks),
+      d.denied ? "yes" : "no",
+      d.failed ? "failed" : d.qualifies ? "qualifies" : d.running ? "too few hours" : "-",
+    ]),
+  );
+}
+
 export async function runPromote(flags: Flags, io: CliIo): Promise<number> {
-  const r = await promote({
-    repoDir: await repoFlag(flags, "promote"),
-    name: required(str(flags, "name"), "name", "promote"),
-    version: required(str(flags, "version"), "version", "promote"),
-    from: required(str(flags, "from"), "from", "promote"),
-    to: required(str(flags, "to"), "to", "promote"),
-    keyPath: required(str(flags, "key"), "key", "promote"),
-    percent: percentFlag(str(flags, "percent")),
-    expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
-    mqtt: mqttFlags(flags, "promote", false),
-    force: flags.force === true,
-  });
+  const policy = promotionPolicy(flags);
+  const waitMs = integerFlag(str(flags, "wait-ms"), "wait-ms", 0, 600_000) ?? DEFAULT_FLEET_WAIT_MS;
+  let r: Awaited<ReturnType<typeof promote>>;
+  try {
+    r = await promote({
+      repoDir: await repoFlag(flags, "promote"),
+      name: required(str(flags, "name"), "name", "promote"),
+      version: required(str(flags, "version"), "version", "promote"),
+      from: required(str(flags, "from"), "from", "promote"),
+      to: required(str(flags, "to"), "to", "promote"),
+      keyPath: required(str(flags, "key"), "key", "promote"),
+      percent: percentFlag(str(flags, "percent")),
+      expiresInDays: positiveNumberFlag(str(flags, "expires-days"), "expires-days"),
+      mqtt: mqttFlags(flags, "promote", policy !== undefined),
+      force: flags.force === true,
+      by: str(flags, "by"),
+      reason: str(flags, "reason"),
+      require: policy && { policy, waitMs, onWarning: (text) => io.warn(`edge-publish: warning: ${text}\n`) },
+    });
+  } catch (err) {
+    if (!(err instanceof PromotionRefused)) throw err;
+    io.warn(`edge-publish: ${describeError(err)}\n`);
+    report(io, { promoted: false, ...errorJson(err), evidence: err.evidence }, deviceRows(err.evidence));
+    return 1;
+  }
+  const evidence = r.evidence ? `${describeEvidence(r.evidence)}\n` : "";
   report(
     io,
-    { ...r.pointer, path: r.path, fromSequence: r.fromSequence, mqtt: r.mqtt },
-    `promoted: ${pointerLine(r.pointer)}\nwrote ${r.path}\n${r.mqtt ? `published to ${r.mqtt.topic} (retained, acknowledged)\n` : ""}`,
+    {
+      promoted: true,
+      ...r.pointer,
+      path: r.path,
+      fromSequence: r.fromSequence,
+      mqtt: r.mqtt,
+      promotion: r.promotion,
+      evidence: r.evidence,
+    },
+    `${evidence}promoted: ${pointerLine(r.pointer)}\nwrote ${r.path}\n${r.mqtt ? `published to ${r.mqtt.topic} (retained, acknowledged)\n` : ""}`,
   );
   return 0;
 }

@@ -11,7 +11,7 @@ import { type PrivateKeyInfo, signEnvelope } from "../../shared/signature.js";
 import { channelTopic } from "../../shared/topics.js";
 import { publishPointerToBroker, pushWrittenFile } from "../mqtt-publish.js";
 import { readRelease } from "../repo-files.js";
-import { type HistoryEntry, recordPointers } from "./channel-history.js";
+import { type HistoryEntry, type PromotionRecord, recordPointers } from "./channel-history.js";
 
 export const DEFAULT_EXPIRES_DAYS = 30;
 export const DAY_MS = 24 * 60 * 60 * 1000;
@@ -31,6 +31,8 @@ export interface WritePointerOptions {
   mqtt?: MqttSettings;
   /** Written by an abort: the version the channel leaves, recorded in its history so no later abort returns to it. */
   aborted?: HistoryEntry["aborted"];
+  /** Written by promote: who, from where, why and on which figures, recorded in the channel's history. */
+  promotion?: PromotionRecord;
 }
 
 export interface WrittenPointer {
@@ -76,7 +78,14 @@ export async function writeChannelPointer(opts: WritePointerOptions): Promise<Wr
   await mkdir(dirname(path), { recursive: true });
   const bytes = Buffer.from(canonicalJson(signEnvelope(pointer, [opts.key])), "utf8");
   await writeFileAtomic(path, bytes);
-  await recordPointers(opts.repoDir, opts.name, opts.channel, opts.previous ? [opts.previous, pointer] : [pointer], opts.aborted);
+  await recordPointers(
+    opts.repoDir,
+    opts.name,
+    opts.channel,
+    opts.previous ? [opts.previous, pointer] : [pointer],
+    opts.aborted,
+    opts.promotion,
+  );
   const mqtt = opts.mqtt;
   if (!mqtt) return { pointer, path };
   await pushWrittenFile(path, () =>
