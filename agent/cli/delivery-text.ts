@@ -24,3 +24,26 @@ export function shortDelivery(d: DeliveryFacts): string {
   if (d.deltaFallback) return `bundle (${d.deltaFallback.code})`;
   return d.delivery ?? "-";
 }
+
+type HandoverFacts = { outcome: string; reason: string | null; detail: string | null } | null;
+
+/** A short cell for the `history` table: how the version took over (restart mode: "restart"). */
+export function shortHandover(h: HandoverFacts): string {
+  if (!h) return "restart";
+  return h.outcome === "skipped" ? `HANDOVER_SKIPPED: ${h.reason}` : h.outcome;
+}
+
+/** One line for `status`; a restart in place is never called a hand-over. */
+export function describeHandover(h: HandoverFacts): string | undefined {
+  if (!h) return undefined;
+  switch (h.outcome) {
+    case "switched":
+      return `hand-over: started beside the serving version, switched between two requests (${h.detail ?? ""})`;
+    case "skipped":
+      return `HANDOVER_SKIPPED: ${h.reason}: restarted in place, 503 + Retry-After while it loaded (${h.detail ?? ""})`;
+    case "cold":
+      return "nothing served before: 503 + Retry-After while it loaded";
+    default:
+      return h.outcome;
+  }
+}

@@ -5,7 +5,7 @@ import { openDbReadOnly } from "../state/db.js";
 import { StateStore } from "../state/store.js";
 import { attemptJson } from "../telemetry/attempt-json.js";
 import { type CliContext, EXIT, formatBytes, formatDuration, printJson, table } from "./context.js";
-import { shortDelivery } from "./delivery-text.js";
+import { shortDelivery, shortHandover } from "./delivery-text.js";
 import { HISTORY_LIMIT } from "./spec.js";
 
 /** `edge-agent history`: past attempts, newest first, with phase timings. */
@@ -35,7 +35,7 @@ export async function historyCommand(ctx: CliContext): Promise<number> {
       ctx.out("no updates yet\n");
       return EXIT.OK;
     }
-    const head = ["ID", "KIND", "FROM", "TO", "RESULT", "ERROR", "STARTED", "TOOK", "DOWNLOADED", "VIA"];
+    const head = ["ID", "KIND", "FROM", "TO", "RESULT", "ERROR", "STARTED", "TOOK", "DOWNLOADED", "VIA", "SWAP"];
     const body = entries.map((e) => [
       String(e.id),
       e.kind,
@@ -47,6 +47,7 @@ export async function historyCommand(ctx: CliContext): Promise<number> {
       formatDuration(e.startedAt, e.finishedAt),
       formatBytes(e.bytesDownloaded),
       shortDelivery(e),
+      shortHandover(e.handover),
     ]);
     ctx.out(`${table([head, ...body])}\n`);
     return EXIT.OK;

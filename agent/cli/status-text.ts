@@ -1,6 +1,6 @@
 import type { StatusSnapshot } from "../telemetry/status-snapshot.js";
 import { formatBytes } from "./context.js";
-import { describeDelivery } from "./delivery-text.js";
+import { describeDelivery, describeHandover } from "./delivery-text.js";
 
 const LABEL_WIDTH = 18;
 
@@ -54,6 +54,8 @@ export function statusText(s: StatusSnapshot, width?: number): string {
     if (u.rollbackErrorCode && u.rollbackError)
       row("Rollback error", `${u.rollbackErrorCode}: ${once(u.rollbackError, "Rollback error")}`);
     if (u.delivery) row("Delivery", describeDelivery(u));
+    const swap = describeHandover(u.handover);
+    if (swap) row("Swap", swap);
   } else row("Last update", "none");
   if (s.lastCheck) {
     const c = s.lastCheck;

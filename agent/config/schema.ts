@@ -339,7 +339,15 @@ export const AGENT_CONFIG_SCHEMA = section(
     logLevel: choice(LOG_LEVELS, { default: "info", doc: "pino level for the daemon" }),
   },
   // Editors' schema link and a free-text note: accepted and ignored.
-  { ignore: ["$schema", "comment"], check: (c) => healthThroughProxy(c.service, c.health.url) },
+  {
+    ignore: ["$schema", "comment"],
+    check: (c) => [
+      ...healthThroughProxy(c.service, c.health.url),
+      ...(c.shadow && c.service.strategy !== "handover"
+        ? ['shadow needs service.strategy "handover": the comparison runs in the agent\'s proxy, before the switch']
+        : []),
+    ],
+  },
 );
 
 /** With a hand-over proxy, readiness and probation are judged through it: the URL must name its port. */

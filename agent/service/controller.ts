@@ -1,3 +1,5 @@
+import type { ShadowFigures } from "../proxy/shadow/compare.js";
+
 /**
  * How the updater starts the inference service on a version and learns that it
  * died. Two modes: the agent supervises the service as its own child, or it runs
@@ -28,7 +30,8 @@ export interface ServiceDescription {
  * 503 + Retry-After while loading; `cold` nothing served before (the same 503s while loading).
  */
 export type RestartOutcome =
-  | { handover: "switched" | "switched-back"; from: string }
+  | { handover: "switched"; from: string; shadow?: ShadowFigures }
+  | { handover: "switched-back"; from: string }
   | { handover: "kept" | "cold" }
   | { handover: "skipped"; reason: "MEMORY_LOW" | "MEMORY_PRESSURE"; detail: string };
 

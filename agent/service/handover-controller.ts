@@ -2,6 +2,7 @@ import { basename } from "node:path";
 import { EdgeError } from "../../shared/errors.js";
 import type { FaultHook, MemoryProbe } from "../ports.js";
 import { type Backend, ReverseProxy } from "../proxy/reverse-proxy.js";
+import type { ShadowFigures, ShadowOptions } from "../proxy/shadow/shadow-run.js";
 import { type Admission, type AdmissionPolicy, admit, memoryPressureAvg10, peakMemoryOf } from "./admission.js";
 import type { RestartOutcome, ServiceController, ServiceDescription } from "./controller.js";
 import { freeLoopbackPort } from "./free-port.js";
@@ -26,6 +27,8 @@ export interface HandoverOptions extends Omit<SupervisorOptions, "pidFile" | "en
   retryAfterSeconds: number;
   admission: AdmissionPolicy;
   memory: MemoryProbe;
+  /** Before the switch, the candidate's answers to mirrored requests are compared with the serving version's. */
+  shadow?: ShadowOptions;
   fault?: FaultHook;
 }
 
@@ -145,13 +148,14 @@ export class HandoverController implements ServiceController {
         throw err;
       }
       this.opts.fault?.("handover:ready");
+      const shadow = beside && this.opts.shadow ? await this.compareInShadow(candidate, opts.signal) : undefined;
       await this.switchTo(candidate);
       this.opts.fault?.("handover:switched");
       const older = this.standby;
       this.standby = beside && current ? [current] : [];
       for (const old of older) await this.retire(old);
       await this.retireOrphans();
-      if (beside) return { handover: "switched", from: previous.backend.version };
+      if (beside) return { handover: "switched", from: previous.backend.version, ...(shadow ? { shadow } : {}) };
       if (previous && admission && !admission.admitted) {
         return { handover: "skipped", reason: admission.reason, detail: admission.detail };
       }
@@ -271,6 +275,24 @@ export class HandoverController implements ServiceController {
       throw err;
     }
     return instance;
+  }
+
+  /** SHADOW_MISMATCH (candidate stopped, nothing switched) unless its answers agree enough with the serving version's. */
+  private async compareInShadow(candidate: Instance, signal: AbortSignal | undefined): Promise<ShadowFigures> {
+    const options = this.opts.shadow as ShadowOptions;
+    const run = this.proxy.startShadow(candidate.backend, options);
+    this.opts.logger.info({ candidate: candidate.version, maxDurationSeconds: options.maxDurationSeconds }, "shadow comparison");
+    try {
+      const verdict = await run.verdict(signal ?? this.never);
+      this.opts.logger.info({ candidate: candidate.version, ok: verdict.ok, figures: verdict.figures }, "shadow verdict");
+      if (!verdict.ok) throw verdict.error;
+      return verdict.figures;
+    } catch (err) {
+      await this.stopInstance(candidate);
+      throw err;
+    } finally {
+      run.stop();
+    }
   }
 
   private async switchTo(instance: Instance): Promise<void> {

@@ -158,6 +158,7 @@ async function serviceFor(config: AgentConfig, layout: Layout, logger: Logger, o
         maxPressure: handover.maxMemoryPressure,
       },
       memory: opts.ports?.memory ?? systemMemory,
+      ...(config.shadow ? { shadow: config.shadow } : {}),
       fault: opts.fault,
     });
   }

@@ -106,3 +106,83 @@ describe("hand-over: a new version takes over with no failed request", () => {
     expect(agent.alive).toBe(true);
   });
 });
+
+describe("hand-over: shadow comparison and the memory admission check", () => {
+  it("compares a candidate on mirrored traffic before the switch: a close one takes over, a different one fails with SHADOW_MISMATCH", async () => {
+    const shadow = {
+      methods: ["POST"],
+      paths: ["/predict"],
+      sampleRate: 1,
+      labelField: "label",
+      scoreField: "scores",
+      minSamples: 20,
+      minAgreement: 0.9,
+      maxScoreDiffP95: 0.05,
+      maxLatencyRatio: 1000,
+      maxDurationSeconds: 20,
+    };
+    world = await World.create({ handover: {}, extraConfig: { shadow } });
+    const w = world;
+    await w.release("1.0.0");
+    const agent = w.startAgent();
+    await w.attemptEnded("1.0.0");
+    traffic = answerLoop(w.servicePort, 5);
+
+    // Same weights, lightly moved: agrees on the mirrored predictions, switched in.
+    const beforeClose = traffic.answers.length;
+    await w.release("1.1.0", { weightsOf: "1.0.0", perturb: 0.002 });
+    await w.attemptEnded("1.1.0");
+    expect((await w.status()).lastUpdate).toMatchObject({ toVersion: "1.1.0", result: "succeeded" });
+    const handover = (await w.history())[0]?.handover;
+    expect(handover).toMatchObject({ outcome: "switched" });
+    expect(handover?.detail).toMatch(/^from 1\.0\.0; shadow: \d+ compared .*agreement (0\.9\d*|1)\b/);
+    // Clients were answered by the serving version until the switch, never by the candidate before it.
+    const close = traffic.answers.slice(beforeClose);
+    expect(proxyFailures(close)).toEqual([]);
+    expect(switches(close)).toEqual(["1.0.0", "1.1.0"]);
+
+    // Other weights: most labels differ. The candidate never answers a client; the update fails.
+    const beforeFar = traffic.answers.length;
+    await w.release("1.2.0");
+    await w.attemptEnded("1.2.0");
+    const s = await w.status();
+    expect(s.activeVersion).toBe("1.1.0");
+    expect(s.lastUpdate).toMatchObject({ toVersion: "1.2.0", errorCode: "SHADOW_MISMATCH" });
+    expect(s.lastUpdate?.error).toMatch(/agreement 0\.\d+ below minAgreement 0\.9/);
+    expect(s.denied).toContainEqual(expect.objectContaining({ version: "1.2.0", errorCode: "SHADOW_MISMATCH" }));
+    const far = traffic.answers.slice(beforeFar);
+    expect(proxyFailures(far)).toEqual([]);
+    expect(switches(far)).toEqual(["1.1.0"]);
+    expect(agent.alive).toBe(true);
+  });
+
+  it("restarts in place with 503 + Retry-After when memory for a second version is short, and records HANDOVER_SKIPPED", async () => {
+    // A reserve no machine has: the admission check can never let a second version start.
+    world = await World.create({ handover: { memoryReserveMiB: 1024 * 1024 }, serviceEnv: LOAD });
+    const w = world;
+    await w.release("1.0.0");
+    w.startAgent();
+    await w.attemptEnded("1.0.0");
+    traffic = answerLoop(w.servicePort, 5);
+    await waitFor("1.0.0 answering", () => traffic?.answers.some((a) => a.status === 200), 10_000);
+    const before = traffic.answers.length;
+    await w.release("1.1.0");
+    await w.attemptEnded("1.1.0");
+    const update = traffic.answers.slice(before);
+    expect((await w.status()).lastUpdate).toMatchObject({
+      toVersion: "1.1.0",
+      result: "succeeded",
+      handover: { outcome: "skipped", reason: "MEMORY_LOW" },
+    });
+    expect((await w.status()).lastUpdate?.handover?.detail).toMatch(/does not fit in MemAvailable/);
+    // Not zero-downtime, and not reported as such: clients were told to come back while 1.1.0 loaded.
+    const loading = update.filter((a) => a.status === 503);
+    expect(loading.length).toBeGreaterThan(0);
+    expect(loading.every((a) => a.retryAfter === "5" && a.version === "1.1.0")).toBe(true);
+    // The proxy kept the port: no connection was refused or reset.
+    expect(update.filter((a) => a.status === 0)).toEqual([]);
+    expect(switches(update)).toEqual(["1.0.0", "1.1.0"]);
+    const text = await w.cli(["history"]);
+    expect(text.stdout).toMatch(/HANDOVER_SKIPPED: MEMORY_LOW/);
+  });
+});

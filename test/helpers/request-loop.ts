@@ -43,13 +43,17 @@ export interface Answer {
 export function answerLoop(port: number, pauseMs = 10): { stop: () => Promise<Answer[]>; answers: Answer[] } {
   const answers: Answer[] = [];
   let running = true;
+  let n = 0;
   const loop = (async () => {
     while (running) {
+      // A different input each time, as a camera's frames are: two models are compared on many, not one.
+      n++;
+      const input = Array.from({ length: 8 }, (_, i) => Math.sin(n * 12.9898 + i * 78.233) * 2);
       try {
         const res = await fetch(`http://127.0.0.1:${port}/predict`, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ input: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] }),
+          body: JSON.stringify({ input }),
           signal: AbortSignal.timeout(5000),
         });
         await res.arrayBuffer();

@@ -18,6 +18,10 @@ export interface ReleaseOptions {
   degraded?: boolean;
   /** Ready, then every Nth prediction fails with HTTP 500 (make-model's `failEvery`). */
   failEvery?: number;
+  /** The weights of this other version (its seed): the two answer alike; with `perturb`, nearly alike. */
+  weightsOf?: string;
+  /** Every weight moved by up to this (make-model's `perturb`): a light fine-tune. */
+  perturb?: number;
   /** false: build only, leave the channel where it is. */
   publish?: boolean;
   compatibility?: { arch?: string[]; labels?: string[] };
@@ -63,7 +67,8 @@ export class TestRepository {
     const modelDir = join(this.root, "models", version);
     await writeExampleModel(modelDir, {
       version,
-      seed: hashSeed(version),
+      seed: hashSeed(opts.weightsOf ?? version),
+      ...(opts.perturb !== undefined ? { perturb: opts.perturb } : {}),
       broken: opts.broken ?? false,
       extraBytes: opts.extraBytes ?? 0,
       paddingSeed: opts.paddingSeed,

@@ -103,12 +103,22 @@ describe("agent config", () => {
 });
 
 describe("agent config: shadow", () => {
+  /** Shadow runs in the hand-over proxy: the config it is accepted in. */
+  const viaProxy = {
+    ...valid,
+    service: { ...valid.service, strategy: "handover", handover: { port: 9208 } },
+  };
+
+  it("is refused without the hand-over proxy", () => {
+    expect(configProblems({ ...valid, shadow: {} })).toMatch(/shadow needs service\.strategy "handover"/);
+  });
+
   it("is off without the section", () => {
     expect(parseConfig(valid, "/x/agent.json").shadow).toBeUndefined();
   });
 
   it("an empty section takes every default: GET and HEAD on every path", () => {
-    const shadow = parseConfig({ ...valid, shadow: {} }, "/x/agent.json").shadow;
+    const shadow = parseConfig({ ...viaProxy, shadow: {} }, "/x/agent.json").shadow;
     expect(shadow).toEqual({
       sampleRate: 0.1,
       methods: ["GET", "HEAD"],
@@ -132,7 +142,7 @@ describe("agent config: shadow", () => {
   it("takes a POST prediction route with its fields, and is what the proxy's startShadow takes", () => {
     const shadow = parseConfig(
       {
-        ...valid,
+        ...viaProxy,
         shadow: { methods: ["POST"], paths: ["/predict"], labelField: "label", scoreField: "result.scores", minSamples: 50 },
       },
       "/x/agent.json",

@@ -44,7 +44,14 @@ function recordHandover(ctx: StepContext, outcome: RestartOutcome): void {
   ctx.deps.ports.store.setHandover(ctx.attempt.id, {
     outcome: outcome.handover,
     reason: skipped?.reason ?? null,
-    detail: skipped ? skipped.detail : "from" in outcome ? `from ${outcome.from}` : null,
+    detail: skipped ? skipped.detail : "from" in outcome ? `from ${outcome.from}${shadowSummary(outcome)}` : null,
   });
   if (skipped) ctx.deps.logger.warn({ reason: skipped.reason, detail: skipped.detail }, `HANDOVER_SKIPPED: ${skipped.reason}`);
+}
+
+function shadowSummary(outcome: RestartOutcome): string {
+  const f = outcome.handover === "switched" ? outcome.shadow : undefined;
+  if (!f) return "";
+  const figure = (v: number | null): string => (v === null ? "-" : String(Math.round(v * 1000) / 1000));
+  return `; shadow: ${f.samples} compared (${f.dropped} dropped), agreement ${figure(f.agreement)}, score diff p95 ${figure(f.scoreDiffP95)}, latency ratio ${figure(f.latencyRatio)}`;
 }
