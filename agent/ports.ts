@@ -34,7 +34,9 @@ export interface MemoryProbe {
  * Crash-test fault injection: called at named points (`before:<phase>` after
  * the journal write and before the side effect, `after:<phase>` after it,
  * `mid:downloading`, `mid:staging` and `mid:patching` halfway through the
- * bytes). The composition root makes it SIGKILL only when EDGEPULL_FAULT names
+ * bytes; `handover:<step>:<version>` in hand-over mode, named by the version
+ * taking over, so a fault meant for one update is not hit while an agent
+ * recovers the one before). The composition root makes it SIGKILL only when EDGEPULL_FAULT names
  * a point; everywhere else it does nothing.
  */
 export type FaultHook = (point: string) => void;

@@ -87,7 +87,7 @@ export class HandoverController implements ServiceController {
 
   recoverOrphans(): Promise<boolean> {
     return this.serial(async () => {
-      await this.ensureListening();
+      // The records first: from the listener's first request on, it has a version to send it to.
       const found = await this.records.findLive();
       const servingPort = await this.records.servingPort();
       const serving = found.find((f) => f.port === servingPort);
@@ -99,6 +99,7 @@ export class HandoverController implements ServiceController {
           "serving through the version a previous agent process started, until this one's own takes over",
         );
       }
+      await this.ensureListening();
       for (const f of found) {
         if (f === serving) this.orphans.push({ ...f, backend: backendOf(f) });
         else await this.killOrphan(f);
@@ -133,7 +134,7 @@ export class HandoverController implements ServiceController {
       }
 
       const candidate = await this.startInstance(modelDir);
-      this.opts.fault?.("handover:candidate-started");
+      this.opts.fault?.(`handover:candidate-started:${version}`);
       try {
         await waitForReady({
           url: `http://${LOOPBACK}:${candidate.backend.port}${this.opts.readyPath}`,
@@ -147,10 +148,10 @@ export class HandoverController implements ServiceController {
         await this.stopInstance(candidate);
         throw err;
       }
-      this.opts.fault?.("handover:ready");
+      this.opts.fault?.(`handover:ready:${version}`);
       const shadow = beside && this.opts.shadow ? await this.compareInShadow(candidate, opts.signal) : undefined;
       await this.switchTo(candidate);
-      this.opts.fault?.("handover:switched");
+      this.opts.fault?.(`handover:switched:${version}`);
       const older = this.standby;
       this.standby = beside && current ? [current] : [];
       for (const old of older) await this.retire(old);
@@ -165,7 +166,7 @@ export class HandoverController implements ServiceController {
 
   settle(): Promise<void> {
     return this.serial(async () => {
-      if (this.standby.length > 0) this.opts.fault?.("handover:draining");
+      if (this.standby.length > 0 && this.serving) this.opts.fault?.(`handover:draining:${this.serving.version}`);
       const standby = this.standby;
       this.standby = [];
       for (const old of standby) await this.retire(old);

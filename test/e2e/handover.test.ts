@@ -1,5 +1,3 @@
-import { readdir } from "node:fs/promises";
-import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { gatedHealth } from "../helpers/gated-health.js";
 import { waitFor } from "../helpers/processes.js";
@@ -25,12 +23,6 @@ function switches(answers: readonly Answer[]): (string | null)[] {
   const out: (string | null)[] = [];
   for (const a of answers) if (a.status === 200 && out.at(-1) !== a.version) out.push(a.version);
   return out;
-}
-
-/** Version processes the agent has on record as running (hand-over mode: one pid file each). */
-async function instancePids(w: World): Promise<string[]> {
-  const names = await readdir(join(w.dataDir, "instances")).catch(() => [] as string[]);
-  return names.filter((n) => n.endsWith(".pid")).sort();
 }
 
 const LOAD = { EXAMPLE_LOAD_DELAY_MS: "800" };
@@ -72,8 +64,8 @@ describe("hand-over: a new version takes over with no failed request", () => {
     expect(switches(update)).toEqual(["1.0.0", "1.1.0"]);
     expect((await w.history())[0]?.handover).toMatchObject({ outcome: "switched", reason: null, detail: "from 1.0.0" });
     // After probation the old version drained and stopped: one process left.
-    await waitFor("1.0.0 stopped after its drain", async () => (await instancePids(w)).length === 1, 10_000);
-    const serving = await instancePids(w);
+    await waitFor("1.0.0 stopped after its drain", async () => (await w.versionProcesses()).length === 1, 10_000);
+    const serving = await w.versionProcesses();
 
     // A candidate that never gets ready: only it is stopped, the serving version never notices.
     const beforeBroken = traffic.answers.length;
@@ -85,7 +77,7 @@ describe("hand-over: a new version takes over with no failed request", () => {
     expect(s.lastUpdate).toMatchObject({ toVersion: "1.2.0", result: "rolled_back", errorCode: "HEALTH_TIMEOUT" });
     expect(proxyFailures(broken)).toEqual([]);
     expect(switches(broken)).toEqual(["1.1.0"]);
-    expect(await instancePids(w)).toEqual(serving);
+    expect(await w.versionProcesses()).toEqual(serving);
 
     // A version that loads and answers ready, then fails one prediction in three: the gate fails after the
     // switch, and the proxy switches back to 1.1.0, still running as standby.
@@ -102,7 +94,7 @@ describe("hand-over: a new version takes over with no failed request", () => {
     expect(proxyFailures(gated)).toEqual([]);
     expect(switches(gated)).toEqual(["1.1.0", "1.3.0", "1.1.0"]);
     // The switch back was to the process that never stopped.
-    expect(await instancePids(w)).toEqual(serving);
+    expect(await w.versionProcesses()).toEqual(serving);
     expect(agent.alive).toBe(true);
   });
 });

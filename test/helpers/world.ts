@@ -126,6 +126,12 @@ export class World {
     return this.device.history();
   }
 
+  /** Hand-over mode: the version processes the agent has on record as running (one pid file each). */
+  async versionProcesses(): Promise<string[]> {
+    const names = await readdir(join(this.dataDir, "instances")).catch(() => [] as string[]);
+    return names.filter((n) => n.endsWith(".pid")).sort();
+  }
+
   /** The daemon idle again after an attempt at `version`, whatever its result. */
   attemptEnded(version: string, timeoutMs = 60_000): Promise<unknown> {
     const ended = async () => {
