@@ -196,3 +196,8 @@ export function seriesKey(name: string, labels: Readonly<Record<string, string>>
     .map((k) => `${k}=${JSON.stringify(labels[k])}`);
   return `${name}{${parts.join(",")}}`;
 }
+
+/** A label value as the text format writes it: backslash, double quote and line feed escaped. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}

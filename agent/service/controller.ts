@@ -62,6 +62,8 @@ export interface ServiceController {
   recoverOrphans?(): Promise<boolean>;
   /** After a commit: previous versions still running (hand-over standby) drain and stop. */
   settle?(): Promise<void>;
+  /** Hand-over mode: the proxy's per-version counters, Prometheus text (the agent's /metrics and the gates read it). */
+  proxyMetrics?(): string;
   /** The agent is exiting: listeners it holds close (after stop()). */
   close?(): Promise<void>;
 }

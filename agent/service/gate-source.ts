@@ -20,9 +20,11 @@ export type MetricReading = { ok: true; text: MetricText } | { ok: false; proble
 const MAX_SCRAPE_BYTES = 8 * 1024 * 1024;
 
 export class HttpMetricSource implements MetricSource {
+  /** `extraText`: more families read beside the scrape (the hand-over proxy's per-version counters). */
   constructor(
     private readonly url: string,
     private readonly timeoutMs = 2000,
+    private readonly extraText?: () => string,
   ) {}
 
   get description(): string {
@@ -30,6 +32,16 @@ export class HttpMetricSource implements MetricSource {
   }
 
   async read(signal: AbortSignal): Promise<MetricReading> {
+    const scraped = await this.scrape(signal);
+    const extra = this.extraText?.();
+    // The proxy's figures judge a version whose own /metrics is missing or broken.
+    if (!scraped.ok && !extra) return scraped;
+    const text = scraped.ok ? `${scraped.body}\n${extra ?? ""}` : (extra as string);
+    const parsed = parseMetricText(text);
+    return parsed.ok ? parsed : { ok: false, problem: `${this.url}: ${parsed.problem}` };
+  }
+
+  private async scrape(signal: AbortSignal): Promise<{ ok: true; body: string } | { ok: false; problem: string }> {
     const linked = linkSignals(signal, AbortSignal.timeout(this.timeoutMs));
     try {
       const res = await fetch(this.url, { signal: linked.signal, headers: { accept: "text/plain" } });
@@ -39,8 +51,7 @@ export class HttpMetricSource implements MetricSource {
       }
       const body = await res.text();
       if (body.length > MAX_SCRAPE_BYTES) return { ok: false, problem: `${this.url} sent more than ${MAX_SCRAPE_BYTES} bytes` };
-      const parsed = parseMetricText(body);
-      return parsed.ok ? parsed : { ok: false, problem: `${this.url}: ${parsed.problem}` };
+      return { ok: true, body };
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const cause = (err as { cause?: { code?: string } }).cause?.code;

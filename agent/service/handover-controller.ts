@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import { EdgeError } from "../../shared/errors.js";
 import type { FaultHook, MemoryProbe } from "../ports.js";
+import { renderProxyCounters } from "../proxy/counters-text.js";
 import { type Backend, ReverseProxy } from "../proxy/reverse-proxy.js";
 import type { ShadowFigures, ShadowOptions } from "../proxy/shadow/shadow-run.js";
 import { type Admission, type AdmissionPolicy, admit, memoryPressureAvg10, peakMemoryOf } from "./admission.js";
@@ -80,9 +81,8 @@ export class HandoverController implements ServiceController {
     });
   }
 
-  /** The proxy's per-version counters, for /metrics and the gates. */
-  get counters(): ReverseProxy["counters"] {
-    return this.proxy.counters;
+  proxyMetrics(): string {
+    return renderProxyCounters(this.proxy.counters.snapshot());
   }
 
   recoverOrphans(): Promise<boolean> {

@@ -35,3 +35,23 @@ export function attemptTotals(db: Db): AttemptTotal[] {
       };
     });
 }
+
+export interface HandoverTotal {
+  outcome: string;
+  reason: string | null;
+  count: number;
+}
+
+/** Hand-over outcomes of every attempt that recorded one (none in restart mode). */
+export function handoverTotals(db: Db): HandoverTotal[] {
+  return db
+    .prepare(
+      `SELECT handover AS outcome, handover_reason AS reason, COUNT(*) AS count FROM attempts
+       WHERE handover IS NOT NULL GROUP BY handover, handover_reason ORDER BY handover, handover_reason`,
+    )
+    .all()
+    .map((raw) => {
+      const r = new RowReader("hand-over totals", raw);
+      return { outcome: r.text("outcome"), reason: r.textOrNull("reason"), count: r.integer("count") };
+    });
+}

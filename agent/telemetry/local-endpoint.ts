@@ -6,7 +6,7 @@ import type { AgentConfig } from "../config.js";
 import { layoutFor } from "../install/layout.js";
 import type { Logger } from "../logging.js";
 import { openDbReadOnly } from "../state/db.js";
-import { attemptTotals } from "../state/metrics-queries.js";
+import { attemptTotals, type HandoverTotal, handoverTotals } from "../state/metrics-queries.js";
 import { type MetricsAttempt, renderMetrics } from "./prometheus.js";
 import { readStatus, type StatusSnapshot } from "./status-snapshot.js";
 
@@ -20,6 +20,8 @@ export interface LocalEndpointOptions {
   logger: Logger;
   /** How long the readiness probe inside each snapshot may take; well under a scrape timeout. */
   probeTimeoutMs?: number;
+  /** More families for /metrics, read at each scrape (the hand-over proxy's counters). */
+  extraMetrics?: () => string;
 }
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -98,8 +100,15 @@ export class LocalEndpoint {
       send(res, req, status.healthy ? 200 : 503, "application/json; charset=utf-8", `${JSON.stringify(status, null, 2)}\n`);
       return;
     }
-    const attempts = await this.attempts();
-    send(res, req, 200, METRICS_CONTENT_TYPE, renderMetrics({ status, attempts, agentVersion: this.opts.agentVersion }));
+    const { attempts, handovers } = await this.journalTotals();
+    const extraText = this.opts.extraMetrics?.();
+    send(
+      res,
+      req,
+      200,
+      METRICS_CONTENT_TYPE,
+      renderMetrics({ status, attempts, handovers, agentVersion: this.opts.agentVersion, ...(extraText ? { extraText } : {}) }),
+    );
   }
 
   private snapshot(): Promise<StatusSnapshot> {
@@ -114,16 +123,16 @@ export class LocalEndpoint {
   }
 
   /** Opened and closed per scrape, read-only: the daemon keeps the only writer. */
-  private async attempts(): Promise<MetricsAttempt[]> {
+  private async journalTotals(): Promise<{ attempts: MetricsAttempt[]; handovers: HandoverTotal[] }> {
     const { dbPath } = layoutFor(this.opts.config.dataDir);
     const exists = await access(dbPath).then(
       () => true,
       () => false,
     );
-    if (!exists) return []; // the status already names the missing journal as a problem
+    if (!exists) return { attempts: [], handovers: [] }; // the status already names the missing journal as a problem
     const db = openDbReadOnly(dbPath);
     try {
-      return attemptTotals(db);
+      return { attempts: attemptTotals(db), handovers: handoverTotals(db) };
     } finally {
       db.close();
     }

@@ -1,3 +1,4 @@
+import { escapeLabelValue } from "../../shared/prometheus-text.js";
 import type { StatusSnapshot } from "./status-snapshot.js";
 import type { VersionHealth } from "./version-health.js";
 
@@ -20,6 +21,10 @@ export interface MetricsInput {
   status: StatusSnapshot;
   attempts: MetricsAttempt[];
   agentVersion: string;
+  /** Hand-over mode: how each update's version took over, counted (state/metrics-queries.ts handoverTotals). */
+  handovers?: { outcome: string; reason: string | null; count: number }[];
+  /** Families appended as they are (the hand-over proxy's per-version counters). */
+  extraText?: string;
 }
 
 /** Every result an attempt can end with; all are emitted (at 0 too) so rate() works from the first failure. */
@@ -162,6 +167,16 @@ export function renderMetrics(input: MetricsInput): string {
       samples: status.disk.availableBytes === undefined ? [] : [{ value: status.disk.availableBytes }],
     },
     ...versionHealthFamilies(status),
+    ...(input.handovers && input.handovers.length > 0
+      ? [
+          {
+            name: "edgepull_handovers_total",
+            type: "counter" as const,
+            help: "Hand-over mode: how each version took over (switched: beside the serving one; skipped: restarted in place, reason MEMORY_LOW or MEMORY_PRESSURE; cold: nothing served before).",
+            samples: input.handovers.map((h) => ({ labels: { outcome: h.outcome, reason: h.reason ?? "" }, value: h.count })),
+          },
+        ]
+      : []),
     {
       name: "edgepull_agent_info",
       type: "gauge",
@@ -169,7 +184,7 @@ export function renderMetrics(input: MetricsInput): string {
       samples: [{ labels: { version: input.agentVersion }, value: 1 }],
     },
   ];
-  return families.map(renderFamily).join("");
+  return families.map(renderFamily).join("") + (input.extraText ?? "");
 }
 
 /**
@@ -223,9 +238,6 @@ function renderLabels(labels: Labels | undefined): string {
 }
 
 /** Label values escape backslash, double quote and line feed (format 0.0.4). */
-export function escapeLabelValue(value: string): string {
-  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-}
 
 /** HELP text escapes only backslash and line feed. */
 function escapeHelp(text: string): string {
@@ -238,3 +250,5 @@ function formatValue(v: number): string {
   if (v === Number.NEGATIVE_INFINITY) return "-Inf";
   return String(v);
 }
+
+export { escapeLabelValue };

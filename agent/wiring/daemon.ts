@@ -146,6 +146,7 @@ export async function wireDaemon(ctx: DaemonInputs): Promise<Daemon> {
         config,
         agentVersion: ctx.agentVersion,
         logger: componentLogger(logger, "local-endpoint"),
+        extraMetrics: () => agent.serviceController.proxyMetrics?.() ?? "",
       })
     : undefined;
   const stopService = config.service.mode === "supervise";

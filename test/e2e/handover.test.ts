@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { gatedHealth } from "../helpers/gated-health.js";
-import { waitFor } from "../helpers/processes.js";
+import { freePort, waitFor } from "../helpers/processes.js";
 import { type Answer, answerLoop } from "../helpers/request-loop.js";
 import { World } from "../helpers/world.js";
 
@@ -40,7 +40,13 @@ describe("hand-over: a new version takes over with no failed request", () => {
     world = await World.create({ probationSeconds, handover: {}, serviceEnv: LOAD });
     const w = world;
     const health = gatedHealth(w, probationSeconds);
-    await w.writeConfig({ probationSeconds, handover: {}, serviceEnv: LOAD, extraConfig: { health } });
+    const endpointPort = await freePort();
+    await w.writeConfig({
+      probationSeconds,
+      handover: {},
+      serviceEnv: LOAD,
+      extraConfig: { health, localEndpoint: { port: endpointPort } },
+    });
     await w.release("1.0.0");
     const agent = w.startAgent();
     traffic = answerLoop(w.servicePort, 5);
@@ -95,6 +101,12 @@ describe("hand-over: a new version takes over with no failed request", () => {
     expect(switches(gated)).toEqual(["1.1.0", "1.3.0", "1.1.0"]);
     // The switch back was to the process that never stopped.
     expect(await w.versionProcesses()).toEqual(serving);
+    // The agent's /metrics: the proxy's counters per version, and how each version took over.
+    const metrics = await (await fetch(`http://127.0.0.1:${endpointPort}/metrics`)).text();
+    expect(metrics).toMatch(/^edgepull_proxy_requests_total\{version="1\.1\.0"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^edgepull_proxy_errors_total\{version="1\.3\.0"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^edgepull_proxy_request_duration_seconds_count\{version="1\.0\.0"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^edgepull_handovers_total\{outcome="switched",reason=""\} 2$/m);
     expect(agent.alive).toBe(true);
   });
 });

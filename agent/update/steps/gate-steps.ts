@@ -26,6 +26,17 @@ export function gatesOf(ctx: Pick<StepContext, "deps">): ConfiguredGate[] {
   return configuredGates(health.gates, health.gateIntervalSeconds);
 }
 
+/** The service's own /metrics, and in hand-over mode the proxy's per-version counters beside it. */
+function gateSource(ctx: Pick<StepContext, "deps">): HttpMetricSource {
+  const { config, ports } = ctx.deps;
+  const service = ports.service;
+  return new HttpMetricSource(
+    metricsUrlFor(config.health),
+    2000,
+    service.proxyMetrics ? () => service.proxyMetrics?.() ?? "" : undefined,
+  );
+}
+
 function baselinePath(ctx: Pick<StepContext, "deps">): string {
   return join(ctx.deps.layout.dataDir, "gate-baseline.json");
 }
@@ -48,7 +59,7 @@ export async function recordGateBaseline(ctx: StepContext): Promise<void> {
   const gates = gatesOf(ctx).filter((g) => usesBaseline(g.spec));
   if (gates.length === 0 || ctx.attempt.kind !== "update" || (await readBaseline(ctx))) return;
   const { config, logger } = ctx.deps;
-  const source = new HttpMetricSource(metricsUrlFor(config.health));
+  const source = gateSource(ctx);
   const baseline = await measureBaseline({
     gates,
     source,
@@ -75,7 +86,7 @@ export async function gatedProbation(ctx: StepContext): Promise<GateOutcome | un
     intervalMs: Math.max(config.health.intervalMs, 500),
     windowMs: config.health.probationSeconds * 1000,
     gates,
-    source: new HttpMetricSource(metricsUrlFor(config.health)),
+    source: gateSource(ctx),
     baseline,
     signal: ctx.signal,
     crash: ports.service.crashSignal(),
