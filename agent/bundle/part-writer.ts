@@ -8,6 +8,16 @@ import { EdgeError } from "../../shared/errors.js";
 export const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
 
 /**
+ * Where every accepted byte also goes, in file order (the extraction that runs
+ * while the bundle downloads): `reset` whenever the file starts again from its
+ * first byte, then `write` with each chunk; a slow consumer slows the download.
+ */
+export interface ByteTee {
+  reset(): Promise<void>;
+  write(chunk: Buffer): Promise<void>;
+}
+
+/**
  * The `.part` file of a download: appends in 1 MiB writes, hashes every byte as it
  * is accepted (no second pass over the file), and fsyncs every 64 MiB. The hash
  * always covers exactly the bytes that are, or will be after `flush`, on disk.
@@ -24,13 +34,17 @@ export class PartWriter {
     private readonly handle: FileHandle,
     hash: Hash,
     offset: number,
+    private readonly tee: ByteTee | undefined,
   ) {
     this.hash = hash;
     this.offset = offset;
   }
 
-  /** Opens (or creates) the part file; a file longer than `maxSize` cannot be ours and is emptied. */
-  static async open(path: string, maxSize: number): Promise<PartWriter> {
+  /**
+   * Opens (or creates) the part file; a file longer than `maxSize` cannot be ours and is emptied.
+   * What an earlier run kept is hashed again and, with a `tee`, replayed into it from the first byte.
+   */
+  static async open(path: string, maxSize: number, tee?: ByteTee): Promise<PartWriter> {
     // O_NOFOLLOW: a symlink planted where the part file goes is refused (ELOOP), never followed out of the data folder.
     const handle = await open(
       path,
@@ -47,12 +61,14 @@ export class PartWriter {
         size = 0;
       }
       const hash = createHash("sha256");
+      await tee?.reset();
       if (size > 0) {
         for await (const chunk of createReadStream(path, { start: 0, end: size - 1, highWaterMark: IO_CHUNK })) {
           hash.update(chunk as Buffer);
+          await tee?.write(chunk as Buffer);
         }
       }
-      return new PartWriter(handle, hash, size);
+      return new PartWriter(handle, hash, size, tee);
     } catch (err) {
       await handle.close();
       throw err;
@@ -61,6 +77,7 @@ export class PartWriter {
 
   async append(chunk: Buffer): Promise<void> {
     this.hash.update(chunk);
+    await this.tee?.write(chunk);
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     this.offset += chunk.length;
@@ -94,6 +111,7 @@ export class PartWriter {
     await this.handle.truncate(0);
     this.hash = createHash("sha256");
     this.offset = 0;
+    await this.tee?.reset();
   }
 
   /** The digest of everything accepted; call once, after the last append. */

@@ -14,8 +14,22 @@ import { EntryCheck, type PayloadSink } from "./payload-sink.js";
 export class StagingWriter implements PayloadSink {
   /** Folders made so far, relative to the root; "" is the root itself. */
   private readonly made = new Set<string>([""]);
+  /** With deferSync: the files written and not yet fsynced, with their sizes. */
+  private readonly unsynced: { path: string; size: number }[] = [];
+  private readonly deferSync: boolean;
 
-  constructor(readonly root: string) {}
+  /**
+   * `deferSync`: files are closed without an fsync each and syncDirs does
+   * nothing; syncDeferred makes all of them durable at the end (one fsync per
+   * file, while the disk has already written most of it back, instead of a
+   * stall after every file).
+   */
+  constructor(
+    readonly root: string,
+    opts: { deferSync?: boolean } = {},
+  ) {
+    this.deferSync = opts.deferSync ?? false;
+  }
 
   /** Creates `rel` and its parents inside the root, mode 0755. */
   async ensureDir(rel: string): Promise<void> {
@@ -33,7 +47,7 @@ export class StagingWriter implements PayloadSink {
     }
   }
 
-  /** Streams one payload file to disk, hashing as it writes, and fsyncs it. */
+  /** Streams one payload file to disk, hashing as it writes, and fsyncs it (or leaves that to syncDeferred). */
   async writeFile(
     source: AsyncIterable<Buffer>,
     file: PayloadFile,
@@ -57,7 +71,8 @@ export class StagingWriter implements PayloadSink {
         onBytes(chunk.length);
       }
       check.finish();
-      await handle.sync();
+      if (this.deferSync) this.unsynced.push({ path: join(this.root, file.path), size: file.size });
+      else await handle.sync();
     } finally {
       await handle.close();
     }
@@ -65,6 +80,24 @@ export class StagingWriter implements PayloadSink {
 
   /** fsyncs every folder, deepest first and the root last, so every new name is durable. */
   async syncDirs(): Promise<void> {
+    if (!this.deferSync) await this.syncAllDirs();
+  }
+
+  /** With deferSync: fsyncs every file written, then every folder; `onBytes` counts the file bytes made durable. */
+  async syncDeferred(onBytes: (n: number) => void): Promise<void> {
+    for (const file of this.unsynced.splice(0)) {
+      const handle = await open(file.path, "r");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      onBytes(file.size);
+    }
+    await this.syncAllDirs();
+  }
+
+  private async syncAllDirs(): Promise<void> {
     const dirs = [...this.made].sort((a, b) => depth(b) - depth(a));
     for (const rel of dirs) await fsyncDir(rel === "" ? this.root : join(this.root, rel));
   }
