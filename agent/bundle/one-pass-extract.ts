@@ -27,8 +27,6 @@ interface Run {
  */
 export class OnePassExtraction implements ByteTee {
   private run: Run | undefined;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
 
   constructor(private readonly opts: StreamExtractOptions & { logger: Logger }) {}
 
@@ -38,7 +36,8 @@ export class OnePassExtraction implements ByteTee {
     await rm(this.opts.destDir, { recursive: true, force: true });
     // Loaded here, not at start: tar-stream and the extraction code stay out of an idle daemon until it installs.
     const { extractBundleStream } = await import("../../shared/bundle-reader/extract.js");
-    const input = new PassThrough({ highWaterMark: IO_CHUNK });
+    // A few MiB in flight: the download and the extraction each keep going while the other waits on the disk.
+    const input = new PassThrough({ highWaterMark: 4 * IO_CHUNK });
     // A write racing the extractor's own failure must not become an unhandled 'error'.
     input.on("error", () => {});
     const run: Run = { input, settled: false, stopped: false, outcome: Promise.resolve({ ok: false, error: undefined }) };
@@ -60,12 +59,11 @@ export class OnePassExtraction implements ByteTee {
     this.run = run;
   }
 
-  /** Batched to 1 MiB writes: gunzip costs per call, not only per byte. */
+  /** The next bytes of the bundle (1 MiB pieces from the part writer); waits while the extraction is behind. */
   async write(chunk: Buffer): Promise<void> {
-    if (!this.run || this.run.settled) return;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= IO_CHUNK) await this.push();
+    const run = this.run;
+    if (!run || run.settled || run.input.write(chunk)) return;
+    await Promise.race([once(run.input, "drain").catch(() => undefined), run.outcome]);
   }
 
   /**
@@ -75,7 +73,6 @@ export class OnePassExtraction implements ByteTee {
   async finish(): Promise<StreamExtraction | undefined> {
     const run = this.run;
     if (!run) return undefined;
-    await this.push();
     run.input.end();
     const outcome = await run.outcome;
     this.run = undefined;
@@ -88,21 +85,9 @@ export class OnePassExtraction implements ByteTee {
     await rm(this.opts.destDir, { recursive: true, force: true });
   }
 
-  private async push(): Promise<void> {
-    const run = this.run;
-    if (!run || this.pendingBytes === 0) return;
-    const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
-    if (run.settled || run.input.write(data)) return;
-    await Promise.race([once(run.input, "drain").catch(() => undefined), run.outcome]);
-  }
-
   private async stop(): Promise<void> {
     const run = this.run;
     this.run = undefined;
-    this.pending = [];
-    this.pendingBytes = 0;
     if (!run) return;
     run.stopped = true;
     run.input.destroy();

@@ -4,7 +4,10 @@ import { type FileHandle, open } from "node:fs/promises";
 import { IO_CHUNK } from "../../shared/digest.js";
 import { EdgeError } from "../../shared/errors.js";
 
-/** How much a power cut may cost: the part file is fsynced at least this often. */
+/**
+ * How much a power cut may cost: an fsync of the part file starts every this
+ * many bytes, and the next one waits for it (so at most twice this is lost).
+ */
 export const SYNC_EVERY_BYTES = 64 * 1024 * 1024;
 
 /**
@@ -18,14 +21,18 @@ export interface ByteTee {
 }
 
 /**
- * The `.part` file of a download: appends in 1 MiB writes, hashes every byte as it
- * is accepted (no second pass over the file), and fsyncs every 64 MiB. The hash
- * always covers exactly the bytes that are, or will be after `flush`, on disk.
+ * The `.part` file of a download: appends in 1 MiB writes, hashing each write
+ * (SHA-256 is twice as fast on 1 MiB as on a socket's 64 KiB pieces) and
+ * handing it to the tee while the disk write runs (no second pass over the
+ * file), and fsyncs every 64 MiB without stopping the download for it. The
+ * hash covers exactly the bytes written, which `flush` makes all accepted.
  */
 export class PartWriter {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private sinceSync = 0;
+  /** The fsync under way, if any. */
+  private syncing: Promise<void> | undefined;
   private hash: Hash;
   /** Bytes accepted so far: on disk plus pending. */
   offset: number;
@@ -76,8 +83,6 @@ export class PartWriter {
   }
 
   async append(chunk: Buffer): Promise<void> {
-    this.hash.update(chunk);
-    await this.tee?.write(chunk);
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     this.offset += chunk.length;
@@ -89,19 +94,32 @@ export class PartWriter {
     const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
     this.pendingBytes = 0;
+    this.hash.update(data);
+    await Promise.all([this.writeAll(data), this.tee?.write(data)]);
+    this.sinceSync += data.length;
+    if (this.sinceSync >= SYNC_EVERY_BYTES) {
+      await this.syncing;
+      this.sinceSync = 0;
+      const started = this.handle.sync();
+      started.catch(() => undefined); // handled: the next await of `syncing` sees the failure
+      this.syncing = started;
+    }
+  }
+
+  async sync(): Promise<void> {
+    await this.flush();
+    await this.syncing;
+    this.syncing = undefined;
+    await this.handle.sync();
+    this.sinceSync = 0;
+  }
+
+  private async writeAll(data: Buffer): Promise<void> {
     let written = 0;
     while (written < data.length) {
       const { bytesWritten } = await this.handle.write(data, written, data.length - written);
       written += bytesWritten;
     }
-    this.sinceSync += data.length;
-    if (this.sinceSync >= SYNC_EVERY_BYTES) await this.sync();
-  }
-
-  async sync(): Promise<void> {
-    await this.flush();
-    await this.handle.sync();
-    this.sinceSync = 0;
   }
 
   /** Starts over from an empty file. */
@@ -120,6 +138,8 @@ export class PartWriter {
   }
 
   async close(): Promise<void> {
+    // A background fsync's failure changes nothing now: close must not throw for it.
+    await this.syncing?.catch(() => undefined);
     await this.handle.close();
   }
 }
