@@ -3,7 +3,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { type Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
+import { createGunzip, type ZlibOptions } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
 import { MANIFEST_MAX_BYTES, SUMS_MAX_BYTES } from "../bundle-format.js";
 import { IO_CHUNK } from "../digest.js";
@@ -126,7 +126,8 @@ export async function readBundleStream(source: Readable, opts: StreamReadOptions
   let pipeError: unknown;
   const piping = pipeline(
     source,
-    createGunzip({ chunkSize: IO_CHUNK }),
+    // A few MiB of output may wait: inflate (on the thread pool) runs ahead while tar, hashing and writes catch up.
+    createGunzip({ chunkSize: IO_CHUNK, highWaterMark: 4 * IO_CHUNK } as ZlibOptions),
     new DecompressedLimit(tarBytesBound(opts.expected.files, entries.entryLimit)),
     tar,
     { signal: stop.signal },

@@ -1,4 +1,4 @@
-import { chmod, mkdir, open } from "node:fs/promises";
+import { chmod, type FileHandle, mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
 import { EdgeError } from "../errors.js";
 import { fsyncDir } from "../fs-atomic.js";
@@ -59,21 +59,27 @@ export class StagingWriter implements PayloadSink {
     const handle = await open(join(this.root, file.path), "wx", file.mode).catch((err: unknown) => {
       throw nameTooLong(err, file.path);
     });
+    // One write in flight while the next chunk is read and hashed: the disk and the hashing overlap.
+    let inFlight: Promise<void> = Promise.resolve();
     try {
       await handle.chmod(file.mode);
       const check = new EntryCheck(file, entryName);
+      let position = 0;
       for await (const chunk of source) {
         check.add(chunk);
-        let written = 0;
-        while (written < chunk.length) {
-          written += (await handle.write(chunk, written, chunk.length - written)).bytesWritten;
-        }
+        const previous = inFlight;
+        inFlight = writeAt(handle, chunk, position);
+        inFlight.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+        position += chunk.length;
+        await previous;
         onBytes(chunk.length);
       }
+      await inFlight;
       check.finish();
       if (this.deferSync) this.unsynced.push({ path: join(this.root, file.path), size: file.size });
       else await handle.sync();
     } finally {
+      await inFlight.catch(() => undefined);
       await handle.close();
     }
   }
@@ -112,6 +118,13 @@ export function nameTooLong(err: unknown, rel: string): unknown {
   return new EdgeError("PATH_UNSAFE", `payload path ${JSON.stringify(rel.slice(0, 200))} is too long for this filesystem`, {
     cause: err,
   });
+}
+
+async function writeAt(handle: FileHandle, chunk: Buffer, position: number): Promise<void> {
+  let written = 0;
+  while (written < chunk.length) {
+    written += (await handle.write(chunk, written, chunk.length - written, position + written)).bytesWritten;
+  }
 }
 
 function depth(rel: string): number {
