@@ -1,11 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { access, mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type DownloadOptions, downloadArtifact } from "../../agent/bundle/download.js";
 import { OnePassExtraction } from "../../agent/bundle/one-pass-extract.js";
 import type { ByteTee } from "../../agent/bundle/part-writer.js";
+import { UnchangedFile } from "../../agent/bundle/unchanged-file.js";
 import { silentLogger } from "../../agent/logging.js";
 import { sha256Hex } from "../../shared/digest.js";
 import { bundlePath } from "../../shared/repo-layout.js";
@@ -180,6 +181,38 @@ describe("extraction while downloading", () => {
     });
     expect(await pass.finish()).toBeUndefined();
     expect(await exists(run.destDir)).toBe(false);
+  });
+});
+
+describe("the finished bundle watched until staging takes the hand-over", () => {
+  it.each([
+    { change: "nothing", act: async (_f: string) => {}, unchanged: true },
+    {
+      change: "one byte rewritten in place, same size",
+      act: async (f: string) => {
+        const b = await readFile(f);
+        b[10] = (b[10] ?? 0) ^ 1;
+        await writeFile(f, b);
+      },
+      unchanged: false,
+    },
+    {
+      change: "replaced by another file",
+      act: (f: string) => writeFile(`${f}.new`, "x").then(() => rename(`${f}.new`, f)),
+      unchanged: false,
+    },
+    { change: "removed", act: (f: string) => rm(f), unchanged: false },
+  ])("$change: unchanged() is $unchanged", async ({ act, unchanged }) => {
+    const run = await newRun();
+    const file = join(run.dir, "bundle.tar.gz");
+    await writeFile(file, bundle.bytes);
+    const watched = await UnchangedFile.watch(file);
+    try {
+      await act(file);
+      expect(await watched.unchanged()).toBe(unchanged);
+    } finally {
+      watched.close();
+    }
   });
 });
 

@@ -60,10 +60,10 @@ async function finishExtracted(
   total: number,
 ): Promise<void> {
   let synced = 0;
+  // No progress report here: the staging bar already filled during the pass, as the files were written.
   await syncDeferred((bytes) => {
     synced += bytes;
     if (synced * 2 >= total) ctx.deps.ports.fault("mid:staging");
-    ctx.deps.onStagingProgress?.(synced, total);
   });
   if (ctx.signal.aborted) {
     await rm(dir, { recursive: true, force: true });
