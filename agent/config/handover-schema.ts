@@ -14,7 +14,7 @@ export const handoverSection = optionalSection(
       min: 1,
       max: 65535,
       shownDefault: "required",
-      doc: "the service's public port: the agent's proxy listens on it (or takes it from systemd, `edge-agent.socket`) and each version's process gets a loopback port of its own in `EDGEPULL_PORT`",
+      doc: "the service's public port: the agent's proxy listens on it (or takes it from systemd, `edgepull-agent.socket`) and each version's process gets a loopback port of its own in `EDGEPULL_PORT`",
     }),
     host: text({ default: "127.0.0.1", type: "address", doc: "the address the proxy listens on (without systemd's socket)" }),
     drainTimeoutSeconds: integer({
