@@ -198,7 +198,8 @@ export class HandoverController implements ServiceController {
 
   describe(): ServiceDescription {
     const own = this.serving?.supervisor.describe();
-    const orphan = this.orphans.find((o) => o.backend === this.proxy.state().backend) ?? this.orphans[0];
+    const routed = this.proxy.state().backend;
+    const orphan = this.orphans.find((o) => o.port === routed?.port);
     const serving = this.serving
       ? { version: this.serving.version, port: this.serving.backend.port, ...(own?.pid ? { pid: own.pid } : {}) }
       : orphan && { version: orphan.version, port: orphan.port, pid: orphan.pid };
