@@ -25,21 +25,22 @@ function switches(answers: readonly Answer[]): (string | null)[] {
   return out;
 }
 
-const LOAD = { EXAMPLE_LOAD_DELAY_MS: "800" };
+const LOAD = { EXAMPLE_LOAD_DELAY_MS: "500" };
 
 /**
  * service.strategy "handover": the agent's proxy owns the public port; a new
- * version loads beside the serving one (the example model takes 0.8 s to load
+ * version loads beside the serving one (the example model takes 0.5 s to load
  * here, a window in which a restart answers nothing) and takes over between
  * two requests. A steady client sees no failed request across an update, a
  * candidate that never gets ready, and a rollback after the switch.
  */
 describe("hand-over: a new version takes over with no failed request", () => {
   it("switches under steady load; a candidate never ready is stopped alone; a failed gate switches back", async () => {
-    const probationSeconds = 3;
+    const probationSeconds = 2;
     world = await World.create({ probationSeconds, handover: {}, serviceEnv: LOAD });
     const w = world;
-    const health = gatedHealth(w, probationSeconds);
+    // A candidate that never gets ready is given 3 s.
+    const health = { ...gatedHealth(w, probationSeconds), timeoutSeconds: 3 };
     const endpointPort = await freePort();
     await w.writeConfig({
       probationSeconds,
