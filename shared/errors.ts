@@ -87,6 +87,11 @@ export function isEdgeError(value: unknown): value is EdgeError {
 export function toEdgeError(value: unknown, fallback: ErrorCode = "INTERNAL"): EdgeError {
   if (value instanceof EdgeError) return value;
   const message = value instanceof Error ? value.message : String(value);
+  // A full disk is never a bug, whoever met it first: a file write (ENOSPC) or the journal (SQLite's SQLITE_FULL).
+  const code = (value as { code?: unknown } | null)?.code;
+  if (code === "ENOSPC" || code === "SQLITE_FULL") {
+    return new EdgeError("DISK_SPACE_LOW", `no space left on the device: ${message}`, { cause: value });
+  }
   return new EdgeError(fallback, message, { cause: value });
 }
 
