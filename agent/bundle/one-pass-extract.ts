@@ -1,20 +1,10 @@
 import { once } from "node:events";
-import { rm, statfs } from "node:fs/promises";
-import { dirname } from "node:path";
+import { rm } from "node:fs/promises";
 import { PassThrough } from "node:stream";
 import type { StreamExtraction, StreamExtractOptions } from "../../shared/bundle-reader/extract.js";
 import { IO_CHUNK } from "../../shared/digest.js";
 import type { Logger } from "../logging.js";
 import type { ByteTee } from "./part-writer.js";
-
-/**
- * Below this much free space the extraction beside the download gives way: it
- * stops and removes its folder, so the journal and the serving model keep
- * room, and staging extracts the finished file and reports the lack of space
- * (DISK_SPACE_LOW, phase staging) as it always did. The space check before the
- * download makes this rare: something else filled the disk meanwhile.
- */
-const MIN_FREE_BYTES = 8 * 1024 * 1024;
 
 type Outcome = { ok: true; extraction: StreamExtraction } | { ok: false; error: unknown };
 
@@ -72,27 +62,8 @@ export class OnePassExtraction implements ByteTee {
   /** The next bytes of the bundle (1 MiB pieces from the part writer); waits while the extraction is behind. */
   async write(chunk: Buffer): Promise<void> {
     const run = this.run;
-    if (!run || run.settled) return;
-    if (await this.diskNearlyFull()) {
-      await this.discard();
-      this.opts.logger.warn(
-        { minFreeBytes: MIN_FREE_BYTES },
-        "the disk is nearly full: extraction while downloading stopped; the bundle is extracted again once downloaded",
-      );
-      return;
-    }
-    if (run.input.write(chunk)) return;
+    if (!run || run.settled || run.input.write(chunk)) return;
     await Promise.race([once(run.input, "drain").catch(() => undefined), run.outcome]);
-  }
-
-  private async diskNearlyFull(): Promise<boolean> {
-    try {
-      // The staging folder's parent: the extraction's own folder may not exist before its first entry.
-      const fs = await statfs(dirname(this.opts.destDir));
-      return fs.bavail * fs.bsize < MIN_FREE_BYTES;
-    } catch {
-      return false;
-    }
   }
 
   /**
