@@ -40,14 +40,14 @@ export interface ScaleWorld {
   close(): Promise<void>;
 }
 
-export async function waitListening(child: ChildProcess, port: number, what: string): Promise<void> {
+async function waitListening(child: ChildProcess, port: number, what: string): Promise<void> {
   for (let i = 0; i < 200 && child.exitCode === null && !(await portOpen(port)); i++) {
     await new Promise((r) => setTimeout(r, 50));
   }
   if (child.exitCode !== null || !(await portOpen(port))) throw new Error(`${what} did not listen on port ${port}`);
 }
 
-export function stopChild(child: ChildProcess): Promise<void> {
+function stopChild(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once("exit", () => resolve());

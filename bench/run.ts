@@ -13,8 +13,7 @@ import { benchRollbackTime } from "./rollback-time.js";
 import { benchSoak, SOAK_IDLE_SECONDS } from "./soak-report.js";
 
 /**
- * `npm run bench [-- --json] [--size-mib N] [--gzip-levels 1] [--only install,rss,rollback]`
- * (`--gzip-levels 0,1,6`: the install benchmark once per level, each bundle built at that level).
+ * `npm run bench [-- --json] [--size-mib N] [--only install,rss,rollback]`
  * Long, only when named: `--only fleet [--devices N] [--stagger-ms M]` (a fleet of agent processes on one broker),
  * `--only fleet-scale [--sizes 100,300,1000] [--scale-jitter S] [--model-kib K]` (simulated devices, bench/fleet-sim,
  * on one Mosquitto against edge-publish serve and nginx; about ten minutes at the default sizes),
@@ -31,7 +30,6 @@ const { values } = parseArgs({
   options: {
     json: { type: "boolean" },
     "size-mib": { type: "string", default: "512" },
-    "gzip-levels": { type: "string", default: "1" },
     only: { type: "string", default: "install,rss,rollback" },
     devices: { type: "string", default: "50" },
     "stagger-ms": { type: "string", default: "200" },
@@ -56,7 +54,7 @@ const progress = (text: string): void => {
 };
 if (only.has("install")) {
   progress(`install of a ${values["size-mib"]} MiB model (builds the bundle first)...`);
-  results.push(await benchInstall(Number(values["size-mib"]), (values["gzip-levels"] ?? "1").split(",").map(Number)));
+  results.push(await benchInstall(Number(values["size-mib"])));
 }
 if (only.has("rss")) {
   progress("idle RSS (about 20 s)...");

@@ -7,7 +7,7 @@ import { fsyncDir } from "../../shared/fs-atomic.js";
 import { finishedDownloadPath } from "../install/layout.js";
 import type { Logger } from "../logging.js";
 import { openGet, parseContentRange, TransientHttpError } from "./http-get.js";
-import { type ByteTee, PartWriter } from "./part-writer.js";
+import { PartWriter } from "./part-writer.js";
 
 export interface DownloadOptions {
   url: string;
@@ -23,8 +23,6 @@ export interface DownloadOptions {
   retry: { attempts: number; baseMs: number; capMs: number };
   /** A connection that sends nothing for this long is dropped and retried (download.idleTimeoutSeconds). */
   idleTimeoutMs: number;
-  /** Also gets every byte of the file, in order, from its first (the partial file's too, on a resume). */
-  tee?: ByteTee;
 }
 
 export interface DownloadResult {
@@ -138,7 +136,7 @@ async function runPassOrClean(opts: DownloadOptions): Promise<PassResult> {
 async function runPass(opts: DownloadOptions): Promise<PassResult> {
   const retry = opts.retry;
   const maxAttempts = Math.max(1, retry.attempts);
-  const writer = await PartWriter.open(opts.partPath, opts.expectedSize, opts.tee);
+  const writer = await PartWriter.open(opts.partPath, opts.expectedSize);
   const state: PassState = { attempts: 0, transferred: 0, resumedFrom: undefined, stitched: false };
   try {
     opts.logger.info({ url: opts.url, resumeFrom: writer.offset }, "download started");

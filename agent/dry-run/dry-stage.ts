@@ -63,7 +63,7 @@ export async function dryStage(deps: DryStageDeps, attempt: AttemptFacts, delive
     onDownloadProgress: deps.onDownloadProgress,
     onStagingProgress: deps.onStagingProgress,
   };
-  const ctx: StepContext = { deps: core, attempt, signal: deps.signal, tally: { bytesDownloaded: 0 }, handoff: {} };
+  const ctx: StepContext = { deps: core, attempt, signal: deps.signal, tally: { bytesDownloaded: 0 } };
   const outcome: DryStageOutcome = {
     ok: false,
     delivery: { kind: delivery.kind, reason: delivery.reason, detail: describeDelivery(delivery) },

@@ -5,13 +5,11 @@ import { checkDownloadUrl } from "../../shared/url-policy.js";
 import { removePartIfDiskFull } from "../bundle/disk-full.js";
 import { downloadArtifact } from "../bundle/download.js";
 import { copyLocalBundle } from "../bundle/local-copy.js";
-import type { ByteTee } from "../bundle/part-writer.js";
 import { downloadPolicy } from "../config.js";
 import { checkFolderCap, sweepDownloads } from "../install/downloads-janitor.js";
 import { deltaFilePath, deltaPartPath, downloadPartPath, versionDir } from "../install/layout.js";
 import { componentLogger } from "../logging.js";
 import type { WholeDelivery } from "./delivery.js";
-import { downloadWhileExtracting } from "./one-pass-bundle.js";
 import { mib, payloadBytes, type StepContext } from "./steps/step.js";
 
 /**
@@ -20,10 +18,7 @@ import { mib, payloadBytes, type StepContext } from "./steps/step.js";
  * when what it needs is not there (a delta given up at staging needs the bundle).
  */
 
-/**
- * The bundle, from the repository (extracted into staging as it arrives) or (a
- * sideload) copied from its own file; the journal records the delivery first.
- */
+/** The bundle, from the repository or (a sideload) from its own file; the journal records the delivery first. */
 export async function fetchBundle(ctx: StepContext, release: ReleaseManifest, delivery: WholeDelivery): Promise<void> {
   const { layout, ports, logger } = ctx.deps;
   ports.store.setDelivery(ctx.attempt.id, "bundle", null);
@@ -42,7 +37,7 @@ export async function fetchBundle(ctx: StepContext, release: ReleaseManifest, de
     );
     return;
   }
-  await downloadWhileExtracting(ctx, release, (tee) => fetchArtifact(ctx, "bundle", release.bundle, partPath, tee));
+  await fetchArtifact(ctx, "bundle", release.bundle, partPath);
 }
 
 /** Downloads the delta (resumable, like the bundle), checked against the signed size and SHA-256. */
@@ -63,13 +58,7 @@ export async function fetchDelta(ctx: StepContext, release: ReleaseManifest, off
  * Resumable HTTP download checked against the signed size and SHA-256; the bytes count in the journal.
  * The URL policy was applied at intake; it is applied again here because a journaled attempt may predate it.
  */
-async function fetchArtifact(
-  ctx: StepContext,
-  what: string,
-  artifact: ArtifactRef,
-  partPath: string,
-  tee?: ByteTee,
-): Promise<void> {
+async function fetchArtifact(ctx: StepContext, what: string, artifact: ArtifactRef, partPath: string): Promise<void> {
   const { config, ports, logger } = ctx.deps;
   const result = await removePartIfDiskFull(partPath, logger, () =>
     downloadArtifact({
@@ -81,7 +70,6 @@ async function fetchArtifact(
       signal: ctx.signal,
       retry: { attempts: config.download.retries, baseMs: 500, capMs: 30_000 },
       idleTimeoutMs: config.download.idleTimeoutSeconds * 1000,
-      tee,
       onProgress: (received, total) => {
         if (received * 2 >= total) ports.fault("mid:downloading");
         ctx.deps.onDownloadProgress?.(received, total);

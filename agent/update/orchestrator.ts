@@ -142,7 +142,7 @@ export class Updater {
     signal: AbortSignal,
     opts: { journaled: boolean; bytesDownloaded: number },
   ): Promise<AttemptRow> {
-    const ctx: StepContext = { deps: this.deps, attempt, signal, tally: { bytesDownloaded: opts.bytesDownloaded }, handoff: {} };
+    const ctx: StepContext = { deps: this.deps, attempt, signal, tally: { bytesDownloaded: opts.bytesDownloaded } };
     const { fault } = this.deps.ports;
     let phase: AttemptPhase = first;
     // A new attempt was begun in its first phase already; a resumed one writes it again.
@@ -169,8 +169,6 @@ export class Updater {
       await runEffects(effects, ctx);
       phase = next;
     }
-    // An attempt that ended before staging took its hand-over: stop watching the bundle.
-    ctx.handoff.extracted?.bundle.close();
     if (phase.step === "interrupted") throw phase.error;
     return this.finished(attempt.id);
   }

@@ -1,9 +1,9 @@
 import { createReadStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { dirname } from "node:path";
-import { type Readable, Transform, type TransformCallback } from "node:stream";
+import { Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip, type ZlibOptions } from "node:zlib";
+import { createGunzip } from "node:zlib";
 import { extract as tarExtract } from "tar-stream";
 import { MANIFEST_MAX_BYTES, SUMS_MAX_BYTES } from "../bundle-format.js";
 import { IO_CHUNK } from "../digest.js";
@@ -16,12 +16,8 @@ import { checkBundleManifest, checkSums } from "./bundle-manifest.js";
 import type { PayloadSink } from "./payload-sink.js";
 import { drainEntry, readSmallEntry, StagingWriter } from "./staging-writer.js";
 
-export interface ReadOptions extends StreamReadOptions {
+export interface ReadOptions {
   bundlePath: string;
-}
-
-/** What reading a bundle needs besides where its bytes come from. */
-export interface StreamReadOptions {
   /** From the verified signed release manifest. */
   expected: { name: string; version: string; files: PayloadFile[] };
   /** When given, the bundle's manifest.json signature is verified too (sideloading). */
@@ -37,8 +33,6 @@ export interface ExtractOptions extends ReadOptions {
   logger: Logger;
 }
 
-export type StreamExtractOptions = Omit<ExtractOptions, "bundlePath">;
-
 export interface ExtractResult {
   manifest: PayloadManifest;
   bytes: number;
@@ -52,55 +46,22 @@ export interface ExtractResult {
  * header before anything is written; on any failure `destDir` is removed whole.
  */
 export async function extractBundle(opts: ExtractOptions): Promise<ExtractResult> {
-  const writer = await extractInto(createReadStream(opts.bundlePath, { highWaterMark: IO_CHUNK }), opts, opts.bundlePath);
-  await writer.syncDeferred(() => {});
-  return writer.result;
-}
-
-/** What a streamed extraction leaves: its result, and the fsyncs it left for the end. */
-export interface StreamExtraction {
-  result: ExtractResult;
-  /** fsyncs every written file, then every folder; `onBytes` counts the file bytes made durable. */
-  syncDeferred(onBytes: (n: number) => void): Promise<void>;
-}
-
-/**
- * The same extraction from any stream of bundle bytes (the download as it
- * arrives). Files are written without an fsync each: the caller makes them
- * durable once, at the end, with `syncDeferred`, before anything uses them.
- */
-export function extractBundleStream(source: Readable, opts: StreamExtractOptions): Promise<StreamExtraction> {
-  return extractInto(source, opts, "stream");
-}
-
-async function extractInto(source: Readable, opts: StreamExtractOptions, from: string): Promise<StreamExtraction> {
   const { destDir, logger } = opts;
   const started = Date.now();
   await mkdir(dirname(destDir), { recursive: true });
   try {
     await mkdir(destDir, { mode: 0o755 });
   } catch (cause) {
-    source.destroy();
     throw new EdgeError("INTERNAL", `staging folder ${destDir} could not be created (it must not exist yet)`, { cause });
   }
-  logger.info({ bundle: from, dest: destDir }, "extraction started");
-  const writer = new StagingWriter(destDir, { deferSync: true });
+  logger.info({ bundle: opts.bundlePath, dest: destDir }, "extraction started");
   try {
-    const result = await readBundleStream(source, opts, writer);
+    const result = await readBundle(opts, new StagingWriter(destDir));
     logger.info({ files: result.files, bytes: result.bytes, ms: Date.now() - started }, "extraction finished");
-    return { result, syncDeferred: (onBytes) => removeOnFailure(destDir, () => writer.syncDeferred(onBytes)) };
+    return result;
   } catch (err) {
     await rm(destDir, { recursive: true, force: true });
-    logger.warn({ bundle: from, err }, "extraction failed; staging folder removed");
-    throw err;
-  }
-}
-
-async function removeOnFailure(destDir: string, work: () => Promise<void>): Promise<void> {
-  try {
-    await work();
-  } catch (err) {
-    await rm(destDir, { recursive: true, force: true });
+    logger.warn({ bundle: opts.bundlePath, err }, "extraction failed; staging folder removed");
     throw err;
   }
 }
@@ -110,12 +71,7 @@ async function removeOnFailure(destDir: string, work: () => Promise<void>): Prom
  * rules, limits and digests whether the payload goes to a staging folder
  * (extractBundle) or is only checked (verifyBundle, with a CheckOnlySink).
  */
-export function readBundle(opts: ReadOptions, writer: PayloadSink): Promise<ExtractResult> {
-  return readBundleStream(createReadStream(opts.bundlePath, { highWaterMark: IO_CHUNK }), opts, writer);
-}
-
-/** readBundle from any stream of the bundle's bytes. */
-export async function readBundleStream(source: Readable, opts: StreamReadOptions, writer: PayloadSink): Promise<ExtractResult> {
+export async function readBundle(opts: ReadOptions, writer: PayloadSink): Promise<ExtractResult> {
   const { signal } = opts;
   const entries = new BundleEntries(opts.expected.files);
   const tar = tarExtract();
@@ -125,9 +81,8 @@ export async function readBundleStream(source: Readable, opts: StreamReadOptions
   if (signal?.aborted) onAbort();
   let pipeError: unknown;
   const piping = pipeline(
-    source,
-    // A few MiB of output may wait: inflate (on the thread pool) runs ahead while tar, hashing and writes catch up.
-    createGunzip({ chunkSize: IO_CHUNK, highWaterMark: 4 * IO_CHUNK } as ZlibOptions),
+    createReadStream(opts.bundlePath, { highWaterMark: IO_CHUNK }),
+    createGunzip({ chunkSize: IO_CHUNK }),
     new DecompressedLimit(tarBytesBound(opts.expected.files, entries.entryLimit)),
     tar,
     { signal: stop.signal },

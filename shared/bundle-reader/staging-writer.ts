@@ -1,4 +1,4 @@
-import { chmod, type FileHandle, mkdir, open } from "node:fs/promises";
+import { chmod, mkdir, open } from "node:fs/promises";
 import { join } from "node:path";
 import { EdgeError } from "../errors.js";
 import { fsyncDir } from "../fs-atomic.js";
@@ -14,22 +14,8 @@ import { EntryCheck, type PayloadSink } from "./payload-sink.js";
 export class StagingWriter implements PayloadSink {
   /** Folders made so far, relative to the root; "" is the root itself. */
   private readonly made = new Set<string>([""]);
-  /** With deferSync: the files written and not yet fsynced, with their sizes. */
-  private readonly unsynced: { path: string; size: number }[] = [];
-  private readonly deferSync: boolean;
 
-  /**
-   * `deferSync`: files are closed without an fsync each and syncDirs does
-   * nothing; syncDeferred makes all of them durable at the end (one fsync per
-   * file, while the disk has already written most of it back, instead of a
-   * stall after every file).
-   */
-  constructor(
-    readonly root: string,
-    opts: { deferSync?: boolean } = {},
-  ) {
-    this.deferSync = opts.deferSync ?? false;
-  }
+  constructor(readonly root: string) {}
 
   /** Creates `rel` and its parents inside the root, mode 0755. */
   async ensureDir(rel: string): Promise<void> {
@@ -47,7 +33,7 @@ export class StagingWriter implements PayloadSink {
     }
   }
 
-  /** Streams one payload file to disk, hashing as it writes, and fsyncs it (or leaves that to syncDeferred). */
+  /** Streams one payload file to disk, hashing as it writes, and fsyncs it. */
   async writeFile(
     source: AsyncIterable<Buffer>,
     file: PayloadFile,
@@ -59,51 +45,26 @@ export class StagingWriter implements PayloadSink {
     const handle = await open(join(this.root, file.path), "wx", file.mode).catch((err: unknown) => {
       throw nameTooLong(err, file.path);
     });
-    // One write in flight while the next chunk is read and hashed: the disk and the hashing overlap.
-    let inFlight: Promise<void> = Promise.resolve();
     try {
       await handle.chmod(file.mode);
       const check = new EntryCheck(file, entryName);
-      let position = 0;
       for await (const chunk of source) {
         check.add(chunk);
-        const previous = inFlight;
-        inFlight = writeAt(handle, chunk, position);
-        inFlight.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
-        position += chunk.length;
-        await previous;
+        let written = 0;
+        while (written < chunk.length) {
+          written += (await handle.write(chunk, written, chunk.length - written)).bytesWritten;
+        }
         onBytes(chunk.length);
       }
-      await inFlight;
       check.finish();
-      if (this.deferSync) this.unsynced.push({ path: join(this.root, file.path), size: file.size });
-      else await handle.sync();
+      await handle.sync();
     } finally {
-      await inFlight.catch(() => undefined);
       await handle.close();
     }
   }
 
   /** fsyncs every folder, deepest first and the root last, so every new name is durable. */
   async syncDirs(): Promise<void> {
-    if (!this.deferSync) await this.syncAllDirs();
-  }
-
-  /** With deferSync: fsyncs every file written, then every folder; `onBytes` counts the file bytes made durable. */
-  async syncDeferred(onBytes: (n: number) => void): Promise<void> {
-    for (const file of this.unsynced.splice(0)) {
-      const handle = await open(file.path, "r");
-      try {
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      onBytes(file.size);
-    }
-    await this.syncAllDirs();
-  }
-
-  private async syncAllDirs(): Promise<void> {
     const dirs = [...this.made].sort((a, b) => depth(b) - depth(a));
     for (const rel of dirs) await fsyncDir(rel === "" ? this.root : join(this.root, rel));
   }
@@ -118,13 +79,6 @@ export function nameTooLong(err: unknown, rel: string): unknown {
   return new EdgeError("PATH_UNSAFE", `payload path ${JSON.stringify(rel.slice(0, 200))} is too long for this filesystem`, {
     cause: err,
   });
-}
-
-async function writeAt(handle: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  let written = 0;
-  while (written < chunk.length) {
-    written += (await handle.write(chunk, written, chunk.length - written, position + written)).bytesWritten;
-  }
 }
 
 function depth(rel: string): number {

@@ -1,8 +1,6 @@
-import type { StreamExtraction } from "../../../shared/bundle-reader/extract.js";
 import { EdgeError, toEdgeError } from "../../../shared/errors.js";
 import type { ReleaseManifest } from "../../../shared/manifest.js";
 import type { PublicKeyInfo } from "../../../shared/signature.js";
-import type { UnchangedFile } from "../../bundle/unchanged-file.js";
 import type { AgentConfig } from "../../config.js";
 import type { Layout } from "../../install/layout.js";
 import type { Logger } from "../../logging.js";
@@ -32,18 +30,6 @@ export interface StepContext {
   readonly signal: AbortSignal;
   /** Bytes this attempt has received so far (as the journal has them). */
   readonly tally: { bytesDownloaded: number };
-  /** What one step leaves the next within this run (never journaled: a restart redoes it the two-pass way). */
-  readonly handoff: StepHandoff;
-}
-
-export interface StepHandoff {
-  /**
-   * The bundle was extracted into this staging folder while it downloaded, and
-   * both the bundle's SHA-256 and every file's matched; its files still need
-   * their fsyncs. `bundle` watches the finished file: written to since it was
-   * verified, the hand-over is refused and staging reads that file as before.
-   */
-  extracted?: { version: string; dir: string; extraction: StreamExtraction; bundle: UnchangedFile };
 }
 
 /** A step either did its work or found the delta unusable; any other failure is thrown. */
