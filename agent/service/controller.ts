@@ -62,6 +62,11 @@ export interface ServiceController {
   recoverOrphans?(): Promise<boolean>;
   /** After a commit: previous versions still running (hand-over standby) drain and stop. */
   settle?(): Promise<void>;
+  /**
+   * Hand-over mode: `url` (through the proxy's port) on the serving version's own loopback port, so a
+   * readiness probe or a scrape judges the version and never queues behind client traffic in the proxy.
+   */
+  directUrl?(url: string): string;
   /** Hand-over mode: the proxy's per-version counters, Prometheus text (the agent's /metrics and the gates read it). */
   proxyMetrics?(): string;
   /** The agent is exiting: listeners it holds close (after stop()). */

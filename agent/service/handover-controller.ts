@@ -19,6 +19,8 @@ export interface HandoverOptions extends Omit<SupervisorOptions, "pidFile" | "en
   /** <dataDir>/instances: what a later agent process needs to find the versions this one started. */
   instancesDir: string;
   listen: ListenTarget;
+  /** service.handover.port: a URL on it goes through the proxy (with a systemd socket too). */
+  publicPort: number;
   /** health.url's path (and query), asked of each version on its own port before it takes requests. */
   readyPath: string;
   readyTimeoutMs: number;
@@ -79,6 +81,17 @@ export class HandoverController implements ServiceController {
       requestTimeoutMs: opts.requestTimeoutMs,
       onEvent: (event, fields) => opts.logger.info({ ...fields, proxy: event }, `proxy: ${event}`),
     });
+  }
+
+  directUrl(url: string): string {
+    const serving = this.serving;
+    const direct = new URL(url);
+    // Only what goes through the proxy: a service's separate metrics port is asked as it is.
+    if (!serving || direct.port !== String(this.opts.publicPort)) return url;
+    direct.protocol = "http:";
+    direct.hostname = LOOPBACK;
+    direct.port = String(serving.backend.port);
+    return direct.toString();
   }
 
   proxyMetrics(): string {

@@ -145,6 +145,7 @@ async function serviceFor(config: AgentConfig, layout: Layout, logger: Logger, o
       ...supervised,
       instancesDir: layout.instancesDir,
       logger: componentLogger(logger, "handover"),
+      publicPort: handover.port,
       listen: opts.listenFd !== undefined ? { fd: opts.listenFd } : { host: handover.host, port: handover.port },
       readyPath: `${ready.pathname}${ready.search}`,
       readyTimeoutMs: health.timeoutSeconds * 1000,

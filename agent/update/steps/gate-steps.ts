@@ -30,8 +30,9 @@ export function gatesOf(ctx: Pick<StepContext, "deps">): ConfiguredGate[] {
 function gateSource(ctx: Pick<StepContext, "deps">): HttpMetricSource {
   const { config, ports } = ctx.deps;
   const service = ports.service;
+  const url = metricsUrlFor(config.health);
   return new HttpMetricSource(
-    metricsUrlFor(config.health),
+    service.directUrl?.(url) ?? url,
     2000,
     service.proxyMetrics ? () => service.proxyMetrics?.() ?? "" : undefined,
   );
@@ -82,7 +83,7 @@ export async function gatedProbation(ctx: StepContext): Promise<GateOutcome | un
   const { config, ports, logger } = ctx.deps;
   const baseline = (await readBaseline(ctx))?.figures ?? {};
   return holdGatedProbation({
-    url: config.health.url,
+    url: ports.service.directUrl?.(config.health.url) ?? config.health.url,
     intervalMs: Math.max(config.health.intervalMs, 500),
     windowMs: config.health.probationSeconds * 1000,
     gates,

@@ -23,7 +23,7 @@ export const probation: StepExecutor<"probation"> = async (_phase, ctx) => {
     return DONE;
   }
   await holdProbation({
-    url: config.health.url,
+    url: ports.service.directUrl?.(config.health.url) ?? config.health.url,
     durationMs: config.health.probationSeconds * 1000,
     intervalMs: Math.max(config.health.intervalMs, 500),
     signal: ctx.signal,

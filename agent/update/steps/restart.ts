@@ -28,7 +28,7 @@ export async function startService(
   const { service } = ports;
   const outcome = await service.restart(versionDir(layout, version), { signal: ctx.signal });
   const ready = await waitForReady({
-    url: config.health.url,
+    url: ports.service.directUrl?.(config.health.url) ?? config.health.url,
     timeoutMs: timeoutSeconds * 1000,
     intervalMs: config.health.intervalMs,
     signal: ctx.signal,
