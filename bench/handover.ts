@@ -11,6 +11,7 @@ import {
   serviceCapacity,
 } from "./handover-probes.js";
 import { BenchDevice, createRepository, type ReleaseKind, type Repository, type Strategy } from "./handover-world.js";
+import { startLoadProcess } from "./load-process.js";
 import { OpenLoad } from "./open-load.js";
 import { activeTimeline, type LoadFigures, loadFigures } from "./switch-figures.js";
 
@@ -192,7 +193,8 @@ export async function benchHandover(opts: HandoverBenchOptions): Promise<BenchRe
     const r = totals(restart);
     const h = totals(handover);
     const pooled = (run: StrategyRun) => {
-      const worst = (f: (b: Block) => number) => Math.max(...run.blocks.map(f));
+      // A load whose only update switched nothing (the failed validation) has no window: NaN, left out.
+      const worst = (f: (b: Block) => number) => Math.max(...run.blocks.map(f).filter((v) => !Number.isNaN(v)));
       return `${worst((b) => b.aroundSwitch.p99Ms)}/${worst((b) => b.aroundSwitch.maxMs)}`;
     };
     const ka = handover.overhead?.keepAlive;

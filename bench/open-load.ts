@@ -81,10 +81,8 @@ export class OpenLoad {
   private readonly agent: Agent | false;
   private timer: NodeJS.Timeout | undefined;
   private sent = 0;
-  private port: number;
 
   constructor(private readonly opts: LoadOptions) {
-    this.port = opts.port;
     this.agent = opts.keepAlive ? new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY }) : false;
   }
 
@@ -95,7 +93,7 @@ export class OpenLoad {
       const now = nowMs();
       for (let due = startMs + this.sent * intervalMs; due <= now; due = startMs + this.sent * intervalMs) {
         this.sent++;
-        const shot = predictOnce(this.port, this.agent, this.opts.timeoutMs, due).then((s) => {
+        const shot = predictOnce(this.opts.port, this.agent, this.opts.timeoutMs, due).then((s) => {
           this.shots.push(s);
           this.pending.delete(shot);
         });
@@ -103,11 +101,6 @@ export class OpenLoad {
       }
     };
     this.timer = setInterval(tick, 1);
-  }
-
-  /** From the next request on, another port (the proxy overhead run alternates direct and proxied slices). */
-  retarget(port: number): void {
-    this.port = port;
   }
 
   /** No more requests go out; resolves with every shot once those in flight have ended. */
