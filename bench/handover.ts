@@ -112,13 +112,12 @@ async function runStrategy(
       const until = Math.round(((b + 1) * opts.updates) / CONDITIONS.length);
       if (next > until) continue;
       const ratePerSecond = Math.round(condition.fraction * (condition.keepAlive ? capacity.keepAlive : capacity.newConnection));
-      const load = new OpenLoad({
+      const load = startLoadProcess({
         port: device.publicPort,
         ratePerSecond,
         keepAlive: condition.keepAlive,
         timeoutMs: REQUEST_TIMEOUT_MS,
       });
-      load.start();
       const updates: Block["updates"] = [];
       for (; next <= until; next++) {
         const version = `1.0.${next}`;
@@ -135,7 +134,7 @@ async function runStrategy(
       // The last switch's second after it, and the old version's drain, under the same load.
       await new Promise((r) => setTimeout(r, 1500));
       const shots = await load.stop();
-      const figures = loadFigures(shots, activeTimeline(device.lines, strategy));
+      const figures = loadFigures(shots, activeTimeline(device.lines, strategy), device.lines);
       blocks.push({ strategy, load: condition.label, ratePerSecond, updates, ...figures });
     }
     opts.progress(`  ${strategy}: idle RSS after the updates...`);

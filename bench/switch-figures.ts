@@ -95,6 +95,8 @@ export interface LoadFigures {
   failedByKind: Partial<Record<FailureKind, number>>;
   /** Failed requests by HTTP status or socket error, with the first answer's error text of each. */
   failedBy: Record<string, { count: number; first: string }>;
+  /** Failed requests by the agent's last log line before each was due: which of its steps they fell in. */
+  failedDuring: Record<string, number>;
   modelFaults: number;
   wrongVersion: number;
   switches: number;
@@ -111,7 +113,25 @@ export interface LoadFigures {
  * across the switch may be answered by either side, one sent wholly after it
  * must be answered by the new version.
  */
-export function loadFigures(shots: readonly Shot[], timeline: readonly ActiveChange[]): LoadFigures {
+/** The agent's own lines (not the service output it relays), as [time, message], in time order. */
+function agentSteps(lines: readonly LogLine[]): [number, string][] {
+  return lines
+    .filter((l) => typeof l.msg === "string" && !l.msg.startsWith("{") && l.msg !== "service output")
+    .map((l) => [Date.parse(String(l.time)), String(l.msg).slice(0, 60)] as [number, string]);
+}
+
+function stepAt(steps: readonly [number, string][], atMs: number): string {
+  let step = "(before the agent's first line)";
+  for (const [t, msg] of steps) {
+    if (t > atMs) break;
+    step = msg;
+  }
+  return step;
+}
+
+export function loadFigures(shots: readonly Shot[], timeline: readonly ActiveChange[], lines: readonly LogLine[]): LoadFigures {
+  const steps = agentSteps(lines);
+  const failedDuring: Record<string, number> = {};
   const failedByKind: Partial<Record<FailureKind, number>> = {};
   const failedBy: LoadFigures["failedBy"] = {};
   let failed = 0;
@@ -132,6 +152,8 @@ export function loadFigures(shots: readonly Shot[], timeline: readonly ActiveCha
         first: `${shot.error ?? ""} (version ${shot.version ?? "none"}, at ${new Date(shot.dueMs).toISOString()})`,
       };
       (failedBy[key] as { count: number }).count++;
+      const step = stepAt(steps, shot.dueMs);
+      failedDuring[step] = (failedDuring[step] ?? 0) + 1;
       continue;
     }
     if (shot.version === null || !activeDuring(timeline, shot.sentMs, shot.endMs).has(shot.version)) wrongVersion++;
@@ -147,6 +169,7 @@ export function loadFigures(shots: readonly Shot[], timeline: readonly ActiveCha
     failed,
     failedByKind,
     failedBy,
+    failedDuring,
     modelFaults,
     wrongVersion,
     switches: switchTimes.length,
