@@ -25,6 +25,7 @@ export interface LoadOptions {
   timeoutMs: number;
 }
 
+const KEEP_ALIVE_SOCKETS = 128;
 const BODY = JSON.stringify({ input: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8] });
 const HEADERS = { "content-type": "application/json", "content-length": String(Buffer.byteLength(BODY)) };
 
@@ -63,7 +64,12 @@ function predictOnce(port: number, agent: Agent | false, timeoutMs: number, dueM
         done({ status, version, ...(error !== undefined && status >= 300 ? { error } : {}) });
       });
     });
-    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error("timeout"), { code: "timeout" })));
+    // From when it was due, waiting for a pooled socket included: a request stuck in the client's queue is a timeout too.
+    const deadline = setTimeout(
+      () => req.destroy(Object.assign(new Error("timeout"), { code: "timeout" })),
+      Math.max(1, dueMs + timeoutMs - nowMs()),
+    );
+    req.once("close", () => clearTimeout(deadline));
     req.on("error", (err: NodeJS.ErrnoException) => done({ status: 0, version: null, failure: err.code ?? err.message }));
     req.end(BODY);
   });
@@ -83,7 +89,8 @@ export class OpenLoad {
   private sent = 0;
 
   constructor(private readonly opts: LoadOptions) {
-    this.agent = opts.keepAlive ? new Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY }) : false;
+    // A bounded pool: an overloaded server makes requests wait (and time out) instead of the client opening sockets until EMFILE.
+    this.agent = opts.keepAlive ? new Agent({ keepAlive: true, maxSockets: KEEP_ALIVE_SOCKETS }) : false;
   }
 
   start(): void {
