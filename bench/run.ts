@@ -28,7 +28,7 @@ import { benchSoak, SOAK_IDLE_SECONDS } from "./soak-report.js";
  * `--only cli-start [--baseline-dist DIR]` (edge-agent --version and status --json, start to exit, median of 10).
  * `--only handover [--updates 20] [--load-delay-ms 500] [--capacity-seconds 3] [--overhead-seconds 4]
  * [--idle-settle-seconds 5]` (restart against hand-over through N updates under a constant open-model load at 50 %
- * and 90 % of the example service's measured capacity, keep-alive and a new connection per request; about 3 min).
+ * and 90 % of the example service's measured capacity, keep-alive and a new connection per request; about 4 min).
  */
 const { values } = parseArgs({
   options: {
