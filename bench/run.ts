@@ -4,6 +4,7 @@ import { type BenchResult, report } from "./common.js";
 import { benchDelta } from "./delta.js";
 import { benchFleet } from "./fleet.js";
 import { benchFleetScale } from "./fleet-scale.js";
+import { benchHandover } from "./handover.js";
 import { benchIdleMqtt } from "./idle-mqtt.js";
 import { benchIdleRss } from "./idle-rss.js";
 import { benchIdleSide } from "./idle-side.js";
@@ -25,6 +26,9 @@ import { benchSoak, SOAK_IDLE_SECONDS } from "./soak-report.js";
  * `--only idle-side [--repeats 3] [--settle-seconds 15] [--baseline-dist DIR]` (the idle daemon polling and with MQTT beside bare node, in
  * one run; with another build's dist/ beside them too), `--only modules` (what each module costs a fresh process),
  * `--only cli-start [--baseline-dist DIR]` (edge-agent --version and status --json, start to exit, median of 10).
+ * `--only handover [--updates 20] [--load-delay-ms 500] [--capacity-seconds 3] [--overhead-seconds 4]
+ * [--idle-settle-seconds 5]` (restart against hand-over through N updates under a constant open-model load at 50 %
+ * and 90 % of the example service's measured capacity, keep-alive and a new connection per request; about 4 min).
  */
 const { values } = parseArgs({
   options: {
@@ -45,6 +49,11 @@ const { values } = parseArgs({
     repeats: { type: "string", default: "3" },
     "settle-seconds": { type: "string", default: "15" },
     "baseline-dist": { type: "string" },
+    updates: { type: "string", default: "20" },
+    "load-delay-ms": { type: "string", default: "500" },
+    "capacity-seconds": { type: "string", default: "3" },
+    "overhead-seconds": { type: "string", default: "4" },
+    "idle-settle-seconds": { type: "string", default: "5" },
   },
 });
 const only = new Set((values.only ?? "").split(","));
@@ -118,5 +127,18 @@ if (only.has("modules")) {
 if (only.has("cli-start")) {
   progress("edge-agent start to exit (10 runs each)...");
   results.push(await benchCliStart(10, values["baseline-dist"]));
+}
+if (only.has("handover")) {
+  progress(`restart against hand-over, ${values.updates} updates each under constant load (a few minutes)...`);
+  results.push(
+    await benchHandover({
+      updates: Number(values.updates),
+      loadDelayMs: Number(values["load-delay-ms"]),
+      capacitySeconds: Number(values["capacity-seconds"]),
+      overheadSeconds: Number(values["overhead-seconds"]),
+      settleSeconds: Number(values["idle-settle-seconds"]),
+      progress,
+    }),
+  );
 }
 report(results, values.json ?? false);
