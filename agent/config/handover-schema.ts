@@ -29,6 +29,12 @@ export const handoverSection = optionalSection(
       max: 3600,
       doc: "a version that sends nothing for this long is given up: the client gets 504, counted as an error",
     }),
+    maxInFlight: integer({
+      default: 256,
+      min: 1,
+      max: 100_000,
+      doc: "requests in flight through the proxy above which a new one is answered 503 + `Retry-After: 1` at once (counted in `edgepull_proxy_rejected_total`): an overloaded device fails fast instead of queueing in the agent's memory",
+    }),
     retryAfterSeconds: integer({
       default: 5,
       min: 1,

@@ -31,6 +31,11 @@ export interface ReverseProxyOptions {
   requestTimeoutMs: number;
   /** Called on backend changes and failures: the process entry logs them. */
   onEvent?: (event: string, fields: Record<string, unknown>) => void;
+  /**
+   * Requests in flight across every version above which a new one is answered 503 + Retry-After at
+   * once: an overloaded device fails fast instead of holding a growing queue in the agent's memory.
+   */
+  maxInFlight?: number;
 }
 
 interface Slot {
@@ -165,6 +170,17 @@ export class ReverseProxy {
       this.reject(req, res);
       return;
     }
+    if (this.opts.maxInFlight !== undefined && this.totalInFlight() >= this.opts.maxInFlight) {
+      this.counters.rejected();
+      req.resume();
+      sendJson(
+        res,
+        503,
+        { "retry-after": "1", "x-model-version": slot.backend.version },
+        { error: `overloaded: ${this.opts.maxInFlight} requests in flight` },
+      );
+      return;
+    }
     const started = performance.now();
     const version = slot.backend.version;
     const outcome = { error: false };
@@ -239,6 +255,12 @@ export class ReverseProxy {
     const retryAfter = String(loading?.retryAfterSeconds ?? 1);
     const why = loading ? `version ${loading.version ?? "(unknown)"} is loading` : "no version is serving yet";
     sendJson(res, 503, { "retry-after": retryAfter, "x-model-version": loading?.version ?? "none" }, { error: why });
+  }
+
+  private totalInFlight(): number {
+    let total = 0;
+    for (const slot of this.slots.values()) total += slot.inFlight;
+    return total;
   }
 
   /** Backends neither current nor busy give their keep-alive sockets back. */

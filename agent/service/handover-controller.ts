@@ -27,6 +27,7 @@ export interface HandoverOptions extends Omit<SupervisorOptions, "pidFile" | "en
   readyIntervalMs: number;
   drainTimeoutMs: number;
   requestTimeoutMs: number;
+  maxInFlight: number;
   retryAfterSeconds: number;
   admission: AdmissionPolicy;
   memory: MemoryProbe;
@@ -79,6 +80,7 @@ export class HandoverController implements ServiceController {
     this.records = new InstanceRecords(opts.instancesDir);
     this.proxy = new ReverseProxy({
       requestTimeoutMs: opts.requestTimeoutMs,
+      maxInFlight: opts.maxInFlight,
       onEvent: (event, fields) => opts.logger.info({ ...fields, proxy: event }, `proxy: ${event}`),
     });
   }

@@ -152,6 +152,7 @@ async function serviceFor(config: AgentConfig, layout: Layout, logger: Logger, o
       readyIntervalMs: health.intervalMs,
       drainTimeoutMs: handover.drainTimeoutSeconds * 1000,
       requestTimeoutMs: handover.requestTimeoutSeconds * 1000,
+      maxInFlight: handover.maxInFlight,
       retryAfterSeconds: handover.retryAfterSeconds,
       admission: {
         factor: handover.memoryFactor,
