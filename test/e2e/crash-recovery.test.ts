@@ -1,14 +1,8 @@
 import { readlink } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { waitFor } from "../helpers/processes.js";
 import { World } from "../helpers/world.js";
-
-let world: World | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
 
 async function installV1(w: World): Promise<void> {
   await w.release("1.0.0");
@@ -21,18 +15,20 @@ async function installV1(w: World): Promise<void> {
 /**
  * kill -9 of the agent at each point of an update, then a restart without the
  * fault: `current` must point at a complete, verified version right after the
- * kill, and the restarted agent must finish (or roll back) the attempt.
+ * kill, and the restarted agent must finish (or roll back) the attempt. Each
+ * case has a world of its own, so they run side by side (most of their time is
+ * spent waiting on agents and services).
  */
 describe("crash injection: kill -9 at each phase, then restart", () => {
-  it.each([
+  it.concurrent.for([
     ["mid-download", "mid:downloading", "2.0.0"],
     ["mid-extract", "mid:staging", "2.0.0"],
     ["after staging, before the swap", "after:staging", "2.0.0"],
     ["after the swap, before the restart", "after:activating", "2.0.0"],
     ["during probation", "before:probation", "2.0.0"],
-  ])("%s (%s)", async (_name, fault, expected) => {
-    world = await World.create();
-    const w = world;
+  ] as const)("%s (%s)", async ([_name, fault, expected], { expect, onTestFinished }) => {
+    const w = await World.create();
+    onTestFinished(() => w.close());
     await installV1(w);
     await w.release("2.0.0", { extraBytes: 16 * 1024 * 1024 });
 
@@ -64,9 +60,9 @@ describe("crash injection: kill -9 at each phase, then restart", () => {
     await restarted.stop();
   });
 
-  it("during a rollback: the restarted agent finishes the rollback", async () => {
-    world = await World.create({ healthTimeoutSeconds: 3 });
-    const w = world;
+  it.concurrent("during a rollback: the restarted agent finishes the rollback", async ({ expect, onTestFinished }) => {
+    const w = await World.create({ healthTimeoutSeconds: 3 });
+    onTestFinished(() => w.close());
     await installV1(w);
     await w.release("2.0.0", { broken: true });
 

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it, type TestContext } from "vitest";
 import { makeDeltas } from "../../publisher/commands/delta.js";
 import { canonicalJson } from "../../shared/canonical-json.js";
 import { sha256Hex } from "../../shared/digest.js";
@@ -11,12 +11,6 @@ import { parsePrivateKey, signEnvelope } from "../../shared/signature.js";
 import { flipBitNearEnd } from "../helpers/bit-rot.js";
 import { waitFor } from "../helpers/processes.js";
 import { World, type WorldOptions } from "../helpers/world.js";
-
-let world: World | undefined;
-afterEach(async () => {
-  await world?.close();
-  world = undefined;
-});
 
 interface Delivery {
   delivery: string | null;
@@ -30,10 +24,17 @@ interface Delivery {
 
 const PADDING_SEED = 42;
 
-/** 1.0.0 installed from its bundle; 1.1.0 built with the same backbone and a new head, a delta from 1.0.0 offered. */
-async function deviceOnV1WithDeltaOffered(opts: WorldOptions = {}, extraBytes = 4 * 1024 * 1024): Promise<World> {
-  world = await World.create(opts);
-  const w = world;
+/**
+ * 1.0.0 installed from its bundle; 1.1.0 built with the same backbone and a new head, a delta from 1.0.0 offered.
+ * The world is the test's own and closes when it ends, so the cases run side by side.
+ */
+async function deviceOnV1WithDeltaOffered(
+  ctx: Pick<TestContext, "onTestFinished">,
+  opts: WorldOptions = {},
+  extraBytes = 4 * 1024 * 1024,
+): Promise<World> {
+  const w = await World.create(opts);
+  ctx.onTestFinished(() => w.close());
   await w.release("1.0.0", { extraBytes, paddingSeed: PADDING_SEED });
   const first = await w.cli(["check", "--json"]);
   expect(first.code, first.stderr).toBe(0);
@@ -62,9 +63,9 @@ async function lastUpdate(w: World): Promise<Delivery> {
   return (await w.status()).lastUpdate as unknown as Delivery;
 }
 
-describe("delta updates end to end", () => {
-  it("rebuilds the new version from the active one and a delta; status and history show the bytes saved", async () => {
-    const w = await deviceOnV1WithDeltaOffered();
+describe.concurrent("delta updates end to end", () => {
+  it("rebuilds the new version from the active one and a delta; status and history show the bytes saved", async (ctx) => {
+    const w = await deviceOnV1WithDeltaOffered(ctx);
     const release = await releaseOf(w, "1.1.0");
     const offer = release.deltas?.[0];
     expect(offer).toMatchObject({ from: "1.0.0", url: "releases/demo-model/1.1.0/deltas/1.0.0.epdelta" });
@@ -102,7 +103,7 @@ describe("delta updates end to end", () => {
     expect(await w.filesOutsideData()).toEqual([]);
   });
 
-  it.each([
+  it.for([
     {
       why: "the delta is missing from the repository",
       code: /^(HTTP_ERROR|DOWNLOAD_FAILED)$/,
@@ -139,8 +140,8 @@ describe("delta updates end to end", () => {
         await flipBitNearEnd(join(w.dataDir, "versions", "1.0.0", "model.safetensors"));
       },
     },
-  ])("falls back to the full bundle and records why when $why", async ({ code, spoil }) => {
-    const w = await deviceOnV1WithDeltaOffered();
+  ])("falls back to the full bundle and records why when $why", async ({ code, spoil }, ctx) => {
+    const w = await deviceOnV1WithDeltaOffered(ctx);
     await spoil(w, await releaseOf(w, "1.1.0"));
     const r = await w.cli(["check", "--json"]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
@@ -153,8 +154,8 @@ describe("delta updates end to end", () => {
     expect(await w.filesOutsideData()).toEqual([]);
   });
 
-  it("falls back to the full bundle when free memory is below delta.minFreeMemoryMiB", async () => {
-    const w = await deviceOnV1WithDeltaOffered({ extraConfig: { delta: { minFreeMemoryMiB: 1024 * 1024 } } });
+  it("falls back to the full bundle when free memory is below delta.minFreeMemoryMiB", async (ctx) => {
+    const w = await deviceOnV1WithDeltaOffered(ctx, { extraConfig: { delta: { minFreeMemoryMiB: 1024 * 1024 } } });
     const r = await w.cli(["check", "--json"]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const u = await lastUpdate(w);
@@ -162,8 +163,8 @@ describe("delta updates end to end", () => {
     expect(u.deltaFallback).toMatchObject({ code: "MEMORY_LOW", message: expect.stringMatching(/1048576 MiB of free memory/) });
   });
 
-  it("takes the bundle without complaint when no delta is offered from the active version, or deltas are off", async () => {
-    const w = await deviceOnV1WithDeltaOffered({ extraConfig: { delta: { enabled: false } } });
+  it("takes the bundle without complaint when no delta is offered from the active version, or deltas are off", async (ctx) => {
+    const w = await deviceOnV1WithDeltaOffered(ctx, { extraConfig: { delta: { enabled: false } } });
     expect((await w.cli(["check", "--json"])).code).toBe(0);
     expect(await lastUpdate(w)).toMatchObject({ toVersion: "1.1.0", delivery: "bundle", deltaFallback: null });
 
@@ -176,8 +177,8 @@ describe("delta updates end to end", () => {
     expect(await lastUpdate(w)).toMatchObject({ toVersion: "1.2.0", delivery: "bundle", deltaFallback: null });
   });
 
-  it("kill -9 while patching: the restarted agent is on a verified version and finishes from the delta", async () => {
-    const w = await deviceOnV1WithDeltaOffered({}, 24 * 1024 * 1024);
+  it("kill -9 while patching: the restarted agent is on a verified version and finishes from the delta", async (ctx) => {
+    const w = await deviceOnV1WithDeltaOffered(ctx, {}, 24 * 1024 * 1024);
     const doomed = w.startAgent({ EDGEPULL_FAULT: "mid:patching" });
     const exit = await doomed.exited;
     expect(exit.signal, doomed.dump()).toBe("SIGKILL");
