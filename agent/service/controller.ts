@@ -57,9 +57,9 @@ export interface ServiceController {
   /**
    * At start, before recovery: deals with what a previous agent process left
    * running (supervise: stops it; hand-over: keeps serving through it until a
-   * version of its own takes over). True if something was found.
+   * version of its own takes over).
    */
-  recoverOrphans?(): Promise<boolean>;
+  recoverOrphans?(): Promise<void>;
   /** After a commit: previous versions still running (hand-over standby) drain and stop. */
   settle?(): Promise<void>;
   /**

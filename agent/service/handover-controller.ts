@@ -14,8 +14,10 @@ import { Supervisor, type SupervisorOptions } from "./supervisor.js";
 
 export type ListenTarget = { fd: number } | { host: string; port: number };
 
-export interface HandoverOptions extends Omit<SupervisorOptions, "pidFile" | "env"> {
-  env?: Record<string, string>;
+export interface HandoverOptions {
+  /** How each version's process runs: the service's command, folder, environment and stop timeout (its pid file is ours). */
+  supervised: Omit<SupervisorOptions, "pidFile" | "logger">;
+  logger: SupervisorOptions["logger"];
   /** <dataDir>/instances: what a later agent process needs to find the versions this one started. */
   instancesDir: string;
   listen: ListenTarget;
@@ -100,7 +102,7 @@ export class HandoverController implements ServiceController {
     return renderProxyCounters(this.proxy.counters.snapshot());
   }
 
-  recoverOrphans(): Promise<boolean> {
+  recoverOrphans(): Promise<void> {
     return this.serial(async () => {
       // The records first: from the listener's first request on, it has a version to send it to.
       const found = await this.records.findLive();
@@ -119,7 +121,6 @@ export class HandoverController implements ServiceController {
         if (f === serving) this.orphans.push({ ...f, backend: backendOf(f) });
         else await this.killOrphan(f);
       }
-      return found.length > 0;
     });
   }
 
@@ -277,11 +278,12 @@ export class HandoverController implements ServiceController {
   private async startInstance(modelDir: string): Promise<Instance> {
     const port = await freeLoopbackPort();
     const version = basename(modelDir);
-    const { instancesDir: _dir, listen: _listen, env, ...supervisorOpts } = this.opts;
+    const { supervised, logger } = this.opts;
     const supervisor = new Supervisor({
-      ...supervisorOpts,
+      ...supervised,
+      logger,
       pidFile: this.records.pidFile(port),
-      env: { ...env, EDGEPULL_PORT: String(port), PORT: String(port) },
+      env: { ...supervised.env, EDGEPULL_PORT: String(port), PORT: String(port) },
     });
     await this.records.write({ version, modelDir, port });
     const instance: Instance = { version, modelDir, backend: { version, host: LOOPBACK, port }, supervisor };
@@ -357,7 +359,7 @@ export class HandoverController implements ServiceController {
   }
 
   private async killOrphan(found: FoundInstance): Promise<void> {
-    await killRecordedProcess(found.pidFile, this.opts.stopTimeoutMs, this.opts.logger, `version ${found.version}`);
+    await killRecordedProcess(found.pidFile, this.opts.supervised.stopTimeoutMs, this.opts.logger, `version ${found.version}`);
     await this.records.remove(found.port);
   }
 }

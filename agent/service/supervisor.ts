@@ -122,10 +122,8 @@ export class Supervisor implements ServiceController {
     return this.serial(() => killRecordedProcess(this.opts.pidFile, this.stopTimeoutMs, this.opts.logger));
   }
 
-  async recoverOrphans(): Promise<boolean> {
-    const stopped = await this.killOrphan();
-    if (stopped) this.opts.logger.warn("stopped a service left running by a previous agent process");
-    return stopped;
+  async recoverOrphans(): Promise<void> {
+    if (await this.killOrphan()) this.opts.logger.warn("stopped a service left running by a previous agent process");
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {

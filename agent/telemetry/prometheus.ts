@@ -250,5 +250,3 @@ function formatValue(v: number): string {
   if (v === Number.NEGATIVE_INFINITY) return "-Inf";
   return String(v);
 }
-
-export { escapeLabelValue };

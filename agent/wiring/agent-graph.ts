@@ -142,7 +142,7 @@ async function serviceFor(config: AgentConfig, layout: Layout, logger: Logger, o
     const { handover } = service;
     const ready = new URL(health.url);
     return new HandoverController({
-      ...supervised,
+      supervised,
       instancesDir: layout.instancesDir,
       logger: componentLogger(logger, "handover"),
       publicPort: handover.port,

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
+import { freeLoopbackPort } from "../../agent/service/free-port.js";
 
 export const REPO_ROOT = join(import.meta.dirname, "..", "..");
 export const AGENT_BIN = join(REPO_ROOT, "dist", "agent", "main.js");
@@ -39,18 +39,8 @@ export function runNode(
   });
 }
 
-/** A port nobody listens on right now (the kernel's pick for port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A port nobody listens on right now (the kernel's pick for port 0): the agent's own choice for a version's port. */
+export const freePort = freeLoopbackPort;
 
 export async function waitFor<T>(
   what: string,

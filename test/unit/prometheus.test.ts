@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { escapeLabelValue, KNOWN_PHASES, type MetricsAttempt, renderMetrics } from "../../agent/telemetry/prometheus.js";
+import { KNOWN_PHASES, type MetricsAttempt, renderMetrics } from "../../agent/telemetry/prometheus.js";
 import type { StatusSnapshot } from "../../agent/telemetry/status-snapshot.js";
+import { escapeLabelValue } from "../../shared/prometheus-text.js";
 
 function snapshot(over: Partial<StatusSnapshot> = {}): StatusSnapshot {
   return {

@@ -6,7 +6,7 @@ import { usesBaseline } from "../../service/gate-eval.js";
 import { HttpMetricSource, metricsUrlFor } from "../../service/gate-source.js";
 import { type ConfiguredGate, configuredGates } from "../../service/gate-specs.js";
 import { type GateOutcome, holdGatedProbation } from "../../service/gate-watch.js";
-import type { StepContext } from "./step.js";
+import { type StepContext, serviceUrl } from "./step.js";
 
 /**
  * The update core's side of metric gates (health.gates) in restart mode: the
@@ -29,12 +29,10 @@ export function gatesOf(ctx: Pick<StepContext, "deps">): ConfiguredGate[] {
 /** The service's own /metrics, and in hand-over mode the proxy's per-version counters beside it. */
 function gateSource(ctx: Pick<StepContext, "deps">): HttpMetricSource {
   const { config, ports } = ctx.deps;
-  const service = ports.service;
-  const url = metricsUrlFor(config.health);
   return new HttpMetricSource(
-    service.directUrl?.(url) ?? url,
+    serviceUrl(ctx, metricsUrlFor(config.health)),
     2000,
-    service.proxyMetrics ? () => service.proxyMetrics?.() ?? "" : undefined,
+    ports.service.proxyMetrics?.bind(ports.service),
   );
 }
 
@@ -83,7 +81,7 @@ export async function gatedProbation(ctx: StepContext): Promise<GateOutcome | un
   const { config, ports, logger } = ctx.deps;
   const baseline = (await readBaseline(ctx))?.figures ?? {};
   return holdGatedProbation({
-    url: ports.service.directUrl?.(config.health.url) ?? config.health.url,
+    url: serviceUrl(ctx, config.health.url),
     intervalMs: Math.max(config.health.intervalMs, 500),
     windowMs: config.health.probationSeconds * 1000,
     gates,

@@ -1,6 +1,6 @@
 import { holdProbation } from "../../service/health.js";
 import { gatedProbation } from "./gate-steps.js";
-import { DONE, type StepExecutor } from "./step.js";
+import { DONE, type StepExecutor, serviceUrl } from "./step.js";
 
 /**
  * probation: the new version must stay ready, and not crash, for
@@ -23,7 +23,7 @@ export const probation: StepExecutor<"probation"> = async (_phase, ctx) => {
     return DONE;
   }
   await holdProbation({
-    url: ports.service.directUrl?.(config.health.url) ?? config.health.url,
+    url: serviceUrl(ctx, config.health.url),
     durationMs: config.health.probationSeconds * 1000,
     intervalMs: Math.max(config.health.intervalMs, 500),
     signal: ctx.signal,

@@ -2,7 +2,7 @@ import { versionDir } from "../../install/layout.js";
 import type { RestartOutcome } from "../../service/controller.js";
 import { waitForReady } from "../../service/health.js";
 import { recordGateBaseline } from "./gate-steps.js";
-import { DONE, type StepContext, type StepExecutor } from "./step.js";
+import { DONE, type StepContext, type StepExecutor, serviceUrl } from "./step.js";
 
 /**
  * starting: the service restarts on the new version and must answer ready within health.timeoutSeconds.
@@ -28,7 +28,7 @@ export async function startService(
   const { service } = ports;
   const outcome = await service.restart(versionDir(layout, version), { signal: ctx.signal });
   const ready = await waitForReady({
-    url: ports.service.directUrl?.(config.health.url) ?? config.health.url,
+    url: serviceUrl(ctx, config.health.url),
     timeoutMs: timeoutSeconds * 1000,
     intervalMs: config.health.intervalMs,
     signal: ctx.signal,

@@ -56,6 +56,14 @@ export function deltaUnusable(ctx: StepContext, thrown: unknown): StepResult {
   return { type: "delta-unusable", error: toEdgeError(thrown, "DELTA_FAILED") };
 }
 
+/**
+ * A URL of the service as the update core probes or scrapes it: in hand-over mode on the serving
+ * version's own port (a probe must judge the version, not queue behind clients in the proxy).
+ */
+export function serviceUrl(ctx: Pick<StepContext, "deps">, url: string): string {
+  return ctx.deps.ports.service.directUrl?.(url) ?? url;
+}
+
 export function payloadBytes(release: ReleaseManifest): number {
   return release.files.reduce((sum, f) => sum + f.size, 0);
 }
