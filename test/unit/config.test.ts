@@ -168,3 +168,39 @@ describe("agent config: shadow", () => {
     expect(configProblems({ ...valid, shadow })).toMatch(message);
   });
 });
+
+describe("agent config: hand-over", () => {
+  const handover = (service: Record<string, unknown>, healthUrl = "http://127.0.0.1:9208/ready") => ({
+    ...valid,
+    service: { ...valid.service, strategy: "handover", ...service },
+    health: { url: healthUrl },
+  });
+
+  it("takes the proxy's port, with defaults for the rest", () => {
+    const c = parseConfig(handover({ handover: { port: 9208 } }), "/x/agent.json");
+    expect(c.service.strategy).toBe("handover");
+    expect(c.service.handover).toMatchObject({ port: 9208, host: "127.0.0.1", drainTimeoutSeconds: 30, maxInFlight: 256 });
+  });
+
+  it.each([
+    ["no handover section", handover({}), /service\.strategy "handover" needs a service\.handover section/],
+    ["no port in it", handover({ handover: {} }), /service\.handover\.port is required/],
+    [
+      "a service run by a command",
+      handover({ mode: "command", handover: { port: 9208 } }),
+      /service\.strategy "handover" needs service\.mode "supervise"/,
+    ],
+    [
+      "health.url on another port than the proxy's",
+      handover({ handover: { port: 9208 } }, "http://127.0.0.1:9300/ready"),
+      /health\.url must name the hand-over proxy's port 9208 \(service\.handover\.port\), not 9300/,
+    ],
+    [
+      "a typo under handover",
+      handover({ handover: { port: 9208, drainTimeout: 5 } }),
+      /unknown key "service\.handover\.drainTimeout"/,
+    ],
+  ])("%s is refused", (_name, raw, message) => {
+    expect(configProblems(raw)).toMatch(message);
+  });
+});
